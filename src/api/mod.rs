@@ -1,0 +1,31 @@
+//! The HTTP surface: one file per resource, thin handlers (parse, call domain and store, map).
+
+pub mod health;
+pub mod json;
+pub mod problem;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+pub use json::Json;
+pub use problem::{FieldError, Problem};
+
+/// Registers every route and the problem+json answers for what matches none.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _req| {
+        Problem::bad_request(format!("invalid query string: {err}")).into()
+    }))
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|err, _req| Problem::not_found(format!("invalid path: {err}")).into()),
+    )
+    .configure(health::configure)
+    .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, Problem> {
+    Err(Problem::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}

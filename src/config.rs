@@ -1,0 +1,305 @@
+//! Layered settings: built-in defaults < TOML file < `PANIC_GATEWAY__*` environment variables
+//! < command-line flags.
+//!
+//! Every struct denies unknown keys, so a typo in a file or an environment variable stops the
+//! start with the key's dotted name instead of being silently ignored. `Settings::validate`
+//! checks what serde cannot (ranges, URL schemes, filter syntax) and names the setting too.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The file read when no `--config` is given and it exists in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "panic-gateway.toml";
+/// Prefix of environment variables; `__` separates nesting levels.
+pub const ENV_PREFIX: &str = "PANIC_GATEWAY__";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on; 0 picks a free one (tests).
+    pub port: u16,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// How long a graceful shutdown waits for in-flight requests, in seconds.
+    pub shutdown_timeout_secs: u64,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://path?mode=rwc` (embedded default) or `postgres://user@host/db`.
+    pub url: String,
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            body_limit_bytes: 64 * 1024,
+            shutdown_timeout_secs: 30,
+            workers: 0,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://panic-gateway.db?mode=rwc".into(),
+            max_connections: 8,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A setting that cannot be used, with its dotted name.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    #[error("invalid setting `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// Where the settings come from, lowest precedence first.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// An explicit file must exist; without one, `panic-gateway.toml` is read if present.
+    pub file: Option<PathBuf>,
+    /// Read `PANIC_GATEWAY__*` from the process environment (off in tests for isolation).
+    pub environment: bool,
+    /// Highest-precedence overrides as (dotted key, value), e.g. from CLI flags.
+    pub overrides: Vec<(String, serde_json::Value)>,
+}
+
+impl Settings {
+    /// Loads and validates settings from `sources`.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match &sources.file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.clone())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+        if sources.environment {
+            figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        }
+        for (key, value) in &sources.overrides {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what the types alone do not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.host.trim().is_empty() {
+            return Err(invalid("server.host", "must not be empty"));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.body_limit_bytes) {
+            return Err(invalid(
+                "server.body_limit_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if crate::store::Backend::from_url(&self.database.url).is_none() {
+            return Err(invalid(
+                "database.url",
+                "must start with sqlite:, postgres: or postgresql:",
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(invalid("log.level", e.to_string()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(toml: &str) -> Result<Settings, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("pgw-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gateway.toml");
+        std::fs::write(&path, toml).unwrap();
+        let result = Settings::load(&Sources {
+            file: Some(path),
+            ..Sources::default()
+        });
+        std::fs::remove_dir_all(dir).ok();
+        result
+    }
+
+    #[test]
+    fn defaults_serve_sqlite_on_localhost_8080() {
+        let s = Settings::load(&Sources::default()).unwrap();
+        assert_eq!(s.server.host, "127.0.0.1");
+        assert_eq!(s.server.port, 8080);
+        assert!(s.database.url.starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_overrides_win_over_file() {
+        let s = with_file("[server]\nport = 9000\n").unwrap();
+        assert_eq!(s.server.port, 9000);
+        let dir = std::env::temp_dir().join(format!("pgw-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("g.toml");
+        std::fs::write(&path, "[server]\nport = 9000\n").unwrap();
+        let s = Settings::load(&Sources {
+            file: Some(path),
+            environment: false,
+            overrides: vec![("server.port".into(), 9100.into())],
+        })
+        .unwrap();
+        assert_eq!(s.server.port, 9100);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn unknown_key_names_the_key() {
+        let err = with_file("[server]\nprot = 9000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = with_file("[server]\nport = \"high\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.port"), "{err}");
+    }
+
+    #[test]
+    fn invalid_database_url_names_the_setting() {
+        let err = with_file("[database]\nurl = \"mysql://x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`database.url`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_log_filter_names_the_setting() {
+        let err = with_file("[log]\nlevel = \"info,[[\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`log.level`"), "{err}");
+    }
+
+    #[test]
+    fn example_config_documents_every_key_with_its_default() {
+        let example = Figment::from(Toml::file_exact(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/config/gateway.example.toml"
+        )));
+        let parsed: Settings = example.extract().unwrap();
+        assert_eq!(parsed, Settings::default());
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        for (section, keys) in defaults.as_object().unwrap() {
+            for key in keys.as_object().unwrap().keys() {
+                let dotted = format!("{section}.{key}");
+                assert!(
+                    example.find_value(&dotted).is_ok(),
+                    "{dotted} is missing from the example config"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let err = Settings::load(&Sources {
+            file: Some("/nonexistent/gateway.toml".into()),
+            ..Sources::default()
+        })
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::MissingFile(_)));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns figment::Error
+    fn environment_layer_uses_double_underscore_nesting() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PANIC_GATEWAY__SERVER__PORT", "7070");
+            let s = Settings::load(&Sources {
+                environment: true,
+                ..Sources::default()
+            })
+            .map_err(|e| e.to_string())?;
+            assert_eq!(s.server.port, 7070);
+            jail.set_env("PANIC_GATEWAY__SERVER__NOPE", "1");
+            let err = Settings::load(&Sources {
+                environment: true,
+                ..Sources::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("nope"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,8 @@
+//! panic-gateway: turns a Gold customer's panic-button press into a page on the right
+//! responder's phone. See `README.md` for the tour and `../shared/DESIGN.md` for the plan.
+
+pub mod api;
+pub mod config;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

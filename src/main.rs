@@ -1,0 +1,112 @@
+//! The `panic-gateway` command: `serve` (the default), `migrate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use panic_gateway::config::{Settings, Sources};
+use panic_gateway::startup::Application;
+use panic_gateway::store::Store;
+use panic_gateway::telemetry;
+
+#[derive(Parser)]
+#[command(name = "panic-gateway", version, about)]
+struct Cli {
+    /// TOML settings file (default: ./panic-gateway.toml when present).
+    #[arg(long, global = true, env = "PANIC_GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL, overriding the file and environment.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to listen on.
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+fn load_settings(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Settings, String> {
+    let mut overrides = Vec::new();
+    if let Some(url) = &cli.database_url {
+        overrides.push(("database.url".to_owned(), url.as_str().into()));
+    }
+    if let Some(args) = serve {
+        if let Some(host) = &args.host {
+            overrides.push(("server.host".to_owned(), host.as_str().into()));
+        }
+        if let Some(port) = args.port {
+            overrides.push(("server.port".to_owned(), port.into()));
+        }
+    }
+    Settings::load(&Sources {
+        file: cli.config.clone(),
+        environment: true,
+        overrides,
+    })
+    .map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_serve = ServeArgs::default();
+    let serve_args = match &cli.command {
+        None => Some(&default_serve),
+        Some(Command::Serve(args)) => Some(args),
+        Some(Command::Migrate) => None,
+    };
+    let settings = match load_settings(&cli, serve_args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("panic-gateway: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let result = match cli.command {
+        None | Some(Command::Serve(_)) => serve(settings).await,
+        Some(Command::Migrate) => migrate(settings).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "panic-gateway failed");
+            eprintln!("panic-gateway: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings.clone()).await?;
+    tracing::info!(
+        address = %format!("{}:{}", settings.server.host, app.port()),
+        database = app.store().backend().name(),
+        "panic-gateway listening"
+    );
+    app.run_until_stopped().await
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    let state = store.migration_state().await?;
+    tracing::info!(version = state.applied, "database migrated");
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Builds the application (pool, migrations, HTTP server) and runs it until a shutdown signal,
+//! then stops gracefully: stop accepting, let in-flight requests finish (bounded by
+//! `server.shutdown_timeout_secs`), close the pool.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::api;
+use crate::api::json::BodyLimit;
+use crate::config::Settings;
+use crate::store::Store;
+use crate::telemetry::{self, Metrics};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub metrics: web::Data<Metrics>,
+}
+
+/// Asks a running [`Application`] to shut down gracefully, as SIGTERM would.
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+
+impl ShutdownHandle {
+    pub fn trigger(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    shutdown: Arc<watch::Sender<bool>>,
+}
+
+impl Application {
+    /// Connects to the database, migrates it if configured, and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = Store::connect(&settings.database)
+            .await
+            .with_context(|| format!("cannot open the {} database", backend_name(&settings)))?;
+        if settings.database.migrate_on_start {
+            store
+                .migrate()
+                .await
+                .context("cannot migrate the database")?;
+        }
+        Self::build_with_store(settings, store)
+    }
+
+    fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Self> {
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener =
+            TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            settings: Arc::new(settings),
+            store,
+            metrics: web::Data::new(Metrics::new()),
+        });
+        let server = run_server(listener, state.clone())?;
+        let (shutdown, _) = watch::channel(false);
+        Ok(Self {
+            port,
+            server,
+            state,
+            shutdown: Arc::new(shutdown),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    /// Serves until SIGTERM, SIGINT or [`ShutdownHandle::trigger`], then drains.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application {
+            server,
+            state,
+            shutdown,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut server = tokio::spawn(server);
+        let mut requested = shutdown.subscribe();
+        tokio::select! {
+            result = &mut server => { result??; }
+            reason = shutdown_requested(&mut requested) => {
+                tracing::info!(reason, "shutting down: no new connections, finishing in-flight requests");
+                handle.stop(true).await;
+                server.await??;
+            }
+        }
+        state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn backend_name(settings: &Settings) -> &'static str {
+    crate::store::Backend::from_url(&settings.database.url)
+        .map(|b| b.name())
+        .unwrap_or("configured")
+}
+
+fn run_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let server_settings = state.settings.server.clone();
+    let limit = server_settings.body_limit_bytes;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(telemetry::observe))
+            .app_data(state.clone())
+            .app_data(state.metrics.clone())
+            .app_data(BodyLimit(limit))
+            .app_data(web::PayloadConfig::new(limit))
+            .configure(api::configure)
+    })
+    .disable_signals()
+    .shutdown_timeout(server_settings.shutdown_timeout_secs)
+    .client_request_timeout(Duration::from_secs(10));
+    if server_settings.workers > 0 {
+        server = server.workers(server_settings.workers);
+    }
+    Ok(server.listen(listener)?.run())
+}
+
+async fn shutdown_requested(trigger: &mut watch::Receiver<bool>) -> &'static str {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = terminate => "SIGTERM",
+        _ = trigger.wait_for(|stop| *stop) => "requested",
+    }
+}

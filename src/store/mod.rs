@@ -1,0 +1,159 @@
+//! Every SQL statement of the gateway lives under this module, behind functions named for what
+//! they do.
+//!
+//! One code path serves both backends through sqlx's `Any` driver: statements use the dialect
+//! subset that SQLite and PostgreSQL share (`$n` placeholders, `BIGINT` unix-millisecond UTC
+//! timestamps, text ids). Where the dialects must differ, both variants sit side by side in the
+//! one function, chosen by [`Backend`].
+
+mod migrations;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::config::DatabaseSettings;
+
+pub use migrations::{latest_version, MigrationState};
+
+/// Which database the gateway runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Recognises a database URL by its scheme.
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Failures of the store, kept apart so that the API can answer 503 when the database is gone
+/// and 500 when a statement is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
+            sqlx::Error::Database(db) if is_unavailable_code(db.code().as_deref()) => {
+                StoreError::Unavailable(e)
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// SQLite busy/locked and PostgreSQL connection or shutdown classes mean "try again later".
+fn is_unavailable_code(code: Option<&str>) -> bool {
+    matches!(code, Some(c) if c == "5" || c == "6" || c.starts_with("08") || c.starts_with("57P"))
+}
+
+/// Handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens a pool. SQLite files are created if missing and put in WAL mode with full
+    /// synchronous commits: an answered alert must survive a power cut, not just a crash.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(&settings.url).ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Configuration(
+                "database.url must be a sqlite: or postgres: URL".into(),
+            ))
+        })?;
+        let options: AnyConnectOptions = settings.url.parse()?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations. On PostgreSQL sqlx holds an advisory lock meanwhile, so
+    /// several gateways starting at once migrate once.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrations::run(self).await
+    }
+
+    /// Reports whether the schema is at the version this binary expects.
+    pub async fn migration_state(&self) -> Result<MigrationState, StoreError> {
+        migrations::state(self).await
+    }
+
+    /// A round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_recognised_by_scheme() {
+        assert_eq!(Backend::from_url("sqlite://x.db"), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://h/d"), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::from_url("postgresql://h/d"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(Backend::from_url("mysql://h/d"), None);
+    }
+}

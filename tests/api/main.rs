@@ -1,0 +1,7 @@
+//! Black-box tests of the gateway through HTTP, one module per capability.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod health;
+mod lifecycle;

@@ -1,0 +1,240 @@
+//! Shared test harness: a gateway on a random port with a database of its own.
+//!
+//! Every black-box test is written once as `async fn name(backend: TestBackend)` and listed in
+//! [`on_both_backends!`], which makes a `sqlite` and a `postgres` test of it. SQLite tests get a
+//! fresh file in a temporary directory; PostgreSQL tests get a fresh database created on the
+//! server named by `TEST_DATABASE_URL` and dropped afterwards.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use panic_gateway::config::Settings;
+use panic_gateway::startup::{Application, ShutdownHandle};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    Sqlite,
+    Postgres,
+}
+
+/// Writes one `sqlite` and one `postgres` test for each named `async fn(TestBackend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::support::TestBackend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            #[cfg_attr(
+                not(pg_tests),
+                ignore = "PostgreSQL suite skipped: TEST_DATABASE_URL is not set (REQUIRE_POSTGRES=1 makes it mandatory)"
+            )]
+            async fn postgres() {
+                super::$name($crate::support::TestBackend::Postgres).await;
+            }
+        }
+    )+};
+}
+
+/// A database that exists for one test.
+pub enum TestDatabase {
+    Sqlite {
+        dir: PathBuf,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDatabase {
+    pub async fn create(backend: TestBackend) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            TestBackend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("pgw-test-{id}"));
+                std::fs::create_dir_all(&dir).expect("create temp dir");
+                let url = format!("sqlite://{}/gateway.db?mode=rwc", dir.display());
+                TestDatabase::Sqlite { dir, url }
+            }
+            TestBackend::Postgres => {
+                let admin_url = std::env::var("TEST_DATABASE_URL").expect(
+                    "the PostgreSQL suite is required but TEST_DATABASE_URL is not set \
+                     (e.g. postgres://postgres@127.0.0.1:5432/test)",
+                );
+                let name = format!("pgw_test_{id}");
+                let mut conn = pg_connect(&admin_url).await;
+                sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE \"{name}\"").as_str())
+                    .await
+                    .expect("create test database");
+                let mut url = reqwest::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                TestDatabase::Postgres {
+                    admin_url,
+                    name,
+                    url: url.to_string(),
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDatabase::Sqlite { url, .. } | TestDatabase::Postgres { url, .. } => url,
+        }
+    }
+}
+
+async fn pg_connect(url: &str) -> sqlx::postgres::PgConnection {
+    use sqlx::Connection;
+    sqlx::postgres::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("the PostgreSQL suite needs a server at TEST_DATABASE_URL: {e}"))
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match self {
+            TestDatabase::Sqlite { dir, .. } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            TestDatabase::Postgres {
+                admin_url, name, ..
+            } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; a fresh one on its own thread may block.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    rt.block_on(async {
+                        let mut conn = pg_connect(&admin_url).await;
+                        let _ = sqlx::Executor::execute(
+                            &mut conn,
+                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
+                        )
+                        .await;
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// Settings for a test gateway: random port, small pool, nothing read from the environment.
+pub fn test_settings(database_url: &str) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.port = 0;
+    settings.server.workers = 2;
+    settings.server.shutdown_timeout_secs = 2;
+    settings.database.url = database_url.to_owned();
+    settings.database.max_connections = 5;
+    settings
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub backend: TestBackend,
+    pub shutdown: ShutdownHandle,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    // Last: dropped after the server has been asked to stop.
+    pub db: TestDatabase,
+}
+
+/// A gateway with default test settings.
+pub async fn spawn_app(backend: TestBackend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// A gateway whose settings `customize` adjusts first.
+pub async fn spawn_app_with(
+    backend: TestBackend,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
+    init_test_logging();
+    let db = TestDatabase::create(backend).await;
+    let mut settings = test_settings(db.url());
+    customize(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("the test gateway starts");
+    let port = app.port();
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        backend,
+        shutdown,
+        server: Some(server),
+        db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Stops the gateway gracefully and waits for it to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.trigger();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task joins")
+                .expect("server stops cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// Asserts that `res` is an RFC 9457 problem with `status` and returns its body.
+pub async fn assert_problem(res: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(res.status().as_u16(), status, "status of {}", res.url());
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: serde_json::Value = res.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+fn init_test_logging() {
+    if std::env::var("TEST_LOG").is_ok() {
+        panic_gateway::telemetry::init(&panic_gateway::config::LogSettings::default());
+    }
+}
