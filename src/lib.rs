@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod push;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,100 @@
+//! Push delivery to phones: APNs for iOS, FCM HTTP v1 for Android.
+//!
+//! A [`Notification`] says what to show, independent of platform; a [`Provider`] turns it into
+//! one provider request and reports a typed [`Outcome`] the dispatcher acts on. The real
+//! providers are the only implementations: tests point them at local mock servers that speak
+//! the providers' wire protocols, never at Apple or Google.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+/// The two mobile platforms and their push services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Ios,
+    Android,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Ios => "ios",
+            Platform::Android => "android",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ios" => Some(Platform::Ios),
+            "android" => Some(Platform::Android),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a notification must break through Do Not Disturb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// A page for a responder: critical (or time-sensitive), with an Acknowledge action.
+    Page,
+    /// An update for a customer ("acknowledged by …"): a normal notification.
+    Update,
+}
+
+/// One notification for one device, before it is shaped for a provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub kind: NotificationKind,
+    /// Groups and collapses every notification of one incident on the phone.
+    pub incident_id: String,
+    /// Unique per delivery; sent as the APNs `apns-id` and in FCM data, so a retried send
+    /// whose first answer was lost is recognisable.
+    pub delivery_id: String,
+    pub title: String,
+    pub body: String,
+    pub ticket_ref: Option<String>,
+    /// Short-lived token that lets the app acknowledge from the notification action.
+    pub ack_token: Option<String>,
+    /// When the notification stops being useful (end of the acknowledgement window):
+    /// APNs `apns-expiration`, FCM `ttl`.
+    pub expires_at: DateTime<Utc>,
+    /// The responder's device has granted critical alerts (iOS entitlement + user consent).
+    pub critical_allowed: bool,
+}
+
+/// What a provider said about one send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The provider took the notification.
+    Accepted { provider_message_id: Option<String> },
+    /// Try again later (5xx, 429, timeout, connection lost); `after` is the provider's
+    /// `Retry-After` when it gave one.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// The device token will never work again: deactivate that device, keep paging others.
+    TokenDead { reason: String },
+    /// The gateway's own configuration is wrong (bad key, wrong topic, bad payload):
+    /// retrying will not help until an operator acts.
+    Fatal { reason: String },
+}
+
+/// A push service. The dispatcher holds one per platform.
+pub trait Provider: Send + Sync {
+    fn platform(&self) -> Platform;
+
+    /// Sends `notification` to `device_token`; `now` is the dispatcher's clock, used for
+    /// expiry arithmetic.
+    fn send<'a>(
+        &'a self,
+        device_token: &'a str,
+        notification: &'a Notification,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Outcome>;
+}
