@@ -22,6 +22,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -92,6 +93,44 @@ impl Default for LogSettings {
         Self {
             format: LogFormat::Pretty,
             level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// File holding the access-token signing secret (base64 of at least 32 bytes, or at least
+    /// 32 raw characters). Empty: use `jwt_secret`; both empty: a development secret is
+    /// generated at first start and kept in the database.
+    pub jwt_secret_file: String,
+    /// The signing secret itself (prefer the file; never commit it).
+    pub jwt_secret: String,
+    pub issuer: String,
+    pub audience: String,
+    /// Access-token lifetime in seconds (60..=3600).
+    pub access_token_ttl_secs: u64,
+    /// Refresh-token lifetime in days (1..=365); every use rotates it.
+    pub refresh_token_ttl_days: u64,
+    /// Enrollment-code lifetime in hours (1..=720).
+    pub enrollment_code_ttl_hours: u64,
+    /// Failed enrollment attempts allowed per client address per window.
+    pub enrollment_max_failures: u32,
+    pub enrollment_failure_window_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret_file: String::new(),
+            jwt_secret: String::new(),
+            issuer: "panic-gateway".into(),
+            audience: "panic-gateway-mobile".into(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_days: 30,
+            enrollment_code_ttl_hours: 72,
+            enrollment_max_failures: 5,
+            enrollment_failure_window_secs: 300,
         }
     }
 }
@@ -170,6 +209,63 @@ impl Settings {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", e.to_string()));
+        }
+        self.auth.validate()
+    }
+}
+
+impl AuthSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.jwt_secret_file.is_empty() && !Path::new(&self.jwt_secret_file).is_file() {
+            return Err(invalid("auth.jwt_secret_file", "file does not exist"));
+        }
+        if !self.jwt_secret.is_empty() && crate::auth::decode_secret(&self.jwt_secret).is_none() {
+            return Err(invalid(
+                "auth.jwt_secret",
+                "must be at least 32 bytes (base64) or 32 characters",
+            ));
+        }
+        if self.issuer.is_empty() || self.audience.is_empty() {
+            return Err(invalid(
+                "auth.issuer",
+                "issuer and audience must not be empty",
+            ));
+        }
+        let ranges: [(&'static str, u64, std::ops::RangeInclusive<u64>); 4] = [
+            (
+                "auth.access_token_ttl_secs",
+                self.access_token_ttl_secs,
+                60..=3600,
+            ),
+            (
+                "auth.refresh_token_ttl_days",
+                self.refresh_token_ttl_days,
+                1..=365,
+            ),
+            (
+                "auth.enrollment_code_ttl_hours",
+                self.enrollment_code_ttl_hours,
+                1..=720,
+            ),
+            (
+                "auth.enrollment_failure_window_secs",
+                self.enrollment_failure_window_secs,
+                1..=86_400,
+            ),
+        ];
+        for (key, value, range) in ranges {
+            if !range.contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("must be between {} and {}", range.start(), range.end()),
+                ));
+            }
+        }
+        if self.enrollment_max_failures == 0 {
+            return Err(invalid(
+                "auth.enrollment_max_failures",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

@@ -2,7 +2,10 @@
 //! responder's phone. See `README.md` for the tour and `../shared/DESIGN.md` for the plan.
 
 pub mod api;
+pub mod auth;
+pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod push;
 pub mod startup;
 pub mod store;

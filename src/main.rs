@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use panic_gateway::auth;
 use panic_gateway::config::{Settings, Sources};
 use panic_gateway::startup::Application;
 use panic_gateway::store::Store;
@@ -28,6 +29,25 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Bootstrap administration without the HTTP API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin API key and print it once (only its digest is stored).
+    CreateKey {
+        /// Who or what the key is for, shown in the audit log.
+        #[arg(long)]
+        name: String,
+    },
+    /// Issue a one-time enrollment code for a user and print it once.
+    EnrollmentCode {
+        /// The user's id.
+        #[arg(long)]
+        user: String,
+    },
 }
 
 #[derive(Args, Default)]
@@ -68,7 +88,7 @@ async fn main() -> ExitCode {
     let serve_args = match &cli.command {
         None => Some(&default_serve),
         Some(Command::Serve(args)) => Some(args),
-        Some(Command::Migrate) => None,
+        Some(Command::Migrate) | Some(Command::Admin(_)) => None,
     };
     let settings = match load_settings(&cli, serve_args) {
         Ok(s) => s,
@@ -81,6 +101,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         None | Some(Command::Serve(_)) => serve(settings).await,
         Some(Command::Migrate) => migrate(settings).await,
+        Some(Command::Admin(command)) => admin(settings, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,6 +128,31 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     store.migrate().await?;
     let state = store.migration_state().await?;
     tracing::info!(version = state.applied, "database migrated");
+    store.close().await;
+    Ok(())
+}
+
+async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    let now = chrono::Utc::now();
+    match command {
+        AdminCommand::CreateKey { name } => {
+            let (id, key) = auth::create_admin_key(&store, &name, now).await?;
+            eprintln!("admin key {id} created for {name:?}; it is shown once, store it now:");
+            println!("{key}");
+        }
+        AdminCommand::EnrollmentCode { user } => {
+            if store.user(&user).await?.is_none() {
+                anyhow::bail!("no user {user}");
+            }
+            let ttl = chrono::Duration::hours(settings.auth.enrollment_code_ttl_hours as i64);
+            let (code, expires_at) =
+                auth::issue_enrollment_code(&store, &user, ttl, "cli", now).await?;
+            eprintln!("enrollment code for user {user}, valid once until {expires_at}:");
+            println!("{}", code.display());
+        }
+    }
     store.close().await;
     Ok(())
 }

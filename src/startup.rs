@@ -14,6 +14,8 @@ use tokio::sync::watch;
 
 use crate::api;
 use crate::api::json::BodyLimit;
+use crate::auth::{self, rate_limit::FailureLimiter, tokens::TokenIssuer};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
@@ -23,6 +25,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub metrics: web::Data<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub tokens: TokenIssuer,
+    pub enrollment_failures: FailureLimiter,
 }
 
 /// Asks a running [`Application`] to shut down gracefully, as SIGTERM would.
@@ -45,6 +50,14 @@ pub struct Application {
 impl Application {
     /// Connects to the database, migrates it if configured, and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], with the clock every time-based decision reads.
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let store = Store::connect(&settings.database)
             .await
             .with_context(|| format!("cannot open the {} database", backend_name(&settings)))?;
@@ -54,10 +67,19 @@ impl Application {
                 .await
                 .context("cannot migrate the database")?;
         }
-        Self::build_with_store(settings, store)
-    }
+        let auth = &settings.auth;
+        let secret = auth::signing_secret(auth, &store, clock.now()).await?;
+        let tokens = TokenIssuer::new(
+            &secret,
+            &auth.issuer,
+            &auth.audience,
+            chrono::Duration::seconds(auth.access_token_ttl_secs as i64),
+        );
+        let enrollment_failures = FailureLimiter::new(
+            auth.enrollment_max_failures,
+            chrono::Duration::seconds(auth.enrollment_failure_window_secs as i64),
+        );
 
-    fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Self> {
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener =
             TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
@@ -66,6 +88,9 @@ impl Application {
             settings: Arc::new(settings),
             store,
             metrics: web::Data::new(Metrics::new()),
+            clock,
+            tokens,
+            enrollment_failures,
         });
         let server = run_server(listener, state.clone())?;
         let (shutdown, _) = watch::channel(false);

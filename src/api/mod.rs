@@ -1,8 +1,12 @@
 //! The HTTP surface: one file per resource, thin handlers (parse, call domain and store, map).
 
+pub mod admin;
+pub mod devices;
 pub mod health;
 pub mod json;
+pub mod me;
 pub mod problem;
+pub mod validate;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -19,6 +23,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .error_handler(|err, _req| Problem::not_found(format!("invalid path: {err}")).into()),
     )
     .configure(health::configure)
+    .configure(devices::configure)
+    .configure(me::configure)
+    .configure(admin::configure)
     .default_service(web::to(not_found));
 }
 

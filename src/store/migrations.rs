@@ -24,6 +24,7 @@ macro_rules! embedded {
 
 embedded! {
     1 => "0001_init",
+    2 => "0002_identity",
 }
 
 /// Where the database stands against the migrations this binary carries.

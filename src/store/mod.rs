@@ -6,12 +6,14 @@
 //! timestamps, text ids). Where the dialects must differ, both variants sit side by side in the
 //! one function, chosen by [`Backend`].
 
+pub mod identity;
 mod migrations;
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Transaction};
 
 use crate::config::DatabaseSettings;
 
@@ -77,6 +79,8 @@ fn is_unavailable_code(code: Option<&str>) -> bool {
     matches!(code, Some(c) if c == "5" || c == "6" || c.starts_with("08") || c.starts_with("57P"))
 }
 
+pub(crate) type Tx = Transaction<'static, sqlx::Any>;
+
 /// Handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -136,10 +140,63 @@ impl Store {
         Ok(())
     }
 
+    /// Starts a transaction that will write. SQLite takes the write lock up front
+    /// (`BEGIN IMMEDIATE`) so that two writers wait on `busy_timeout` instead of failing
+    /// with a deadlock on lock upgrade.
+    pub(crate) async fn begin_write(&self) -> Result<Tx, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Milliseconds since the Unix epoch, the one timestamp representation in the schema.
+pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The inverse of [`millis`].
+pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A new primary key: UUIDv7, so ids sort by creation time and index locality is good.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Appends to the audit log inside the caller's transaction, so the entry exists exactly
+/// when the change does.
+pub(crate) async fn audit(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    subject_type: &str,
+    subject_id: &str,
+    detail: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor, action, subject_type, subject_id, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(millis(now))
+    .bind(actor)
+    .bind(action)
+    .bind(subject_type)
+    .bind(subject_id)
+    .bind(detail.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -155,5 +212,11 @@ mod tests {
             Some(Backend::Postgres)
         );
         assert_eq!(Backend::from_url("mysql://h/d"), None);
+    }
+
+    #[test]
+    fn millis_round_trip() {
+        let t = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap();
+        assert_eq!(from_millis(millis(t)), t);
     }
 }

@@ -4,4 +4,5 @@
 mod support;
 
 mod health;
+mod identity;
 mod lifecycle;

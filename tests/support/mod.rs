@@ -9,8 +9,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use panic_gateway::clock::ManualClock;
 use panic_gateway::config::Settings;
 use panic_gateway::startup::{Application, ShutdownHandle};
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestBackend {
@@ -137,6 +141,7 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.server.shutdown_timeout_secs = 2;
     settings.database.url = database_url.to_owned();
     settings.database.max_connections = 5;
+    settings.auth.jwt_secret = panic_gateway::auth::secrets::random_token(32);
     settings
 }
 
@@ -146,6 +151,11 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub backend: TestBackend,
     pub shutdown: ShutdownHandle,
+    /// The gateway's clock: starts at the real time and moves only when a test advances it.
+    pub clock: ManualClock,
+    pub settings: Settings,
+    /// A live admin API key.
+    pub admin_key: String,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     // Last: dropped after the server has been asked to stop.
     pub db: TestDatabase,
@@ -165,9 +175,14 @@ pub async fn spawn_app_with(
     let db = TestDatabase::create(backend).await;
     let mut settings = test_settings(db.url());
     customize(&mut settings);
-    let app = Application::build(settings)
+    let clock = ManualClock::new(chrono::Utc::now());
+    let app = Application::build_with_clock(settings.clone(), Arc::new(clock.clone()))
         .await
         .expect("the test gateway starts");
+    let (_, admin_key) =
+        panic_gateway::auth::create_admin_key(app.store(), "test suite", chrono::Utc::now())
+            .await
+            .expect("admin key");
     let port = app.port();
     let shutdown = app.shutdown_handle();
     let server = tokio::spawn(app.run_until_stopped());
@@ -181,9 +196,30 @@ pub async fn spawn_app_with(
             .expect("client"),
         backend,
         shutdown,
+        clock,
+        settings,
+        admin_key,
         server: Some(server),
         db,
     }
+}
+
+/// An enrolled phone and its credentials.
+#[derive(Debug, Clone)]
+pub struct Phone {
+    pub user_id: String,
+    pub device_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub push_token: String,
+}
+
+/// A Gold customer with an account manager and a contact, each with an enrolled phone.
+#[derive(Debug, Clone)]
+pub struct GoldCustomer {
+    pub customer_id: String,
+    pub account_manager: Phone,
+    pub contact: Phone,
 }
 
 impl TestApp {
@@ -197,6 +233,116 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// A request carrying `token` as a bearer credential.
+    pub fn with_token(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    /// A request with the admin key.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.with_token(method, path, &self.admin_key)
+    }
+
+    /// POSTs `body` with the admin key and returns the JSON answer, asserting `status`.
+    pub async fn admin_post(&self, path: &str, body: Value, status: u16) -> Value {
+        let res = self
+            .admin(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status().as_u16(), status, "POST {path}");
+        res.json().await.expect("JSON body")
+    }
+
+    pub async fn create_customer(
+        &self,
+        name: &str,
+        tier: &str,
+        account_manager: Option<&str>,
+    ) -> String {
+        let body = self
+            .admin_post(
+                "/v1/admin/customers",
+                json!({ "name": name, "tier": tier, "account_manager_id": account_manager }),
+                201,
+            )
+            .await;
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn create_user(&self, role: &str, customer_id: Option<&str>, name: &str) -> String {
+        let body = self
+            .admin_post(
+                "/v1/admin/users",
+                json!({ "role": role, "customer_id": customer_id, "name": name }),
+                201,
+            )
+            .await;
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn enrollment_code(&self, user_id: &str) -> String {
+        let body = self
+            .admin_post(
+                &format!("/v1/admin/users/{user_id}/enrollment-codes"),
+                json!({}),
+                201,
+            )
+            .await;
+        body["code"].as_str().unwrap().to_owned()
+    }
+
+    /// Enrolls a new phone for `user_id` on `platform`.
+    pub async fn enroll(&self, user_id: &str, platform: &str) -> Phone {
+        let code = self.enrollment_code(user_id).await;
+        let push_token = format!("{platform}-{}", uuid::Uuid::new_v4().simple());
+        let res = self
+            .client
+            .post(self.url("/v1/devices/enroll"))
+            .json(&json!({
+                "code": code,
+                "platform": platform,
+                "push_token": push_token,
+                "app_version": "1.0.0",
+                "device_name": format!("{platform} phone"),
+                "critical_alerts": true,
+            }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), 201, "enroll");
+        let body: Value = res.json().await.unwrap();
+        Phone {
+            user_id: user_id.to_owned(),
+            device_id: body["device_id"].as_str().unwrap().to_owned(),
+            access_token: body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
+            push_token,
+        }
+    }
+
+    /// A Gold customer, its account manager and one contact, both with an iOS phone.
+    pub async fn gold_customer(&self) -> GoldCustomer {
+        let am = self.create_user("responder", None, "Alice Manager").await;
+        let customer_id = self.create_customer("Acme Corp", "gold", Some(&am)).await;
+        let contact = self
+            .create_user("contact", Some(&customer_id), "Carl Contact")
+            .await;
+        GoldCustomer {
+            account_manager: self.enroll(&am, "ios").await,
+            contact: self.enroll(&contact, "ios").await,
+            customer_id,
+        }
     }
 
     /// Stops the gateway gracefully and waits for it to finish.

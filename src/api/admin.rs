@@ -1,0 +1,269 @@
+//! Support operations: tiers, customers, users, enrollment codes and devices. Every route
+//! takes an [`Admin`] key; every change is audited with the key that made it.
+
+use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::Duration;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::validate::Validator;
+use super::{Json, Problem};
+use crate::auth::{self, Admin};
+use crate::domain::identity::UserRole;
+use crate::startup::AppState;
+use crate::store::identity::CustomerPatch;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list_tiers)
+        .service(create_customer)
+        .service(list_customers)
+        .service(get_customer)
+        .service(update_customer)
+        .service(create_user)
+        .service(list_users)
+        .service(create_enrollment_code)
+        .service(list_devices)
+        .service(revoke_device);
+}
+
+#[get("/v1/admin/tiers")]
+async fn list_tiers(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, Problem> {
+    Ok(HttpResponse::Ok().json(state.store.list_tiers().await?))
+}
+
+/// Checks that `id` names a responder who can be an account manager.
+async fn check_account_manager(
+    state: &AppState,
+    v: &mut Validator,
+    id: Option<&str>,
+) -> Result<(), Problem> {
+    if let Some(id) = id {
+        match state.store.user(id).await? {
+            Some(u) if u.role != UserRole::Contact => {}
+            Some(_) => v.error("account_manager_id", "must be a responder, not a contact"),
+            None => v.error("account_manager_id", "no such user"),
+        }
+    }
+    Ok(())
+}
+
+async fn check_tier(state: &AppState, v: &mut Validator, tier: &str) -> Result<(), Problem> {
+    if !state.store.tier_exists(tier).await? {
+        v.error("tier", format!("unknown tier {tier:?}"));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct CreateCustomer {
+    name: String,
+    tier: String,
+    account_manager_id: Option<String>,
+}
+
+#[post("/v1/admin/customers")]
+async fn create_customer(
+    state: web::Data<AppState>,
+    admin: Admin,
+    Json(body): Json<CreateCustomer>,
+) -> Result<HttpResponse, Problem> {
+    let mut v = Validator::new();
+    let name = v.text("name", &body.name, 200);
+    check_tier(&state, &mut v, &body.tier).await?;
+    check_account_manager(&state, &mut v, body.account_manager_id.as_deref()).await?;
+    v.finish()?;
+    let customer = state
+        .store
+        .create_customer(
+            &name,
+            &body.tier,
+            body.account_manager_id.as_deref(),
+            &admin.actor(),
+            state.clock.now(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(customer))
+}
+
+#[get("/v1/admin/customers")]
+async fn list_customers(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, Problem> {
+    Ok(HttpResponse::Ok().json(state.store.list_customers().await?))
+}
+
+#[get("/v1/admin/customers/{id}")]
+async fn get_customer(
+    state: web::Data<AppState>,
+    _: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let customer = state
+        .store
+        .customer(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no customer {id}")))?;
+    Ok(HttpResponse::Ok().json(customer))
+}
+
+/// Distinguishes an absent field (keep) from an explicit `null` (clear).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct UpdateCustomer {
+    name: Option<String>,
+    tier: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    account_manager_id: Option<Option<String>>,
+}
+
+#[patch("/v1/admin/customers/{id}")]
+async fn update_customer(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    Json(body): Json<UpdateCustomer>,
+) -> Result<HttpResponse, Problem> {
+    let mut v = Validator::new();
+    let name = body.name.as_deref().map(|n| v.text("name", n, 200));
+    if let Some(tier) = &body.tier {
+        check_tier(&state, &mut v, tier).await?;
+    }
+    if let Some(am) = &body.account_manager_id {
+        check_account_manager(&state, &mut v, am.as_deref()).await?;
+    }
+    v.finish()?;
+    let patch = CustomerPatch {
+        name,
+        tier: body.tier,
+        account_manager_id: body.account_manager_id,
+    };
+    let customer = state
+        .store
+        .update_customer(&id, patch, &admin.actor(), state.clock.now())
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no customer {id}")))?;
+    Ok(HttpResponse::Ok().json(customer))
+}
+
+#[derive(Deserialize)]
+struct CreateUser {
+    role: UserRole,
+    customer_id: Option<String>,
+    name: String,
+    email: Option<String>,
+}
+
+#[post("/v1/admin/users")]
+async fn create_user(
+    state: web::Data<AppState>,
+    _: Admin,
+    Json(body): Json<CreateUser>,
+) -> Result<HttpResponse, Problem> {
+    let mut v = Validator::new();
+    let name = v.text("name", &body.name, 200);
+    let email = v.optional_text("email", body.email.as_deref(), 320);
+    if email.as_deref().is_some_and(|e| !e.contains('@')) {
+        v.error("email", "must be an email address");
+    }
+    match (body.role, body.customer_id.as_deref()) {
+        (UserRole::Contact, None) => v.error("customer_id", "a contact belongs to a customer"),
+        (UserRole::Contact, Some(id)) => {
+            if state.store.customer(id).await?.is_none() {
+                v.error("customer_id", "no such customer");
+            }
+        }
+        (_, Some(_)) => v.error("customer_id", "only contacts belong to a customer"),
+        (_, None) => {}
+    }
+    v.finish()?;
+    let user = state
+        .store
+        .create_user(
+            body.role,
+            body.customer_id.as_deref(),
+            &name,
+            email.as_deref(),
+            state.clock.now(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+#[derive(Deserialize)]
+struct UserFilter {
+    customer_id: Option<String>,
+}
+
+#[get("/v1/admin/users")]
+async fn list_users(
+    state: web::Data<AppState>,
+    _: Admin,
+    query: web::Query<UserFilter>,
+) -> Result<HttpResponse, Problem> {
+    Ok(HttpResponse::Ok().json(state.store.list_users(query.customer_id.as_deref()).await?))
+}
+
+#[derive(Serialize)]
+struct IssuedCode {
+    user_id: String,
+    /// Shown once; only its digest is stored.
+    code: String,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[post("/v1/admin/users/{id}/enrollment-codes")]
+async fn create_enrollment_code(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    if state.store.user(&id).await?.is_none() {
+        return Err(Problem::not_found(format!("no user {id}")));
+    }
+    let ttl = Duration::hours(state.settings.auth.enrollment_code_ttl_hours as i64);
+    let (code, expires_at) =
+        auth::issue_enrollment_code(&state.store, &id, ttl, &admin.actor(), state.clock.now())
+            .await?;
+    Ok(HttpResponse::Created().json(IssuedCode {
+        user_id: id.into_inner(),
+        code: code.display(),
+        expires_at,
+    }))
+}
+
+#[derive(Deserialize)]
+struct DeviceFilter {
+    user_id: Option<String>,
+}
+
+#[get("/v1/admin/devices")]
+async fn list_devices(
+    state: web::Data<AppState>,
+    _: Admin,
+    query: web::Query<DeviceFilter>,
+) -> Result<HttpResponse, Problem> {
+    Ok(HttpResponse::Ok().json(state.store.list_devices(query.user_id.as_deref()).await?))
+}
+
+#[post("/v1/admin/devices/{id}/revoke")]
+async fn revoke_device(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    state
+        .store
+        .revoke_device(
+            &id,
+            "revoked by an admin",
+            &admin.actor(),
+            state.clock.now(),
+        )
+        .await?;
+    let device = state
+        .store
+        .device(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no device {id}")))?;
+    Ok(HttpResponse::Ok().json(device))
+}

@@ -1,0 +1,632 @@
+//! Tiers, customers, users, admin keys, enrollment codes, devices and refresh tokens.
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{from_millis, millis, new_id, Store, StoreError};
+use crate::domain::identity::{Customer, Device, DevicePrincipal, Tier, User, UserRole};
+use crate::push::Platform;
+
+/// A device being enrolled.
+pub struct NewDevice<'a> {
+    pub platform: Platform,
+    pub push_token: &'a str,
+    pub app_version: &'a str,
+    pub name: &'a str,
+    pub critical_alerts: bool,
+}
+
+/// Result of presenting a refresh token.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The token was live: it is now used up, and the new one is stored.
+    Rotated(DevicePrincipal),
+    /// The token had been used before: someone holds a copy. The device is now revoked.
+    Reused { device_id: String },
+    /// Unknown, expired, or belonging to a revoked device.
+    Invalid,
+}
+
+/// Fields of a customer an admin may change.
+#[derive(Debug, Default)]
+pub struct CustomerPatch {
+    pub name: Option<String>,
+    pub tier: Option<String>,
+    /// `Some(None)` clears the account manager.
+    pub account_manager_id: Option<Option<String>>,
+}
+
+fn flag(v: bool) -> i64 {
+    i64::from(v)
+}
+
+fn tier_row(r: &AnyRow) -> Result<Tier, sqlx::Error> {
+    Ok(Tier {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        rank: r.try_get("rank")?,
+        panic_button: r.try_get::<i64, _>("panic_button")? != 0,
+    })
+}
+
+fn customer_row(r: &AnyRow) -> Result<Customer, sqlx::Error> {
+    Ok(Customer {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        tier: r.try_get("tier_id")?,
+        account_manager_id: r.try_get("account_manager_id")?,
+    })
+}
+
+fn user_row(r: &AnyRow) -> Result<User, sqlx::Error> {
+    let role: String = r.try_get("role")?;
+    Ok(User {
+        id: r.try_get("id")?,
+        role: UserRole::parse(&role).ok_or_else(|| decode_error("users.role", &role))?,
+        customer_id: r.try_get("customer_id")?,
+        name: r.try_get("name")?,
+        email: r.try_get("email")?,
+    })
+}
+
+fn device_row(r: &AnyRow) -> Result<Device, sqlx::Error> {
+    let platform: String = r.try_get("platform")?;
+    Ok(Device {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        platform: Platform::parse(&platform)
+            .ok_or_else(|| decode_error("devices.platform", &platform))?,
+        name: r.try_get("name")?,
+        app_version: r.try_get("app_version")?,
+        critical_alerts: r.try_get::<i64, _>("critical_alerts")? != 0,
+        push_token_dead: r.try_get::<Option<i64>, _>("token_dead_at")?.is_some(),
+        revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+        revoked_reason: r.try_get("revoked_reason")?,
+        created_at: from_millis(r.try_get("created_at")?),
+    })
+}
+
+pub(crate) fn decode_error(column: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("unexpected value {value:?} in {column}").into())
+}
+
+const PRINCIPAL: &str = "SELECT d.id AS device_id, d.user_id, d.platform, d.revoked_at, \
+     u.name AS user_name, u.role, u.customer_id, c.tier_id, t.panic_button \
+     FROM devices d JOIN users u ON u.id = d.user_id \
+     LEFT JOIN customers c ON c.id = u.customer_id \
+     LEFT JOIN tiers t ON t.id = c.tier_id \
+     WHERE d.id = $1";
+
+fn principal_row(r: &AnyRow) -> Result<DevicePrincipal, sqlx::Error> {
+    let role: String = r.try_get("role")?;
+    let platform: String = r.try_get("platform")?;
+    Ok(DevicePrincipal {
+        device_id: r.try_get("device_id")?,
+        user_id: r.try_get("user_id")?,
+        user_name: r.try_get("user_name")?,
+        role: UserRole::parse(&role).ok_or_else(|| decode_error("users.role", &role))?,
+        customer_id: r.try_get("customer_id")?,
+        tier: r.try_get("tier_id")?,
+        panic_button: r.try_get::<Option<i64>, _>("panic_button")?.unwrap_or(0) != 0,
+        platform: Platform::parse(&platform)
+            .ok_or_else(|| decode_error("devices.platform", &platform))?,
+        revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+    })
+}
+
+impl Store {
+    /// A value the gateway stored for itself, or `value` stored now if there was none; the
+    /// first writer wins, so concurrent starts agree.
+    pub async fn setting_or_insert(
+        &self,
+        key: &str,
+        value: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO gateway_settings (key, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        let stored: String =
+            sqlx::query_scalar("SELECT value FROM gateway_settings WHERE key = $1")
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(stored)
+    }
+
+    pub async fn create_admin_key(
+        &self,
+        name: &str,
+        key_digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO admin_keys (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(key_digest)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// The id of the live admin key with this digest.
+    pub async fn admin_key_id(&self, key_digest: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM admin_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(key_digest)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn list_tiers(&self) -> Result<Vec<Tier>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, rank, panic_button FROM tiers ORDER BY rank DESC")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(tier_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn tier_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tiers WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn create_customer(
+        &self,
+        name: &str,
+        tier: &str,
+        account_manager_id: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Customer, StoreError> {
+        let id = new_id();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO customers (id, name, tier_id, account_manager_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(tier)
+        .bind(account_manager_id)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        super::audit(
+            &mut tx,
+            now,
+            actor,
+            "customer.created",
+            "customer",
+            &id,
+            serde_json::json!({ "tier": tier }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Customer {
+            id,
+            name: name.to_owned(),
+            tier: tier.to_owned(),
+            account_manager_id: account_manager_id.map(str::to_owned),
+        })
+    }
+
+    pub async fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, tier_id, account_manager_id FROM customers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(customer_row).transpose()?)
+    }
+
+    pub async fn list_customers(&self) -> Result<Vec<Customer>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, tier_id, account_manager_id FROM customers ORDER BY name, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(customer_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Applies `patch`; a tier change is audited. `None` when the customer does not exist.
+    pub async fn update_customer(
+        &self,
+        id: &str,
+        patch: CustomerPatch,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Customer>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(current) = sqlx::query(
+            "SELECT id, name, tier_id, account_manager_id FROM customers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(customer_row)
+        .transpose()?
+        else {
+            return Ok(None);
+        };
+        let updated = Customer {
+            id: current.id.clone(),
+            name: patch.name.unwrap_or_else(|| current.name.clone()),
+            tier: patch.tier.unwrap_or_else(|| current.tier.clone()),
+            account_manager_id: patch
+                .account_manager_id
+                .unwrap_or_else(|| current.account_manager_id.clone()),
+        };
+        sqlx::query(
+            "UPDATE customers SET name = $2, tier_id = $3, account_manager_id = $4, updated_at = $5 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&updated.name)
+        .bind(&updated.tier)
+        .bind(&updated.account_manager_id)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        if updated.tier != current.tier {
+            super::audit(
+                &mut tx,
+                now,
+                actor,
+                "customer.tier_changed",
+                "customer",
+                id,
+                serde_json::json!({ "from": current.tier, "to": updated.tier }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(updated))
+    }
+
+    pub async fn create_user(
+        &self,
+        role: UserRole,
+        customer_id: Option<&str>,
+        name: &str,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO users (id, role, customer_id, name, email, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(&id)
+        .bind(role.as_str())
+        .bind(customer_id)
+        .bind(name)
+        .bind(email)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(User {
+            id,
+            role,
+            customer_id: customer_id.map(str::to_owned),
+            name: name.to_owned(),
+            email: email.map(str::to_owned),
+        })
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT id, role, customer_id, name, email FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(user_row).transpose()?)
+    }
+
+    pub async fn list_users(&self, customer_id: Option<&str>) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, role, customer_id, name, email FROM users \
+             WHERE ($1 IS NULL OR customer_id = $1) ORDER BY name, id",
+        )
+        .bind(customer_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(user_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn create_enrollment_code(
+        &self,
+        user_id: &str,
+        code_digest: &str,
+        expires_at: DateTime<Utc>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO enrollment_codes (id, user_id, code_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(code_digest)
+        .bind(millis(now))
+        .bind(millis(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        super::audit(
+            &mut tx,
+            now,
+            actor,
+            "enrollment_code.issued",
+            "user",
+            user_id,
+            serde_json::json!({ "code_id": id }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Uses up a live enrollment code and enrolls the device with its first refresh token,
+    /// all or nothing. `None` when the code is unknown, used or expired (indistinguishably).
+    pub async fn enroll_device(
+        &self,
+        code_digest: &str,
+        device: NewDevice<'_>,
+        refresh_digest: &str,
+        refresh_expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DevicePrincipal>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let user_id: Option<String> = sqlx::query_scalar(
+            "SELECT user_id FROM enrollment_codes \
+             WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(code_digest)
+        .bind(millis(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        let claimed = sqlx::query(
+            "UPDATE enrollment_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL",
+        )
+        .bind(code_digest)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let device_id = new_id();
+        sqlx::query(
+            "INSERT INTO devices (id, user_id, platform, push_token, app_version, name, \
+             critical_alerts, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(&device_id)
+        .bind(&user_id)
+        .bind(device.platform.as_str())
+        .bind(device.push_token)
+        .bind(device.app_version)
+        .bind(device.name)
+        .bind(flag(device.critical_alerts))
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        insert_refresh_token(&mut tx, &device_id, refresh_digest, refresh_expires, now).await?;
+        super::audit(
+            &mut tx,
+            now,
+            &format!("device:{device_id}"),
+            "device.enrolled",
+            "user",
+            &user_id,
+            serde_json::json!({ "device_id": device_id, "platform": device.platform }),
+        )
+        .await?;
+        let principal = sqlx::query(PRINCIPAL)
+            .bind(&device_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let principal = principal_row(&principal)?;
+        tx.commit().await?;
+        Ok(Some(principal))
+    }
+
+    /// Trades a refresh token for a new one. Presenting a used token revokes the device:
+    /// either the phone or a thief has a copy, and only a fresh enrollment can tell them apart.
+    pub async fn rotate_refresh_token(
+        &self,
+        digest: &str,
+        new_digest: &str,
+        new_expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT device_id, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Rotation::Invalid);
+        };
+        let device_id: String = row.try_get("device_id")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        let used_at: Option<i64> = row.try_get("used_at")?;
+        let claimed = if used_at.is_none() {
+            sqlx::query(
+                "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+            )
+            .bind(digest)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1
+        } else {
+            false
+        };
+        if !claimed {
+            revoke(&mut tx, &device_id, "refresh token reuse detected", now).await?;
+            super::audit(
+                &mut tx,
+                now,
+                "system",
+                "device.refresh_reuse",
+                "device",
+                &device_id,
+                serde_json::json!({}),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Rotation::Reused { device_id });
+        }
+        let principal = sqlx::query(PRINCIPAL)
+            .bind(&device_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let principal = principal_row(&principal)?;
+        if expires_at <= millis(now) || principal.revoked {
+            tx.commit().await?;
+            return Ok(Rotation::Invalid);
+        }
+        insert_refresh_token(&mut tx, &device_id, new_digest, new_expires, now).await?;
+        tx.commit().await?;
+        Ok(Rotation::Rotated(principal))
+    }
+
+    /// The device, its user and their organisation, as they are now.
+    pub async fn device_principal(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<DevicePrincipal>, StoreError> {
+        let row = sqlx::query(PRINCIPAL)
+            .bind(device_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(principal_row).transpose()?)
+    }
+
+    pub async fn device(&self, id: &str) -> Result<Option<Device>, StoreError> {
+        let row = sqlx::query(&format!("{DEVICE_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(device_row).transpose()?)
+    }
+
+    pub async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<Device>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{DEVICE_COLUMNS} WHERE ($1 IS NULL OR user_id = $1) ORDER BY created_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(device_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The OS rotated the push token: store it and forget that the old one was dead.
+    pub async fn update_push_token(
+        &self,
+        device_id: &str,
+        push_token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE devices SET push_token = $2, token_dead_at = NULL, updated_at = $3 WHERE id = $1",
+        )
+        .bind(device_id)
+        .bind(push_token)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes a device; `false` if it does not exist or was already revoked.
+    pub async fn revoke_device(
+        &self,
+        device_id: &str,
+        reason: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let revoked = revoke(&mut tx, device_id, reason, now).await?;
+        if revoked {
+            super::audit(
+                &mut tx,
+                now,
+                actor,
+                "device.revoked",
+                "device",
+                device_id,
+                serde_json::json!({ "reason": reason }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
+    }
+}
+
+const DEVICE_COLUMNS: &str = "SELECT id, user_id, platform, name, app_version, critical_alerts, \
+     token_dead_at, revoked_at, revoked_reason, created_at FROM devices";
+
+async fn insert_refresh_token(
+    tx: &mut super::Tx,
+    device_id: &str,
+    digest: &str,
+    expires: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, device_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(digest)
+    .bind(device_id)
+    .bind(millis(now))
+    .bind(millis(expires))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn revoke(
+    tx: &mut super::Tx,
+    device_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE devices SET revoked_at = $2, revoked_reason = $3, updated_at = $2 \
+         WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(device_id)
+    .bind(millis(now))
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,107 @@
+//! No token, code or key may appear in the logs. This test binary captures every log line
+//! (all targets, TRACE) of a full enrollment, refresh, reuse and admin session and searches
+//! it for each secret that crossed the wire.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::{spawn_app, TestBackend};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn captured() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        logs
+    })
+}
+
+on_both_backends!(no_secret_reaches_the_logs);
+
+async fn no_secret_reaches_the_logs(backend: TestBackend) {
+    let logs = captured();
+    let app = spawn_app(backend).await;
+    let user = app.create_user("responder", None, "Sam").await;
+    let code = app.enrollment_code(&user).await;
+    let res = app
+        .client
+        .post(app.url("/v1/devices/enroll"))
+        .json(&json!({
+            "code": code, "platform": "ios", "push_token": "apns-device-token-secret",
+            "app_version": "1.0", "device_name": "iPhone"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let enrolled: Value = res.json().await.unwrap();
+    let access = enrolled["access_token"].as_str().unwrap().to_owned();
+    let refresh = enrolled["refresh_token"].as_str().unwrap().to_owned();
+    let res = app
+        .client
+        .post(app.url("/v1/devices/token/refresh"))
+        .json(&json!({ "refresh_token": refresh }))
+        .send()
+        .await
+        .unwrap();
+    let rotated: Value = res.json().await.unwrap();
+    let access2 = rotated["access_token"].as_str().unwrap().to_owned();
+    let refresh2 = rotated["refresh_token"].as_str().unwrap().to_owned();
+    app.with_token(Method::GET, "/v1/responders/me", &access2)
+        .send()
+        .await
+        .unwrap();
+    // Reuse: revokes, and is logged as an event, without the token.
+    app.client
+        .post(app.url("/v1/devices/token/refresh"))
+        .json(&json!({ "refresh_token": refresh }))
+        .send()
+        .await
+        .unwrap();
+    app.admin(Method::GET, "/v1/admin/devices").send().await.unwrap();
+    let admin_key = app.admin_key.clone();
+    let jwt_secret = app.settings.auth.jwt_secret.clone();
+    app.stop().await;
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("device enrolled"), "logs were captured");
+    assert!(text.contains("refresh token reused"));
+    let normalized_code = code.replace('-', "");
+    let secrets = [
+        ("enrollment code", code.as_str()),
+        ("enrollment code (normalised)", normalized_code.as_str()),
+        ("access token", access.as_str()),
+        ("access token signature", access.rsplit('.').next().unwrap()),
+        ("rotated access token", access2.as_str()),
+        ("refresh token", refresh.as_str()),
+        ("rotated refresh token", refresh2.as_str()),
+        ("admin key", admin_key.as_str()),
+        ("signing secret", jwt_secret.as_str()),
+        ("push token", "apns-device-token-secret"),
+    ];
+    for (what, secret) in secrets {
+        assert!(!text.contains(secret), "the {what} appears in the logs");
+    }
+}
