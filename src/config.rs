@@ -23,6 +23,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub auth: AuthSettings,
+    /// The written P1 definition: what makes a panic press a P1.
+    pub p1: crate::domain::p1_definition::P1Definition,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -209,6 +211,9 @@ impl Settings {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", e.to_string()));
+        }
+        if let Err(e) = self.p1.validate() {
+            return Err(invalid("p1.rules", e.to_string()));
         }
         self.auth.validate()
     }

@@ -28,6 +28,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub tokens: TokenIssuer,
     pub enrollment_failures: FailureLimiter,
+    /// Wakes the dispatcher right after a transaction queued deliveries.
+    pub dispatch_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Asks a running [`Application`] to shut down gracefully, as SIGTERM would.
@@ -91,6 +93,7 @@ impl Application {
             clock,
             tokens,
             enrollment_failures,
+            dispatch_wake: Arc::new(tokio::sync::Notify::new()),
         });
         let server = run_server(listener, state.clone())?;
         let (shutdown, _) = watch::channel(false);

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
+    /// Panic presses recorded, by classified priority.
+    pub alerts: IntCounterVec,
 }
 
 impl Metrics {
@@ -68,6 +70,17 @@ impl Metrics {
             &["method", "route"],
         )
         .expect("static metric definition is valid");
+        let alerts = IntCounterVec::new(
+            Opts::new(
+                "alerts_total",
+                "Panic presses recorded, by classified priority",
+            ),
+            &["priority"],
+        )
+        .expect("static metric definition is valid");
+        registry
+            .register(Box::new(alerts.clone()))
+            .expect("registered once");
         registry
             .register(Box::new(http_requests.clone()))
             .expect("registered once");
@@ -78,6 +91,7 @@ impl Metrics {
             registry,
             http_requests,
             http_duration,
+            alerts,
         }
     }
 

@@ -80,7 +80,10 @@ async fn no_secret_reaches_the_logs(backend: TestBackend) {
         .send()
         .await
         .unwrap();
-    app.admin(Method::GET, "/v1/admin/devices").send().await.unwrap();
+    app.admin(Method::GET, "/v1/admin/devices")
+        .send()
+        .await
+        .unwrap();
     let admin_key = app.admin_key.clone();
     let jwt_secret = app.settings.auth.jwt_secret.clone();
     app.stop().await;

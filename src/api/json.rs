@@ -65,20 +65,27 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 /// Deserialises `bytes`, naming the field that does not fit.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = strip_position(&inner.to_string());
-                Problem::validation(vec![FieldError::new(field_name(&path, &message), message)])
-            }
-            _ => Problem::bad_request(format!("the body is not valid JSON: {inner}")),
-        }
-    })?;
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(to_problem)?;
     de.end()
         .map_err(|e| Problem::bad_request(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// Converts an already parsed JSON value, naming the field that does not fit.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(value).map_err(to_problem)
+}
+
+fn to_problem(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let message = strip_position(&inner.to_string());
+            Problem::validation(vec![FieldError::new(field_name(&path, &message), message)])
+        }
+        _ => Problem::bad_request(format!("the body is not valid JSON: {inner}")),
+    }
 }
 
 /// serde reports a missing field on its parent's path; name the field itself.

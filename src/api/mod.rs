@@ -1,11 +1,14 @@
 //! The HTTP surface: one file per resource, thin handlers (parse, call domain and store, map).
 
 pub mod admin;
+pub mod alerts;
 pub mod devices;
 pub mod health;
+pub mod incidents;
 pub mod json;
 pub mod me;
 pub mod problem;
+pub mod tickets;
 pub mod validate;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -26,6 +29,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(devices::configure)
     .configure(me::configure)
     .configure(admin::configure)
+    .configure(alerts::configure)
+    .configure(incidents::configure)
+    .configure(tickets::configure)
     .default_service(web::to(not_found));
 }
 

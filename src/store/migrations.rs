@@ -25,6 +25,7 @@ macro_rules! embedded {
 embedded! {
     1 => "0001_init",
     2 => "0002_identity",
+    3 => "0003_incidents",
 }
 
 /// Where the database stands against the migrations this binary carries.

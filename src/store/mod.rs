@@ -7,7 +7,9 @@
 //! one function, chosen by [`Backend`].
 
 pub mod identity;
+pub mod incidents;
 mod migrations;
+pub mod tickets;
 
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod alerts;
 mod health;
 mod identity;
 mod lifecycle;

@@ -175,7 +175,8 @@ pub async fn spawn_app_with(
     let db = TestDatabase::create(backend).await;
     let mut settings = test_settings(db.url());
     customize(&mut settings);
-    let clock = ManualClock::new(chrono::Utc::now());
+    // Whole milliseconds: the resolution timestamps are stored at.
+    let clock = ManualClock::new(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3));
     let app = Application::build_with_clock(settings.clone(), Arc::new(clock.clone()))
         .await
         .expect("the test gateway starts");
@@ -223,6 +224,12 @@ pub struct GoldCustomer {
 }
 
 impl TestApp {
+    /// The gateway's current time.
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use panic_gateway::clock::Clock;
+        self.clock.now()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -230,6 +237,31 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `SELECT COUNT(*) FROM {from_where}` on the test's database, for checking what was
+    /// (not) stored.
+    pub async fn count(&self, from_where: &str) -> i64 {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(self.db.url())
+            .await
+            .expect("test db");
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {from_where}"))
+            .fetch_one(&pool)
+            .await
+            .expect("count query");
+        pool.close().await;
+        n
+    }
+
+    /// Presses the panic button from `phone` with `key` and `body`.
+    pub async fn press(&self, phone: &Phone, key: &str, body: &Value) -> reqwest::Response {
+        self.with_token(reqwest::Method::POST, "/v1/alerts", &phone.access_token)
+            .header("idempotency-key", key)
+            .json(body)
             .send()
             .await
             .expect("request sent")
@@ -361,6 +393,26 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.trigger();
     }
+}
+
+/// A press whose answers meet the default P1 definition (production down).
+pub fn p1_press(service: &str) -> Value {
+    json!({
+        "summary": "Checkout is failing for everyone",
+        "details": "HTTP 500 on every order since 19:02",
+        "affected_service": service,
+        "p1": { "production_down": true, "users_affected": "all", "workaround_available": false },
+        "app_local_time": "2026-11-22T20:05:00+01:00",
+    })
+}
+
+/// A press that meets no rule of the default P1 definition.
+pub fn minor_press(service: &str) -> Value {
+    json!({
+        "summary": "Reports are slow",
+        "affected_service": service,
+        "p1": { "production_down": false, "users_affected": "some", "workaround_available": true },
+    })
 }
 
 /// Asserts that `res` is an RFC 9457 problem with `status` and returns its body.

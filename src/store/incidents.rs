@@ -1,0 +1,881 @@
+//! Panic intake in one transaction: idempotency claim, ticket, incident, timeline, and the
+//! first page deliveries (the outbox). Also the reads that let a customer follow its alert.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::identity::decode_error;
+use super::{from_millis, millis, new_id, Store, StoreError, Tx};
+use crate::domain::incident::{open_key, IncidentState};
+use crate::domain::p1_definition::{Classification, P1Answers};
+use crate::domain::priority::Priority;
+
+/// A validated panic press, classified, ready to record.
+pub struct NewAlert<'a> {
+    pub customer_id: &'a str,
+    pub user_id: &'a str,
+    pub device_id: &'a str,
+    pub tier_id: &'a str,
+    pub idempotency_key: &'a str,
+    /// Digest of the canonical request body: the same key with another body is refused.
+    pub request_digest: &'a str,
+    pub summary: &'a str,
+    pub details: Option<&'a str>,
+    pub affected_service: &'a str,
+    pub answers: P1Answers,
+    pub ticket_ref: Option<&'a str>,
+    pub app_local_time: Option<&'a str>,
+    pub classification: &'a Classification,
+    /// How long the first step (the account manager) has to acknowledge.
+    pub first_step_timeout: Duration,
+    pub ack_target: Duration,
+    pub response_target: Duration,
+}
+
+/// What the press did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertOutcome {
+    /// A new ticket and incident.
+    Opened,
+    /// Joined the customer's open incident (same service or same ticket).
+    Joined,
+    /// The referenced ticket was raised to P1 and an incident opened on it.
+    Escalated,
+    /// Not P1: a P2 ticket, nobody paged.
+    TicketOnly,
+}
+
+impl AlertOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            AlertOutcome::Opened => "opened",
+            AlertOutcome::Joined => "joined",
+            AlertOutcome::Escalated => "escalated",
+            AlertOutcome::TicketOnly => "ticket_only",
+        }
+    }
+}
+
+/// Someone being paged.
+#[derive(Debug, Clone, Serialize)]
+pub struct PagedPerson {
+    pub user_id: String,
+    pub name: String,
+    pub role: &'static str,
+    pub devices: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertRecord {
+    pub alert_id: String,
+    pub ticket_ref: String,
+    pub priority: Priority,
+    pub outcome: AlertOutcome,
+    pub incident: Option<IncidentRow>,
+    /// Who the new incident's first pages went to (`None` when joining or not P1, or when the
+    /// account manager has no deliverable device).
+    pub paging: Option<PagedPerson>,
+}
+
+/// The recorded answer of a press.
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+pub enum Intake {
+    /// A new press, recorded; `pages` deliveries were queued.
+    Recorded {
+        response: StoredResponse,
+        pages: usize,
+    },
+    /// The same key and body again: the first answer.
+    Replay(StoredResponse),
+    /// The same key with a different body.
+    KeyReused,
+    /// `ticket_ref` names no ticket of this customer.
+    UnknownTicket,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentRow {
+    pub id: String,
+    pub customer_id: String,
+    pub ticket_id: String,
+    pub ticket_ref: String,
+    pub state: IncidentState,
+    pub summary: String,
+    pub affected_service: String,
+    pub alert_count: i64,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_by_name: Option<String>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub ack_due_at: DateTime<Utc>,
+    pub respond_due_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+const INCIDENT_COLUMNS: &str = "SELECT i.id, i.customer_id, i.ticket_id, t.external_ref, i.state, \
+     i.summary, i.affected_service, i.alert_count, i.acknowledged_by, u.name AS ack_name, \
+     i.acknowledged_at, i.resolved_at, i.ack_due_at, i.respond_due_at, i.created_at \
+     FROM incidents i JOIN tickets t ON t.id = i.ticket_id \
+     LEFT JOIN users u ON u.id = i.acknowledged_by";
+
+fn incident_row(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
+    let state: String = r.try_get("state")?;
+    Ok(IncidentRow {
+        id: r.try_get("id")?,
+        customer_id: r.try_get("customer_id")?,
+        ticket_id: r.try_get("ticket_id")?,
+        ticket_ref: r.try_get("external_ref")?,
+        state: IncidentState::parse(&state)
+            .ok_or_else(|| decode_error("incidents.state", &state))?,
+        summary: r.try_get("summary")?,
+        affected_service: r.try_get("affected_service")?,
+        alert_count: r.try_get("alert_count")?,
+        acknowledged_by: r.try_get("acknowledged_by")?,
+        acknowledged_by_name: r.try_get("ack_name")?,
+        acknowledged_at: r
+            .try_get::<Option<i64>, _>("acknowledged_at")?
+            .map(from_millis),
+        resolved_at: r.try_get::<Option<i64>, _>("resolved_at")?.map(from_millis),
+        ack_due_at: from_millis(r.try_get("ack_due_at")?),
+        respond_due_at: from_millis(r.try_get("respond_due_at")?),
+        created_at: from_millis(r.try_get("created_at")?),
+    })
+}
+
+/// A timeline entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineEvent {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// A press as its customer sees it later.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    pub id: String,
+    pub customer_id: String,
+    pub summary: String,
+    pub affected_service: String,
+    pub priority: String,
+    pub outcome: String,
+    pub classification: serde_json::Value,
+    pub ticket_ref: String,
+    pub incident_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+struct TicketRow {
+    id: String,
+    external_ref: String,
+    priority: Priority,
+}
+
+/// A ticket reference for a ticket the gateway opens: `PG-` and 8 Crockford base32 characters.
+fn new_ticket_ref() -> String {
+    let code = crate::auth::secrets::EnrollmentCode::generate().display();
+    format!("PG-{}", &code.replace('-', "")[..8])
+}
+
+/// What a timeline event is about.
+#[derive(Clone, Copy)]
+pub(crate) struct On<'a> {
+    pub ticket: &'a str,
+    pub incident: Option<&'a str>,
+    pub alert: Option<&'a str>,
+}
+
+pub(crate) async fn event(
+    tx: &mut Tx,
+    on: On<'_>,
+    now: DateTime<Utc>,
+    kind: &str,
+    actor: Option<&str>,
+    detail: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO incident_events (id, ticket_id, incident_id, alert_id, at, kind, actor, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(new_id())
+    .bind(on.ticket)
+    .bind(on.incident)
+    .bind(on.alert)
+    .bind(millis(now))
+    .bind(kind)
+    .bind(actor)
+    .bind(detail.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Records a panic press: all of it or nothing, and exactly once per idempotency key.
+    ///
+    /// `render` turns the record into the HTTP answer, which is stored under the key in the
+    /// same transaction so a retry gets the same bytes back. On PostgreSQL a concurrent
+    /// request with the same key waits on the key's row and then replays; SQLite runs write
+    /// transactions one at a time.
+    pub async fn record_alert(
+        &self,
+        alert: &NewAlert<'_>,
+        now: DateTime<Utc>,
+        render: impl FnOnce(&AlertRecord) -> StoredResponse,
+    ) -> Result<Intake, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, idem_key, request_digest, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, idem_key) DO NOTHING",
+        )
+        .bind(alert.user_id)
+        .bind(alert.idempotency_key)
+        .bind(alert.request_digest)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            let row = sqlx::query(
+                "SELECT request_digest, response_status, response_body FROM idempotency_keys \
+                 WHERE user_id = $1 AND idem_key = $2",
+            )
+            .bind(alert.user_id)
+            .bind(alert.idempotency_key)
+            .fetch_one(&mut *tx)
+            .await?;
+            let digest: String = row.try_get("request_digest")?;
+            if digest != alert.request_digest {
+                return Ok(Intake::KeyReused);
+            }
+            let status: Option<i64> = row.try_get("response_status")?;
+            let body: Option<String> = row.try_get("response_body")?;
+            return match (status, body) {
+                (Some(status), Some(body)) => Ok(Intake::Replay(StoredResponse {
+                    status: status as u16,
+                    body,
+                })),
+                // Claimed and answered in one transaction, so a visible claim has an answer.
+                _ => Err(StoreError::Database(decode_error(
+                    "idempotency_keys.response",
+                    "NULL",
+                ))),
+            };
+        }
+
+        let ticket = match alert.ticket_ref {
+            Some(reference) => match find_ticket(&mut tx, alert.customer_id, reference).await? {
+                Some(t) => Some(t),
+                None => return Ok(Intake::UnknownTicket),
+            },
+            None => None,
+        };
+        let alert_id = new_id();
+        let actor = format!("device:{}", alert.device_id);
+        let (record, pages) = if alert.classification.is_p1() {
+            record_p1(&mut tx, alert, ticket, &alert_id, &actor, now).await?
+        } else {
+            (
+                record_not_p1(&mut tx, alert, ticket, &alert_id, &actor, now).await?,
+                0,
+            )
+        };
+
+        let (ticket_id, incident_id): (String, Option<String>) = match &record.incident {
+            Some(i) => (i.ticket_id.clone(), Some(i.id.clone())),
+            None => (
+                sqlx::query_scalar(
+                    "SELECT id FROM tickets WHERE customer_id = $1 AND external_ref = $2",
+                )
+                .bind(alert.customer_id)
+                .bind(&record.ticket_ref)
+                .fetch_one(&mut *tx)
+                .await?,
+                None,
+            ),
+        };
+        sqlx::query(
+            "INSERT INTO alerts (id, customer_id, user_id, device_id, summary, details, \
+             affected_service, answers, app_local_time, priority, classification, outcome, \
+             ticket_id, incident_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&alert_id)
+        .bind(alert.customer_id)
+        .bind(alert.user_id)
+        .bind(alert.device_id)
+        .bind(alert.summary)
+        .bind(alert.details)
+        .bind(alert.affected_service)
+        .bind(serde_json::to_string(&alert.answers).unwrap_or_default())
+        .bind(alert.app_local_time)
+        .bind(alert.classification.priority.as_str())
+        .bind(serde_json::to_string(alert.classification).unwrap_or_default())
+        .bind(record.outcome.as_str())
+        .bind(&ticket_id)
+        .bind(&incident_id)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        event(
+            &mut tx,
+            On {
+                ticket: &ticket_id,
+                incident: incident_id.as_deref(),
+                alert: Some(&alert_id),
+            },
+            now,
+            "classified",
+            Some(&actor),
+            json!({
+                "priority": alert.classification.priority,
+                "matched_rule": alert.classification.matched_rule,
+                "unmet_criteria": alert.classification.unmet_criteria,
+            }),
+        )
+        .await?;
+
+        let response = render(&record);
+        sqlx::query(
+            "UPDATE idempotency_keys SET response_status = $3, response_body = $4 \
+             WHERE user_id = $1 AND idem_key = $2",
+        )
+        .bind(alert.user_id)
+        .bind(alert.idempotency_key)
+        .bind(i64::from(response.status))
+        .bind(&response.body)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Intake::Recorded { response, pages })
+    }
+
+    pub async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
+        let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(incident_row).transpose()?)
+    }
+
+    /// The incident's timeline, oldest first, including the events of its ticket from
+    /// before the incident existed.
+    pub async fn timeline(&self, incident: &IncidentRow) -> Result<Vec<TimelineEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, kind, actor, detail FROM incident_events \
+             WHERE incident_id = $1 OR (ticket_id = $2 AND incident_id IS NULL AND at >= $3) \
+             ORDER BY at, id",
+        )
+        .bind(&incident.id)
+        .bind(&incident.ticket_id)
+        .bind(millis(incident.created_at))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                Ok(TimelineEvent {
+                    at: from_millis(r.try_get("at")?),
+                    kind: r.try_get("kind")?,
+                    actor: r.try_get("actor")?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// A responder is involved when they are the customer's account manager or were paged.
+    pub async fn is_involved(
+        &self,
+        user_id: &str,
+        incident: &IncidentRow,
+    ) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM customers WHERE id = $2 AND account_manager_id = $1) \
+             + (SELECT COUNT(*) FROM deliveries WHERE incident_id = $3 AND user_id = $1)",
+        )
+        .bind(user_id)
+        .bind(&incident.customer_id)
+        .bind(&incident.id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn alert(&self, id: &str) -> Result<Option<AlertView>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.id, a.customer_id, a.summary, a.affected_service, a.priority, a.outcome, \
+             a.classification, t.external_ref, a.incident_id, a.created_at \
+             FROM alerts a JOIN tickets t ON t.id = a.ticket_id WHERE a.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let classification: String = r.try_get("classification")?;
+        Ok(Some(AlertView {
+            id: r.try_get("id")?,
+            customer_id: r.try_get("customer_id")?,
+            summary: r.try_get("summary")?,
+            affected_service: r.try_get("affected_service")?,
+            priority: r.try_get("priority")?,
+            outcome: r.try_get("outcome")?,
+            classification: serde_json::from_str(&classification).unwrap_or_default(),
+            ticket_ref: r.try_get("external_ref")?,
+            incident_id: r.try_get("incident_id")?,
+            created_at: from_millis(r.try_get("created_at")?),
+        }))
+    }
+
+    /// Refused presses leave only this trace.
+    pub async fn audit_refused_alert(
+        &self,
+        device_id: &str,
+        customer_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        super::audit(
+            &mut tx,
+            now,
+            &format!("device:{device_id}"),
+            "alert.refused",
+            "customer",
+            customer_id,
+            json!({ "reason": reason }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn find_ticket(
+    tx: &mut Tx,
+    customer_id: &str,
+    reference: &str,
+) -> Result<Option<TicketRow>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, external_ref, priority FROM tickets WHERE customer_id = $1 AND external_ref = $2",
+    )
+    .bind(customer_id)
+    .bind(reference)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let priority: String = r.try_get("priority")?;
+    Ok(Some(TicketRow {
+        id: r.try_get("id")?,
+        external_ref: r.try_get("external_ref")?,
+        priority: Priority::parse(&priority)
+            .ok_or_else(|| decode_error("tickets.priority", &priority))?,
+    }))
+}
+
+async fn create_ticket(
+    tx: &mut Tx,
+    customer_id: &str,
+    subject: &str,
+    priority: Priority,
+    now: DateTime<Utc>,
+) -> Result<TicketRow, sqlx::Error> {
+    let ticket = TicketRow {
+        id: new_id(),
+        external_ref: new_ticket_ref(),
+        priority,
+    };
+    sqlx::query(
+        "INSERT INTO tickets (id, customer_id, external_ref, subject, priority, status, source, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'open', 'panic', $6, $6)",
+    )
+    .bind(&ticket.id)
+    .bind(customer_id)
+    .bind(&ticket.external_ref)
+    .bind(subject)
+    .bind(priority.as_str())
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(ticket)
+}
+
+/// Raises `ticket` to at least `to`, recording the change; never lowers it.
+async fn raise_ticket(
+    tx: &mut Tx,
+    ticket: &TicketRow,
+    to: Priority,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let raised = ticket.priority.raised_to(to);
+    if raised == ticket.priority {
+        return Ok(());
+    }
+    sqlx::query("UPDATE tickets SET priority = $2, status = 'open', updated_at = $3 WHERE id = $1")
+        .bind(&ticket.id)
+        .bind(raised.as_str())
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await?;
+    event(
+        tx,
+        On {
+            ticket: &ticket.id,
+            incident: None,
+            alert: None,
+        },
+        now,
+        "ticket.priority_changed",
+        Some(actor),
+        json!({ "from": ticket.priority, "to": raised }),
+    )
+    .await
+}
+
+async fn record_not_p1(
+    tx: &mut Tx,
+    alert: &NewAlert<'_>,
+    ticket: Option<TicketRow>,
+    alert_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<AlertRecord, StoreError> {
+    let ticket = match ticket {
+        Some(t) => {
+            raise_ticket(tx, &t, Priority::P2, actor, now).await?;
+            t
+        }
+        None => {
+            let t = create_ticket(tx, alert.customer_id, alert.summary, Priority::P2, now).await?;
+            event(
+                tx,
+                On {
+                    ticket: &t.id,
+                    incident: None,
+                    alert: Some(alert_id),
+                },
+                now,
+                "ticket.created",
+                Some(actor),
+                json!({ "priority": "P2" }),
+            )
+            .await?;
+            t
+        }
+    };
+    Ok(AlertRecord {
+        alert_id: alert_id.to_owned(),
+        ticket_ref: ticket.external_ref,
+        priority: Priority::P2,
+        outcome: AlertOutcome::TicketOnly,
+        incident: None,
+        paging: None,
+    })
+}
+
+async fn open_incident_for(
+    tx: &mut Tx,
+    customer_id: &str,
+    key: &str,
+    ticket_id: Option<&str>,
+) -> Result<Option<String>, sqlx::Error> {
+    let by_ticket: Option<String> = match ticket_id {
+        Some(t) => {
+            sqlx::query_scalar(
+                "SELECT id FROM incidents WHERE ticket_id = $1 AND state <> 'resolved'",
+            )
+            .bind(t)
+            .fetch_optional(&mut **tx)
+            .await?
+        }
+        None => None,
+    };
+    if by_ticket.is_some() {
+        return Ok(by_ticket);
+    }
+    sqlx::query_scalar("SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2")
+        .bind(customer_id)
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+async fn join_incident(
+    tx: &mut Tx,
+    incident_id: &str,
+    alert_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<IncidentRow, StoreError> {
+    sqlx::query(
+        "UPDATE incidents SET alert_count = alert_count + 1, updated_at = $2 WHERE id = $1",
+    )
+    .bind(incident_id)
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?;
+    let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
+        .bind(incident_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let incident = incident_row(&row)?;
+    event(
+        tx,
+        On {
+            ticket: &incident.ticket_id,
+            incident: Some(incident_id),
+            alert: Some(alert_id),
+        },
+        now,
+        "joined",
+        Some(actor),
+        json!({ "alert_count": incident.alert_count }),
+    )
+    .await?;
+    Ok(incident)
+}
+
+async fn record_p1(
+    tx: &mut Tx,
+    alert: &NewAlert<'_>,
+    ticket: Option<TicketRow>,
+    alert_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(AlertRecord, usize), StoreError> {
+    let key = open_key(alert.customer_id, alert.affected_service);
+    if let Some(existing) = open_incident_for(
+        tx,
+        alert.customer_id,
+        &key,
+        ticket.as_ref().map(|t| t.id.as_str()),
+    )
+    .await?
+    {
+        if let Some(t) = &ticket {
+            raise_ticket(tx, t, Priority::P1, actor, now).await?;
+        }
+        let incident = join_incident(tx, &existing, alert_id, actor, now).await?;
+        return Ok((
+            AlertRecord {
+                alert_id: alert_id.to_owned(),
+                ticket_ref: incident.ticket_ref.clone(),
+                priority: Priority::P1,
+                outcome: AlertOutcome::Joined,
+                incident: Some(incident),
+                paging: None,
+            },
+            0,
+        ));
+    }
+
+    let (ticket, outcome) = match ticket {
+        Some(t) => {
+            raise_ticket(tx, &t, Priority::P1, actor, now).await?;
+            (t, AlertOutcome::Escalated)
+        }
+        None => {
+            let t = create_ticket(tx, alert.customer_id, alert.summary, Priority::P1, now).await?;
+            event(
+                tx,
+                On {
+                    ticket: &t.id,
+                    incident: None,
+                    alert: Some(alert_id),
+                },
+                now,
+                "ticket.created",
+                Some(actor),
+                json!({ "priority": "P1" }),
+            )
+            .await?;
+            (t, AlertOutcome::Opened)
+        }
+    };
+    let incident_id = new_id();
+    let inserted = sqlx::query(
+        "INSERT INTO incidents (id, customer_id, ticket_id, tier_id, affected_service, open_key, \
+         state, summary, next_escalation_at, ack_due_at, respond_due_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'triggered', $7, $8, $9, $10, $11, $11) \
+         ON CONFLICT (open_key) DO NOTHING",
+    )
+    .bind(&incident_id)
+    .bind(alert.customer_id)
+    .bind(&ticket.id)
+    .bind(alert.tier_id)
+    .bind(alert.affected_service)
+    .bind(&key)
+    .bind(alert.summary)
+    .bind(millis(now + alert.first_step_timeout))
+    .bind(millis(now + alert.ack_target))
+    .bind(millis(now + alert.response_target))
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // Opened meanwhile by a concurrent press (PostgreSQL waited for it to commit).
+        let existing = open_incident_for(tx, alert.customer_id, &key, None)
+            .await?
+            .ok_or_else(|| StoreError::Database(decode_error("incidents.open_key", &key)))?;
+        let incident = join_incident(tx, &existing, alert_id, actor, now).await?;
+        return Ok((
+            AlertRecord {
+                alert_id: alert_id.to_owned(),
+                ticket_ref: incident.ticket_ref.clone(),
+                priority: Priority::P1,
+                outcome: AlertOutcome::Joined,
+                incident: Some(incident),
+                paging: None,
+            },
+            0,
+        ));
+    }
+    event(
+        tx,
+        On {
+            ticket: &ticket.id,
+            incident: Some(&incident_id),
+            alert: Some(alert_id),
+        },
+        now,
+        "created",
+        Some(actor),
+        json!({ "outcome": outcome, "affected_service": alert.affected_service }),
+    )
+    .await?;
+    let (paging, pages) = page_account_manager(tx, alert, &ticket, &incident_id, now).await?;
+    let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
+        .bind(&incident_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok((
+        AlertRecord {
+            alert_id: alert_id.to_owned(),
+            ticket_ref: ticket.external_ref,
+            priority: Priority::P1,
+            outcome,
+            incident: Some(incident_row(&row)?),
+            paging,
+        },
+        pages,
+    ))
+}
+
+/// Queues the first pages: every deliverable device of the customer's account manager.
+async fn page_account_manager(
+    tx: &mut Tx,
+    alert: &NewAlert<'_>,
+    ticket: &TicketRow,
+    incident_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(Option<PagedPerson>, usize), StoreError> {
+    let manager = sqlx::query(
+        "SELECT u.id, u.name, c.name AS customer_name FROM customers c \
+         JOIN users u ON u.id = c.account_manager_id WHERE c.id = $1",
+    )
+    .bind(alert.customer_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(manager) = manager else {
+        event(
+            tx,
+            On {
+                ticket: &ticket.id,
+                incident: Some(incident_id),
+                alert: None,
+            },
+            now,
+            "page.skipped",
+            None,
+            json!({ "step": 0, "reason": "the customer has no account manager" }),
+        )
+        .await?;
+        return Ok((None, 0));
+    };
+    let user_id: String = manager.try_get("id")?;
+    let name: String = manager.try_get("name")?;
+    let customer_name: String = manager.try_get("customer_name")?;
+    let devices = sqlx::query(
+        "SELECT id, platform FROM devices \
+         WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NULL",
+    )
+    .bind(&user_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    if devices.is_empty() {
+        event(
+            tx,
+            On {
+                ticket: &ticket.id,
+                incident: Some(incident_id),
+                alert: None,
+            },
+            now,
+            "page.skipped",
+            None,
+            json!({ "step": 0, "user_id": user_id, "reason": "no deliverable device" }),
+        )
+        .await?;
+        return Ok((None, 0));
+    }
+    let title = format!("P1 · {customer_name}: {}", alert.summary);
+    let body = format!(
+        "{} is affected. Ticket {}. Acknowledge to take it.",
+        alert.affected_service, ticket.external_ref
+    );
+    let expires = now + alert.first_step_timeout;
+    for device in &devices {
+        let device_id: String = device.try_get("id")?;
+        let platform: String = device.try_get("platform")?;
+        sqlx::query(
+            "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \
+             escalation_pass, escalation_step, title, body, state, due_at, expires_at, give_up_at, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'page', 0, 0, $6, $7, 'pending', $8, $9, $9, $8, $8)",
+        )
+        .bind(new_id())
+        .bind(incident_id)
+        .bind(&user_id)
+        .bind(&device_id)
+        .bind(&platform)
+        .bind(&title)
+        .bind(&body)
+        .bind(millis(now))
+        .bind(millis(expires))
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query("UPDATE incidents SET first_page_at = $2 WHERE id = $1")
+        .bind(incident_id)
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await?;
+    event(tx, On { ticket: &ticket.id, incident: Some(incident_id), alert: None }, now,
+        "paged",
+        None,
+        json!({ "step": 0, "role": "account_manager", "user_id": user_id, "devices": devices.len() }),
+    )
+    .await?;
+    Ok((
+        Some(PagedPerson {
+            user_id,
+            name,
+            role: "account_manager",
+            devices: devices.len(),
+        }),
+        devices.len(),
+    ))
+}

@@ -1,0 +1,140 @@
+//! Helpdesk tickets, upserted by their external reference so customers can self-escalate
+//! tickets the helpdesk already knows.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::identity::decode_error;
+use super::incidents::{event, On};
+use super::{from_millis, millis, new_id, Store, StoreError};
+use crate::domain::priority::Priority;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ticket {
+    pub id: String,
+    pub customer_id: String,
+    pub external_ref: String,
+    pub subject: String,
+    pub priority: Priority,
+    pub status: String,
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct TicketUpsert<'a> {
+    pub customer_id: &'a str,
+    pub external_ref: &'a str,
+    pub subject: &'a str,
+    pub priority: Priority,
+    pub status: &'a str,
+}
+
+const COLUMNS: &str = "SELECT id, customer_id, external_ref, subject, priority, status, source, \
+     created_at, updated_at FROM tickets";
+
+fn ticket_row(r: &sqlx::any::AnyRow) -> Result<Ticket, sqlx::Error> {
+    let priority: String = r.try_get("priority")?;
+    Ok(Ticket {
+        id: r.try_get("id")?,
+        customer_id: r.try_get("customer_id")?,
+        external_ref: r.try_get("external_ref")?,
+        subject: r.try_get("subject")?,
+        priority: Priority::parse(&priority)
+            .ok_or_else(|| decode_error("tickets.priority", &priority))?,
+        status: r.try_get("status")?,
+        source: r.try_get("source")?,
+        created_at: from_millis(r.try_get("created_at")?),
+        updated_at: from_millis(r.try_get("updated_at")?),
+    })
+}
+
+impl Store {
+    /// Creates or updates the ticket with this reference; `true` when it was created.
+    pub async fn upsert_ticket(
+        &self,
+        t: TicketUpsert<'_>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Ticket, bool), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let existing = sqlx::query(&format!(
+            "{COLUMNS} WHERE customer_id = $1 AND external_ref = $2"
+        ))
+        .bind(t.customer_id)
+        .bind(t.external_ref)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(ticket_row)
+        .transpose()?;
+        let created = existing.is_none();
+        let id = match &existing {
+            Some(e) => {
+                sqlx::query(
+                    "UPDATE tickets SET subject = $2, priority = $3, status = $4, updated_at = $5 \
+                     WHERE id = $1",
+                )
+                .bind(&e.id)
+                .bind(t.subject)
+                .bind(t.priority.as_str())
+                .bind(t.status)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
+                if e.priority != t.priority {
+                    let on = On {
+                        ticket: &e.id,
+                        incident: None,
+                        alert: None,
+                    };
+                    event(
+                        &mut tx,
+                        on,
+                        now,
+                        "ticket.priority_changed",
+                        Some(actor),
+                        serde_json::json!({ "from": e.priority, "to": t.priority }),
+                    )
+                    .await?;
+                }
+                e.id.clone()
+            }
+            None => {
+                let id = new_id();
+                sqlx::query(
+                    "INSERT INTO tickets (id, customer_id, external_ref, subject, priority, status, \
+                     source, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'helpdesk', $7, $7)",
+                )
+                .bind(&id)
+                .bind(t.customer_id)
+                .bind(t.external_ref)
+                .bind(t.subject)
+                .bind(t.priority.as_str())
+                .bind(t.status)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
+        let ticket = sqlx::query(&format!("{COLUMNS} WHERE id = $1"))
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let ticket = ticket_row(&ticket)?;
+        tx.commit().await?;
+        Ok((ticket, created))
+    }
+
+    pub async fn list_tickets(&self, customer_id: Option<&str>) -> Result<Vec<Ticket>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{COLUMNS} WHERE ($1 IS NULL OR customer_id = $1) ORDER BY updated_at DESC, id"
+        ))
+        .bind(customer_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(ticket_row).collect::<Result<_, _>>()?)
+    }
+}
