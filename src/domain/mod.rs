@@ -1,0 +1,5 @@
+//! Pure domain types and rules: no I/O, time passed in, exhaustively unit-tested.
+
+pub mod calendar;
+pub mod minutes;
+pub mod schedule;
