@@ -4,3 +4,4 @@ pub mod calendar;
 pub mod escalation;
 pub mod minutes;
 pub mod schedule;
+pub mod sla;
