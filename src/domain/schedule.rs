@@ -1074,6 +1074,77 @@ mod tests {
         assert_eq!(who(&s, "2024-01-02T12:00:00Z"), ["bob", "sam"]);
     }
 
+    // --- Invariants over a year with two clock changes ---
+
+    fn busy_schedule() -> Schedule {
+        let mut s = business_and_after_hours();
+        let mut twelve = rotation(
+            TurnLength::Hours(12),
+            "2024-02-01",
+            hm(1, 30),
+            &["p", "q", "r"],
+        );
+        twelve.name = "twelve".into();
+        s.rotations.push(twelve);
+        for (i, (start, end)) in [
+            ("2024-03-31T00:00:00Z", "2024-03-31T05:00:00Z"),
+            ("2024-03-31T03:00:00Z", "2024-04-02T00:00:00Z"),
+            ("2024-10-27T00:30:00Z", "2024-10-27T02:30:00Z"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let created = utc("2024-01-01T00:00:00Z") + Duration::minutes(i as i64);
+            s = s
+                .with_override(Override {
+                    user_id: format!("o{i}"),
+                    start: utc(start),
+                    end: utc(end),
+                    created_at: created,
+                })
+                .unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn every_stretch_contains_its_instant_and_is_the_same_from_its_ends() {
+        let s = busy_schedule();
+        let mut t = utc("2024-01-01T00:17:00Z");
+        while t < utc("2025-01-01T00:00:00Z") {
+            for c in s.on_call_at(t) {
+                assert!(c.start <= t && t < c.end, "{t}: {c:?}");
+                assert!(s.on_call_at(c.start).contains(&c), "{t}: {c:?} at start");
+                let last = c.end - Duration::seconds(1);
+                assert!(s.on_call_at(last).contains(&c), "{t}: {c:?} at end");
+            }
+            t += Duration::minutes(53);
+        }
+    }
+
+    #[test]
+    fn handoffs_agree_with_on_call_at_between_them() {
+        let s = busy_schedule();
+        let from = utc("2024-01-01T00:00:00Z");
+        let handoffs = s.handoffs_after(from, 3000);
+        assert_eq!(handoffs.len(), 3000);
+        assert!(handoffs.last().unwrap().at > utc("2024-11-01T00:00:00Z"));
+        for pair in handoffs.windows(2) {
+            let (h, next) = (&pair[0], &pair[1]);
+            assert!(h.at < next.at);
+            assert_eq!(s.on_call_at(h.at), h.on_call);
+            let before_next = next.at - Duration::seconds(1);
+            assert_eq!(
+                s.on_call_at(before_next),
+                h.on_call,
+                "between {} and {}",
+                h.at,
+                next.at
+            );
+            assert_ne!(next.on_call, h.on_call);
+        }
+    }
+
     // --- Validation ---
 
     fn error_of(result: Result<Schedule, ScheduleError>) -> String {
