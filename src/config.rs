@@ -25,6 +25,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The written P1 definition: what makes a panic press a P1.
     pub p1: crate::domain::p1_definition::P1Definition,
+    pub dispatch: crate::engine::dispatcher::DispatchSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -211,6 +212,20 @@ impl Settings {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", e.to_string()));
+        }
+        let d = &self.dispatch;
+        if d.sweep_interval_ms == 0 || d.lease_secs == 0 || d.batch_size == 0 || d.concurrency == 0
+        {
+            return Err(invalid(
+                "dispatch",
+                "sweep_interval_ms, lease_secs, batch_size and concurrency must be positive",
+            ));
+        }
+        if d.backoff_base_ms == 0 || d.backoff_max_ms < d.backoff_base_ms {
+            return Err(invalid(
+                "dispatch.backoff_max_ms",
+                "backoff_base_ms must be positive and not above backoff_max_ms",
+            ));
         }
         if let Err(e) = self.p1.validate() {
             return Err(invalid("p1.rules", e.to_string()));

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod engine;
 pub mod push;
 pub mod startup;
 pub mod store;

@@ -17,6 +17,7 @@ use crate::api::json::BodyLimit;
 use crate::auth::{self, rate_limit::FailureLimiter, tokens::TokenIssuer};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::engine::dispatcher::{Dispatcher, ProviderHealth, Providers};
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
 
@@ -26,10 +27,12 @@ pub struct AppState {
     pub store: Store,
     pub metrics: web::Data<Metrics>,
     pub clock: Arc<dyn Clock>,
-    pub tokens: TokenIssuer,
+    pub tokens: Arc<TokenIssuer>,
     pub enrollment_failures: FailureLimiter,
     /// Wakes the dispatcher right after a transaction queued deliveries.
     pub dispatch_wake: Arc<tokio::sync::Notify>,
+    /// Push providers that rejected our configuration, for readiness.
+    pub provider_health: Arc<ProviderHealth>,
 }
 
 /// Asks a running [`Application`] to shut down gracefully, as SIGTERM would.
@@ -71,12 +74,12 @@ impl Application {
         }
         let auth = &settings.auth;
         let secret = auth::signing_secret(auth, &store, clock.now()).await?;
-        let tokens = TokenIssuer::new(
+        let tokens = Arc::new(TokenIssuer::new(
             &secret,
             &auth.issuer,
             &auth.audience,
             chrono::Duration::seconds(auth.access_token_ttl_secs as i64),
-        );
+        ));
         let enrollment_failures = FailureLimiter::new(
             auth.enrollment_max_failures,
             chrono::Duration::seconds(auth.enrollment_failure_window_secs as i64),
@@ -94,6 +97,7 @@ impl Application {
             tokens,
             enrollment_failures,
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),
+            provider_health: Arc::new(ProviderHealth::default()),
         });
         let server = run_server(listener, state.clone())?;
         let (shutdown, _) = watch::channel(false);
@@ -117,7 +121,9 @@ impl Application {
         ShutdownHandle(self.shutdown.clone())
     }
 
-    /// Serves until SIGTERM, SIGINT or [`ShutdownHandle::trigger`], then drains.
+    /// Serves until SIGTERM, SIGINT or [`ShutdownHandle::trigger`], then drains: the HTTP
+    /// server stops accepting and finishes in-flight requests, the workers finish the round
+    /// they are in, and the pool closes.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Application {
             server,
@@ -125,6 +131,7 @@ impl Application {
             shutdown,
             ..
         } = self;
+        let workers = start_workers(&state, shutdown.subscribe());
         let handle = server.handle();
         let mut server = tokio::spawn(server);
         let mut requested = shutdown.subscribe();
@@ -136,10 +143,40 @@ impl Application {
                 server.await??;
             }
         }
+        let _ = shutdown.send(true);
+        let grace = std::time::Duration::from_secs(state.settings.server.shutdown_timeout_secs);
+        for worker in workers {
+            if tokio::time::timeout(grace, worker).await.is_err() {
+                tracing::warn!("a worker did not finish within the shutdown timeout");
+            }
+        }
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Starts the background workers this instance runs.
+fn start_workers(
+    state: &web::Data<AppState>,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut workers = Vec::new();
+    let settings = &state.settings;
+    if settings.dispatch.enabled {
+        let dispatcher = Dispatcher::new(
+            state.store.clone(),
+            Providers::new(),
+            state.clock.clone(),
+            state.tokens.clone(),
+            settings.dispatch.clone(),
+            state.dispatch_wake.clone(),
+            state.provider_health.clone(),
+            &state.metrics.registry,
+        );
+        workers.push(tokio::spawn(dispatcher.run(stop)));
+    }
+    workers
 }
 
 fn backend_name(settings: &Settings) -> &'static str {

@@ -47,10 +47,17 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
             migrations.applied, migrations.expected
         )));
     }
+    // A push provider that rejects our configuration does not make the gateway unready:
+    // alerts must still be accepted and the other platform paged. It is reported here, in the
+    // logs and in metrics, for an operator to act on.
+    let push_problems = state.provider_health.problems();
     Ok(HttpResponse::Ok().json(json!({
         "status": "ready",
         "database": state.store.backend().name(),
         "schema_version": migrations.applied,
+        "push": if push_problems.is_empty() { json!({ "status": "ok" }) } else {
+            json!({ "status": "degraded", "problems": push_problems })
+        },
     })))
 }
 

@@ -40,11 +40,26 @@ pub enum TokenError {
     Invalid,
 }
 
-/// Issues and verifies access tokens.
+/// Claims of an acknowledgement token: carried in a page so the app can acknowledge straight
+/// from the notification action, valid for one incident, one responder, one ack window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AckClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The paged responder.
+    pub sub: String,
+    /// The incident it acknowledges.
+    pub inc: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Issues and verifies access tokens and acknowledgement tokens.
 pub struct TokenIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    ack_validation: Validation,
     issuer: String,
     audience: String,
     ttl: Duration,
@@ -75,10 +90,14 @@ impl TokenIssuer {
         validation.set_required_spec_claims(&["iss", "aud", "sub", "exp"]);
         // Checked below against the injected clock.
         validation.validate_exp = false;
+        // A different audience: an ack token is never an access token, nor the reverse.
+        let mut ack_validation = validation.clone();
+        ack_validation.set_audience(&[ack_audience(audience)]);
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            ack_validation,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl,
@@ -103,6 +122,29 @@ impl TokenIssuer {
         (token, expires)
     }
 
+    /// A token that lets `user_id` acknowledge `incident_id` until `expires`.
+    pub fn issue_ack(&self, user_id: &str, incident_id: &str, expires: DateTime<Utc>) -> String {
+        let claims = AckClaims {
+            iss: self.issuer.clone(),
+            aud: ack_audience(&self.audience),
+            sub: user_id.to_owned(),
+            inc: incident_id.to_owned(),
+            iat: Utc::now().timestamp(),
+            exp: expires.timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 encoding of plain claims cannot fail")
+    }
+
+    pub fn verify_ack(&self, token: &str, now: DateTime<Utc>) -> Result<AckClaims, TokenError> {
+        let data = jsonwebtoken::decode::<AckClaims>(token, &self.decoding, &self.ack_validation)
+            .map_err(|_| TokenError::Invalid)?;
+        if data.claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(data.claims)
+    }
+
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
@@ -111,6 +153,10 @@ impl TokenIssuer {
         }
         Ok(data.claims)
     }
+}
+
+fn ack_audience(audience: &str) -> String {
+    format!("{audience}:ack")
 }
 
 #[cfg(test)]
@@ -196,6 +242,25 @@ mod tests {
         assert_eq!(
             issuer().verify(&hs512, now()).unwrap_err(),
             TokenError::Invalid
+        );
+    }
+
+    #[test]
+    fn ack_tokens_and_access_tokens_do_not_mix() {
+        let t = issuer();
+        let ack = t.issue_ack("u1", "inc-1", now() + Duration::minutes(5));
+        let claims = t.verify_ack(&ack, now()).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.inc.as_str()), ("u1", "inc-1"));
+        assert_eq!(t.verify(&ack, now()).unwrap_err(), TokenError::Invalid);
+        let (access, _) = t.issue(subject(), now());
+        assert_eq!(
+            t.verify_ack(&access, now()).unwrap_err(),
+            TokenError::Invalid
+        );
+        assert_eq!(
+            t.verify_ack(&ack, now() + Duration::minutes(5))
+                .unwrap_err(),
+            TokenError::Expired
         );
     }
 

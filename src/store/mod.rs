@@ -6,6 +6,7 @@
 //! timestamps, text ids). Where the dialects must differ, both variants sit side by side in the
 //! one function, chosen by [`Backend`].
 
+pub mod deliveries;
 pub mod identity;
 pub mod incidents;
 mod migrations;

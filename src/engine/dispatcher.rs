@@ -1,0 +1,408 @@
+//! The dispatcher: drains the delivery outbox into APNs and FCM.
+//!
+//! It is woken in-process the moment a transaction queues deliveries (no poll delay on the hot
+//! path) and also sweeps on an interval, which recovers whatever a crash or another instance
+//! left behind once its lease expires. Each round claims a batch under a lease, sends the batch
+//! concurrently over the providers' pooled HTTP/2 connections, and records every outcome:
+//! delivered; retried with exponential backoff and full jitter (never sooner than the
+//! provider's `Retry-After`); given up when the acknowledgement window ends, so escalation
+//! takes over; or, for a dead token, the device deactivated while the user's other devices are
+//! still paged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::Duration;
+use futures_util::stream::{self, StreamExt};
+use prometheus::{Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Notify};
+
+use crate::auth::tokens::TokenIssuer;
+use crate::clock::Clock;
+use crate::push::{Notification, Outcome, Platform, Provider};
+use crate::store::deliveries::{ClaimedDelivery, Recorded};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchSettings {
+    /// Run the dispatcher in this instance.
+    pub enabled: bool,
+    /// How often to look for due deliveries besides being woken, in milliseconds.
+    pub sweep_interval_ms: u64,
+    /// How long a claimed delivery stays ours before another instance may take it, seconds.
+    pub lease_secs: u64,
+    /// Deliveries claimed per round.
+    pub batch_size: u32,
+    /// Sends in flight at once.
+    pub concurrency: u32,
+    /// First retry delay, milliseconds; doubles per attempt up to `backoff_max_ms`.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sweep_interval_ms: 1000,
+            lease_secs: 30,
+            batch_size: 100,
+            concurrency: 64,
+            backoff_base_ms: 1000,
+            backoff_max_ms: 30_000,
+        }
+    }
+}
+
+/// The providers by platform; a platform without one fails its deliveries as misconfigured.
+pub type Providers = HashMap<Platform, Arc<dyn Provider>>;
+
+struct DispatchMetrics {
+    deliveries: IntCounterVec,
+    send_seconds: HistogramVec,
+    queue_due: IntGauge,
+    oldest_due_age: Gauge,
+}
+
+impl DispatchMetrics {
+    fn register(registry: &Registry) -> Self {
+        let deliveries = IntCounterVec::new(
+            Opts::new("deliveries_total", "Push sends by provider and outcome"),
+            &["provider", "outcome"],
+        )
+        .expect("static metric");
+        let send_seconds = HistogramVec::new(
+            HistogramOpts::new("push_send_seconds", "Time for one provider request").buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["provider"],
+        )
+        .expect("static metric");
+        let queue_due =
+            IntGauge::new("delivery_queue_due", "Deliveries due now").expect("static metric");
+        let oldest_due_age = Gauge::new(
+            "delivery_oldest_due_age_seconds",
+            "How long the oldest due delivery has waited",
+        )
+        .expect("static metric");
+        for c in [
+            Box::new(deliveries.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(send_seconds.clone()),
+            Box::new(queue_due.clone()),
+            Box::new(oldest_due_age.clone()),
+        ] {
+            // A second dispatcher on one registry (tests) shares the first one's series.
+            let _ = registry.register(c);
+        }
+        Self {
+            deliveries,
+            send_seconds,
+            queue_due,
+            oldest_due_age,
+        }
+    }
+}
+
+/// A provider reported that our own configuration is wrong: readiness says so until a send
+/// on that platform succeeds again.
+#[derive(Debug, Default)]
+pub struct ProviderHealth(Mutex<HashMap<Platform, String>>);
+
+impl ProviderHealth {
+    pub fn problems(&self) -> Vec<String> {
+        let map = self.0.lock().expect("health lock");
+        let mut v: Vec<String> = map
+            .iter()
+            .map(|(p, e)| format!("{}: {e}", p.as_str()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn set(&self, platform: Platform, problem: Option<String>) {
+        let mut map = self.0.lock().expect("health lock");
+        match problem {
+            Some(p) => map.insert(platform, p),
+            None => map.remove(&platform),
+        };
+    }
+}
+
+pub struct Dispatcher {
+    store: Store,
+    providers: Providers,
+    clock: Arc<dyn Clock>,
+    tokens: Arc<TokenIssuer>,
+    settings: DispatchSettings,
+    instance: String,
+    wake: Arc<Notify>,
+    health: Arc<ProviderHealth>,
+    metrics: DispatchMetrics,
+}
+
+/// Full jitter: a uniformly random delay up to the exponential bound, never less than the
+/// provider's `Retry-After`.
+pub fn retry_delay(
+    attempts: i64,
+    retry_after: Option<std::time::Duration>,
+    settings: &DispatchSettings,
+    unit: f64,
+) -> Duration {
+    let exp = attempts.clamp(1, 20) as u32 - 1;
+    let bound = settings
+        .backoff_base_ms
+        .saturating_mul(1u64 << exp)
+        .min(settings.backoff_max_ms);
+    let jittered = (bound as f64 * unit.clamp(0.0, 1.0)).max(50.0) as i64;
+    let floor = retry_after.map(|d| d.as_millis() as i64).unwrap_or(0);
+    Duration::milliseconds(jittered.max(floor))
+}
+
+impl Dispatcher {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        providers: Providers,
+        clock: Arc<dyn Clock>,
+        tokens: Arc<TokenIssuer>,
+        settings: DispatchSettings,
+        wake: Arc<Notify>,
+        health: Arc<ProviderHealth>,
+        registry: &Registry,
+    ) -> Self {
+        Self {
+            store,
+            providers,
+            clock,
+            tokens,
+            settings,
+            instance: format!("gw-{}", uuid::Uuid::new_v4().simple()),
+            wake,
+            health,
+            metrics: DispatchMetrics::register(registry),
+        }
+    }
+
+    /// Runs until `stop` turns true, then finishes the round in flight.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let sweep = std::time::Duration::from_millis(self.settings.sweep_interval_ms);
+        tracing::info!(instance = %self.instance, "dispatcher started");
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            match self.round().await {
+                // A full batch: there may be more due right now.
+                Ok(n) if n as u32 >= self.settings.batch_size => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %crate::api::problem::error_chain(&e), "dispatch round failed; retrying")
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(sweep) => { self.observe_queue().await; }
+                _ = stop.changed() => {}
+            }
+        }
+        tracing::info!(instance = %self.instance, "dispatcher stopped");
+    }
+
+    /// Claims and sends one batch; returns how many deliveries it handled.
+    pub async fn round(&self) -> Result<usize, crate::store::StoreError> {
+        let now = self.clock.now();
+        let lease = Duration::seconds(self.settings.lease_secs as i64);
+        let batch = self
+            .store
+            .claim_due_deliveries(&self.instance, now, lease, self.settings.batch_size as i64)
+            .await?;
+        let n = batch.len();
+        stream::iter(batch)
+            .map(|d| self.deliver(d))
+            .buffer_unordered(self.settings.concurrency.max(1) as usize)
+            .collect::<Vec<()>>()
+            .await;
+        Ok(n)
+    }
+
+    async fn observe_queue(&self) {
+        let now = self.clock.now();
+        if let Ok(stats) = self.store.delivery_queue_stats(now).await {
+            self.metrics.queue_due.set(stats.due);
+            let age = stats
+                .oldest_due_at
+                .map(|t| (now - t).num_milliseconds() as f64 / 1000.0)
+                .unwrap_or(0.0);
+            self.metrics.oldest_due_age.set(age);
+        }
+    }
+
+    async fn deliver(&self, d: ClaimedDelivery) {
+        let recorded = self.send(&d).await;
+        let now = self.clock.now();
+        match self
+            .store
+            .record_delivery(&d, &self.instance, &recorded, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(delivery = %d.id, "lease lost before the outcome was recorded")
+            }
+            // The lease will expire and the delivery be sent again; the collapse id keeps the
+            // phone from showing it twice.
+            Err(e) => {
+                tracing::error!(delivery = %d.id, error = %crate::api::problem::error_chain(&e), "could not record a delivery outcome")
+            }
+        }
+    }
+
+    async fn send(&self, d: &ClaimedDelivery) -> Recorded {
+        let now = self.clock.now();
+        if d.kind == crate::push::NotificationKind::Page && !d.incident_state.is_open() {
+            return Recorded::Cancelled {
+                reason: format!("incident {}", d.incident_state.as_str()),
+            };
+        }
+        if d.device_gone {
+            return Recorded::Cancelled {
+                reason: "device revoked or its push token is dead".into(),
+            };
+        }
+        if now >= d.give_up_at {
+            return self.count(
+                d.platform,
+                "expired",
+                Recorded::Failed {
+                    error: "acknowledgement window ended before the page could be delivered".into(),
+                },
+            );
+        }
+        let Some(provider) = self.providers.get(&d.platform) else {
+            let error = format!("no push provider is configured for {}", d.platform.as_str());
+            tracing::error!(delivery = %d.id, "{error}");
+            self.health.set(d.platform, Some(error.clone()));
+            return self.count(d.platform, "fatal", Recorded::Failed { error });
+        };
+        let ack_token = (d.kind == crate::push::NotificationKind::Page).then(|| {
+            self.tokens
+                .issue_ack(&d.user_id, &d.incident_id, d.expires_at)
+        });
+        let notification = Notification {
+            kind: d.kind,
+            incident_id: d.incident_id.clone(),
+            delivery_id: d.id.clone(),
+            title: d.title.clone(),
+            body: d.body.clone(),
+            ticket_ref: Some(d.ticket_ref.clone()),
+            ack_token,
+            expires_at: d.expires_at,
+            critical_allowed: d.critical_alerts,
+        };
+        let started = Instant::now();
+        let outcome = provider.send(&d.push_token, &notification, now).await;
+        self.metrics
+            .send_seconds
+            .with_label_values(&[d.platform.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+        let now = self.clock.now();
+        match outcome {
+            Outcome::Accepted {
+                provider_message_id,
+            } => {
+                self.health.set(d.platform, None);
+                tracing::info!(delivery = %d.id, incident = %d.incident_id, platform = d.platform.as_str(), attempts = d.attempts, "page delivered to provider");
+                self.count(
+                    d.platform,
+                    "accepted",
+                    Recorded::Sent {
+                        provider_message_id,
+                    },
+                )
+            }
+            Outcome::Retry { after, reason } => {
+                let delay =
+                    retry_delay(d.attempts, after, &self.settings, rand::thread_rng().gen());
+                let due_at = now + delay;
+                if due_at >= d.give_up_at {
+                    tracing::warn!(delivery = %d.id, %reason, "giving up: the acknowledgement window ends before the next try");
+                    return self.count(
+                        d.platform,
+                        "gave_up",
+                        Recorded::Failed {
+                            error: format!("gave up after {} attempts: {reason}", d.attempts),
+                        },
+                    );
+                }
+                tracing::info!(delivery = %d.id, %reason, retry_in_ms = delay.num_milliseconds(), "provider asked to retry");
+                self.count(
+                    d.platform,
+                    "retry",
+                    Recorded::RetryAt {
+                        due_at,
+                        error: reason,
+                    },
+                )
+            }
+            Outcome::TokenDead { reason } => {
+                tracing::warn!(delivery = %d.id, device = %d.device_id, %reason, "push token is dead: device deactivated");
+                self.count(
+                    d.platform,
+                    "token_dead",
+                    Recorded::TokenDead { error: reason },
+                )
+            }
+            Outcome::Fatal { reason } => {
+                tracing::error!(delivery = %d.id, platform = d.platform.as_str(), %reason, "push provider rejected our configuration");
+                self.health.set(d.platform, Some(reason.clone()));
+                self.count(d.platform, "fatal", Recorded::Failed { error: reason })
+            }
+        }
+    }
+
+    fn count(&self, platform: Platform, outcome: &str, recorded: Recorded) -> Recorded {
+        let provider = match platform {
+            Platform::Ios => "apns",
+            Platform::Android => "fcm",
+        };
+        self.metrics
+            .deliveries
+            .with_label_values(&[provider, outcome])
+            .inc();
+        recorded
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter_and_honours_retry_after() {
+        let s = DispatchSettings::default();
+        assert_eq!(retry_delay(1, None, &s, 1.0), Duration::milliseconds(1000));
+        assert_eq!(retry_delay(2, None, &s, 1.0), Duration::milliseconds(2000));
+        assert_eq!(retry_delay(3, None, &s, 0.5), Duration::milliseconds(2000));
+        assert_eq!(
+            retry_delay(10, None, &s, 1.0),
+            Duration::milliseconds(30_000)
+        );
+        assert_eq!(
+            retry_delay(60, None, &s, 1.0),
+            Duration::milliseconds(30_000)
+        );
+        assert_eq!(retry_delay(1, None, &s, 0.0), Duration::milliseconds(50));
+        assert_eq!(
+            retry_delay(1, Some(std::time::Duration::from_secs(7)), &s, 1.0),
+            Duration::milliseconds(7000)
+        );
+    }
+}

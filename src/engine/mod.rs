@@ -1,0 +1,4 @@
+//! Background workers. Each owns one job, runs in a loop, and is safe with several gateway
+//! instances on one PostgreSQL database.
+
+pub mod dispatcher;

@@ -1,0 +1,265 @@
+//! The delivery outbox: claim due deliveries under a lease, record what the provider said.
+//!
+//! A claim marks a batch with this instance's id and a lease deadline. On PostgreSQL the
+//! claim skips rows other instances hold (`FOR UPDATE SKIP LOCKED`), so several gateways drain
+//! one queue without sending anything twice; SQLite has one writer, so one claimer. A crash
+//! leaves a lease that simply expires, and the next claim takes the delivery again. Outcomes
+//! are recorded only while the lease is still ours (fencing), so a slow instance whose lease
+//! ran out cannot overwrite what the new holder recorded.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use sqlx::Row;
+
+use super::identity::decode_error;
+use super::incidents::{event, On};
+use super::{from_millis, millis, Backend, Store, StoreError};
+use crate::domain::incident::IncidentState;
+use crate::push::{NotificationKind, Platform};
+
+/// A claimed delivery with everything needed to send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    pub incident_id: String,
+    pub ticket_id: String,
+    pub ticket_ref: String,
+    pub incident_state: IncidentState,
+    pub user_id: String,
+    pub device_id: String,
+    pub platform: Platform,
+    pub kind: NotificationKind,
+    pub push_token: String,
+    pub critical_alerts: bool,
+    /// The device was revoked or its token died after the delivery was queued.
+    pub device_gone: bool,
+    pub title: String,
+    pub body: String,
+    pub expires_at: DateTime<Utc>,
+    pub give_up_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What became of one send, as the store records it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    Sent {
+        provider_message_id: Option<String>,
+    },
+    RetryAt {
+        due_at: DateTime<Utc>,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+    TokenDead {
+        error: String,
+    },
+    Cancelled {
+        reason: String,
+    },
+}
+
+/// Depth and age of the queue, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueStats {
+    pub due: i64,
+    pub oldest_due_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Leases up to `limit` due deliveries to `owner` until `now + lease`.
+    pub async fn claim_due_deliveries(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let until = millis(now + lease);
+        let candidates = match self.backend {
+            Backend::Postgres => {
+                "SELECT id FROM deliveries WHERE state = 'pending' AND due_at <= $3 \
+                 AND (lease_until IS NULL OR lease_until <= $3) \
+                 ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED"
+            }
+            Backend::Sqlite => {
+                "SELECT id FROM deliveries WHERE state = 'pending' AND due_at <= $3 \
+                 AND (lease_until IS NULL OR lease_until <= $3) \
+                 ORDER BY due_at LIMIT $4"
+            }
+        };
+        let mut tx = self.begin_write().await?;
+        let claimed = sqlx::query(&format!(
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
+             updated_at = $3 WHERE id IN ({candidates})"
+        ))
+        .bind(owner)
+        .bind(until)
+        .bind(millis(now))
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT dl.id, dl.incident_id, i.ticket_id, t.external_ref, i.state, dl.user_id, \
+             dl.device_id, dl.platform, dl.kind, d.push_token, d.critical_alerts, d.revoked_at, \
+             d.token_dead_at, dl.title, dl.body, dl.expires_at, dl.give_up_at, dl.attempts, \
+             dl.created_at \
+             FROM deliveries dl JOIN devices d ON d.id = dl.device_id \
+             JOIN incidents i ON i.id = dl.incident_id JOIN tickets t ON t.id = i.ticket_id \
+             WHERE dl.lease_owner = $1 AND dl.lease_until = $2 AND dl.state = 'pending' \
+             ORDER BY dl.due_at",
+        )
+        .bind(owner)
+        .bind(until)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state")?;
+                let platform: String = r.try_get("platform")?;
+                let kind: String = r.try_get("kind")?;
+                Ok(ClaimedDelivery {
+                    id: r.try_get("id")?,
+                    incident_id: r.try_get("incident_id")?,
+                    ticket_id: r.try_get("ticket_id")?,
+                    ticket_ref: r.try_get("external_ref")?,
+                    incident_state: IncidentState::parse(&state)
+                        .ok_or_else(|| decode_error("incidents.state", &state))?,
+                    user_id: r.try_get("user_id")?,
+                    device_id: r.try_get("device_id")?,
+                    platform: Platform::parse(&platform)
+                        .ok_or_else(|| decode_error("deliveries.platform", &platform))?,
+                    kind: match kind.as_str() {
+                        "page" => NotificationKind::Page,
+                        _ => NotificationKind::Update,
+                    },
+                    push_token: r.try_get("push_token")?,
+                    critical_alerts: r.try_get::<i64, _>("critical_alerts")? != 0,
+                    device_gone: r.try_get::<Option<i64>, _>("revoked_at")?.is_some()
+                        || r.try_get::<Option<i64>, _>("token_dead_at")?.is_some(),
+                    title: r.try_get("title")?,
+                    body: r.try_get("body")?,
+                    expires_at: from_millis(r.try_get("expires_at")?),
+                    give_up_at: from_millis(r.try_get("give_up_at")?),
+                    attempts: r.try_get("attempts")?,
+                    created_at: from_millis(r.try_get("created_at")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Records the outcome of a send, if `owner` still holds the lease. Returns whether it did.
+    pub async fn record_delivery(
+        &self,
+        d: &ClaimedDelivery,
+        owner: &str,
+        outcome: &Recorded,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let (state, due_at, provider_id, error) = match outcome {
+            Recorded::Sent {
+                provider_message_id,
+            } => ("sent", None, provider_message_id.as_deref(), None),
+            Recorded::RetryAt { due_at, error } => {
+                ("pending", Some(millis(*due_at)), None, Some(error.as_str()))
+            }
+            Recorded::Failed { error } | Recorded::TokenDead { error } => {
+                ("failed", None, None, Some(error.as_str()))
+            }
+            Recorded::Cancelled { reason } => ("cancelled", None, None, Some(reason.as_str())),
+        };
+        let updated = sqlx::query(
+            "UPDATE deliveries SET state = $3, due_at = COALESCE($4, due_at), \
+             provider_message_id = COALESCE($5, provider_message_id), last_error = $6, \
+             sent_at = CASE WHEN $3 = 'sent' THEN $7 ELSE sent_at END, \
+             lease_owner = NULL, lease_until = NULL, updated_at = $7 \
+             WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
+        )
+        .bind(&d.id)
+        .bind(owner)
+        .bind(state)
+        .bind(due_at)
+        .bind(provider_id)
+        .bind(error)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let on = On {
+            ticket: &d.ticket_id,
+            incident: Some(&d.incident_id),
+            alert: None,
+        };
+        let who = json!({ "user_id": d.user_id, "device_id": d.device_id, "platform": d.platform, "kind": d.kind });
+        match outcome {
+            Recorded::Sent {
+                provider_message_id,
+            } => {
+                sqlx::query(
+                    "UPDATE incidents SET first_accepted_at = COALESCE(first_accepted_at, $2) \
+                     WHERE id = $1",
+                )
+                .bind(&d.incident_id)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
+                let mut detail = who;
+                detail["provider_message_id"] = json!(provider_message_id);
+                detail["attempts"] = json!(d.attempts);
+                event(&mut tx, on, now, "delivered", None, detail).await?;
+            }
+            Recorded::TokenDead { error } => {
+                sqlx::query(
+                    "UPDATE devices SET token_dead_at = $2, updated_at = $2 \
+                     WHERE id = $1 AND token_dead_at IS NULL",
+                )
+                .bind(&d.device_id)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
+                let mut detail = who;
+                detail["error"] = json!(error);
+                event(&mut tx, on, now, "delivery.token_dead", None, detail).await?;
+            }
+            Recorded::Failed { error } => {
+                let mut detail = who;
+                detail["error"] = json!(error);
+                detail["attempts"] = json!(d.attempts);
+                event(&mut tx, on, now, "delivery.failed", None, detail).await?;
+            }
+            Recorded::RetryAt { .. } | Recorded::Cancelled { .. } => {}
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// How many deliveries are due now and since when the oldest has waited.
+    pub async fn delivery_queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS due, MIN(due_at) AS oldest FROM deliveries \
+             WHERE state = 'pending' AND due_at <= $1",
+        )
+        .bind(millis(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(QueueStats {
+            due: row.try_get("due")?,
+            oldest_due_at: row.try_get::<Option<i64>, _>("oldest")?.map(from_millis),
+        })
+    }
+}
