@@ -26,6 +26,7 @@ pub struct Settings {
     /// The written P1 definition: what makes a panic press a P1.
     pub p1: crate::domain::p1_definition::P1Definition,
     pub dispatch: crate::engine::dispatcher::DispatchSettings,
+    pub escalation: crate::engine::escalator::EscalationSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -226,6 +227,9 @@ impl Settings {
                 "dispatch.backoff_max_ms",
                 "backoff_base_ms must be positive and not above backoff_max_ms",
             ));
+        }
+        if self.escalation.sweep_interval_ms == 0 {
+            return Err(invalid("escalation.sweep_interval_ms", "must be positive"));
         }
         if let Err(e) = self.p1.validate() {
             return Err(invalid("p1.rules", e.to_string()));

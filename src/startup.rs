@@ -18,6 +18,7 @@ use crate::auth::{self, rate_limit::FailureLimiter, tokens::TokenIssuer};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::engine::dispatcher::{Dispatcher, ProviderHealth, Providers};
+use crate::engine::escalator::Escalator;
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
 
@@ -174,7 +175,16 @@ fn start_workers(
             state.provider_health.clone(),
             &state.metrics.registry,
         );
-        workers.push(tokio::spawn(dispatcher.run(stop)));
+        workers.push(tokio::spawn(dispatcher.run(stop.clone())));
+    }
+    if settings.escalation.enabled {
+        let escalator = Escalator::new(
+            state.store.clone(),
+            state.clock.clone(),
+            settings.escalation.clone(),
+            state.dispatch_wake.clone(),
+        );
+        workers.push(tokio::spawn(escalator.run(stop)));
     }
     workers
 }

@@ -27,8 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_alert).service(get_alert);
 }
 
-/// Until tiers carry their SLA settings and policies their steps: the Gold defaults.
-const FIRST_STEP_TIMEOUT: Duration = Duration::minutes(5);
+/// Until tiers carry their SLA settings: the Gold defaults.
 const INTERNAL_ACK_TARGET: Duration = Duration::minutes(15);
 const EXTERNAL_RESPONSE_SLA: Duration = Duration::minutes(120);
 
@@ -144,7 +143,8 @@ fn render(record: &AlertRecord, classification: &Classification) -> StoredRespon
                     "created_at": incident.created_at,
                 },
                 "paging": {
-                    "first": record.paging,
+                    "first": record.paging.first(),
+                    "targets": record.paging,
                 },
                 "sla": {
                     "acknowledge_by": incident.ack_due_at,
@@ -214,7 +214,6 @@ async fn create_alert(
         ticket_ref: ticket_ref.as_deref(),
         app_local_time: request.app_local_time.as_deref(),
         classification: &classification,
-        first_step_timeout: FIRST_STEP_TIMEOUT,
         ack_target: INTERNAL_ACK_TARGET,
         response_target: EXTERNAL_RESPONSE_SLA,
     };

@@ -1,16 +1,21 @@
-//! Following an incident: its state, who acknowledged it and when, and its timeline.
+//! Following and acting on an incident: its state and timeline; acknowledge and resolve.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::json;
 
-use super::Problem;
-use crate::auth::AnyDevice;
+use super::{Json, Problem};
+use crate::auth::{AnyDevice, ResponderDevice};
 use crate::domain::identity::{DevicePrincipal, UserRole};
 use crate::startup::AppState;
+use crate::store::escalation::StateChange;
 use crate::store::incidents::IncidentRow;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_incident);
+    cfg.service(get_incident)
+        .service(acknowledge)
+        .service(resolve)
+        .service(my_incidents);
 }
 
 /// Customers see their own organisation's incidents; responders those they are involved in
@@ -27,19 +32,9 @@ async fn may_see(
     })
 }
 
-#[get("/v1/incidents/{id}")]
-async fn get_incident(
-    state: web::Data<AppState>,
-    AnyDevice(who): AnyDevice,
-    id: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    let not_found = || Problem::not_found(format!("no incident {id}"));
-    let incident = state.store.incident(&id).await?.ok_or_else(not_found)?;
-    if !may_see(&state, &who, &incident).await? {
-        return Err(not_found());
-    }
-    let timeline = state.store.timeline(&incident).await?;
-    Ok(HttpResponse::Ok().json(json!({
+/// An incident as phones see it.
+pub fn incident_view(incident: &IncidentRow) -> serde_json::Value {
+    json!({
         "id": incident.id,
         "state": incident.state,
         "ticket_ref": incident.ticket_ref,
@@ -57,6 +52,154 @@ async fn get_incident(
             "respond_by": incident.respond_due_at,
         },
         "created_at": incident.created_at,
-        "timeline": timeline,
-    })))
+    })
+}
+
+fn not_found(id: &str) -> Problem {
+    Problem::not_found(format!("no incident {id}"))
+}
+
+#[get("/v1/incidents/{id}")]
+async fn get_incident(
+    state: web::Data<AppState>,
+    AnyDevice(who): AnyDevice,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let incident = state
+        .store
+        .incident(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    if !may_see(&state, &who, &incident).await? {
+        return Err(not_found(&id));
+    }
+    let mut view = incident_view(&incident);
+    view["timeline"] = json!(state.store.timeline(&incident).await?);
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Deserialize)]
+struct ActionBody {
+    /// The token from the page's payload, for acting from the notification without an
+    /// access token.
+    ack_token: Option<String>,
+}
+
+/// Who is acting: a responder device that was paged for the incident (or any support
+/// manager), or the holder of the incident's ack token.
+async fn acting_user(
+    state: &AppState,
+    req: &HttpRequest,
+    incident: &IncidentRow,
+    body: Option<Json<ActionBody>>,
+) -> Result<String, Problem> {
+    if req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION)
+    {
+        let ResponderDevice(who) = ResponderDevice::extract(req).await?;
+        if who.role == UserRole::SupportManager
+            || state.store.is_involved(&who.user_id, incident).await?
+        {
+            return Ok(who.user_id);
+        }
+        return Err(Problem::forbidden(
+            "not-paged",
+            "only a responder paged for this incident, or a support manager, may act on it",
+        ));
+    }
+    let token = body.and_then(|Json(b)| b.ack_token).ok_or_else(|| {
+        Problem::unauthorized("a responder access token or the page's ack_token is required")
+    })?;
+    let claims = state
+        .tokens
+        .verify_ack(&token, state.clock.now())
+        .map_err(|e| Problem::unauthorized(e.to_string().replace("access", "ack")))?;
+    if claims.inc != incident.id {
+        return Err(Problem::forbidden(
+            "wrong-incident",
+            "this ack token belongs to another incident",
+        ));
+    }
+    Ok(claims.sub)
+}
+
+async fn act(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: String,
+    body: Option<Json<ActionBody>>,
+    resolving: bool,
+) -> Result<HttpResponse, Problem> {
+    let incident = state
+        .store
+        .incident(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    let user = acting_user(&state, &req, &incident, body).await?;
+    let now = state.clock.now();
+    let change = if resolving {
+        state.store.resolve_incident(&id, &user, now).await?
+    } else {
+        state.store.acknowledge_incident(&id, &user, now).await?
+    };
+    match change {
+        StateChange::Applied { customer_notices } => {
+            if customer_notices > 0 {
+                state.dispatch_wake.notify_one();
+            }
+        }
+        StateChange::AlreadyDone => {}
+        StateChange::NotFound => return Err(not_found(&id)),
+        StateChange::Conflict(current) => {
+            return Err(Problem::conflict(
+                "incident-resolved",
+                format!(
+                    "the incident is {}; it can no longer be acknowledged",
+                    current.as_str()
+                ),
+            ))
+        }
+    }
+    let incident = state
+        .store
+        .incident(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(HttpResponse::Ok().json(incident_view(&incident)))
+}
+
+#[post("/v1/incidents/{id}/acknowledge")]
+async fn acknowledge(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Option<Json<ActionBody>>,
+) -> Result<HttpResponse, Problem> {
+    act(state, req, id.into_inner(), body, false).await
+}
+
+#[post("/v1/incidents/{id}/resolve")]
+async fn resolve(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Option<Json<ActionBody>>,
+) -> Result<HttpResponse, Problem> {
+    act(state, req, id.into_inner(), body, true).await
+}
+
+#[get("/v1/responders/me/incidents")]
+async fn my_incidents(
+    state: web::Data<AppState>,
+    ResponderDevice(who): ResponderDevice,
+) -> Result<HttpResponse, Problem> {
+    let ids = state.store.responder_incident_ids(&who.user_id).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(incident) = state.store.incident(&id).await? {
+            out.push(incident_view(&incident));
+        }
+    }
+    Ok(HttpResponse::Ok().json(out))
 }

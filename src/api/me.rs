@@ -1,14 +1,19 @@
 //! What a signed-in phone may read about its own organisation or its own responder profile.
 
-use actix_web::{get, web, HttpResponse};
-use serde::Serialize;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::Problem;
+use super::validate::Validator;
+use super::{Json, Problem};
 use crate::auth::{CustomerDevice, ResponderDevice};
+use crate::domain::identity::UserRole;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(customer_me).service(responder_me);
+    cfg.service(customer_me)
+        .service(responder_me)
+        .service(add_unavailability);
 }
 
 #[derive(Serialize)]
@@ -64,4 +69,49 @@ async fn responder_me(
         .await?
         .ok_or_else(|| Problem::not_found("user not found"))?;
     Ok(HttpResponse::Ok().json(user))
+}
+
+#[derive(Deserialize)]
+struct UnavailabilityBody {
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    /// Who takes the account-manager pages meanwhile; without one, the step is skipped.
+    delegate_id: Option<String>,
+}
+
+#[post("/v1/responders/me/unavailability")]
+async fn add_unavailability(
+    state: web::Data<AppState>,
+    ResponderDevice(p): ResponderDevice,
+    Json(body): Json<UnavailabilityBody>,
+) -> Result<HttpResponse, Problem> {
+    let mut v = Validator::new();
+    if body.ends_at <= body.starts_at {
+        v.error("ends_at", "must be after starts_at");
+    }
+    if let Some(delegate) = &body.delegate_id {
+        match state.store.user(delegate).await? {
+            Some(u) if u.role != UserRole::Contact && u.id != p.user_id => {}
+            Some(_) => v.error("delegate_id", "must be another responder"),
+            None => v.error("delegate_id", "no such user"),
+        }
+    }
+    v.finish()?;
+    let id = state
+        .store
+        .add_unavailability(
+            &p.user_id,
+            body.starts_at,
+            body.ends_at,
+            body.delegate_id.as_deref(),
+            state.clock.now(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "id": id,
+        "user_id": p.user_id,
+        "starts_at": body.starts_at,
+        "ends_at": body.ends_at,
+        "delegate_id": body.delegate_id,
+    })))
 }

@@ -8,6 +8,7 @@ pub mod incidents;
 pub mod json;
 pub mod me;
 pub mod problem;
+pub mod schedules;
 pub mod tickets;
 pub mod validate;
 
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(alerts::configure)
     .configure(incidents::configure)
     .configure(tickets::configure)
+    .configure(schedules::configure)
     .default_service(web::to(not_found));
 }
 

@@ -223,6 +223,10 @@ impl From<StoreError> for Problem {
                 tracing::warn!(error = %error_chain(&e), "database unavailable");
                 Problem::unavailable("the database is unavailable; retry shortly", 2)
             }
+            StoreError::Conflict(_) => Problem::conflict(
+                "duplicate",
+                "a record with the same unique name or key already exists",
+            ),
             _ => Problem::internal(&e),
         }
     }

@@ -292,6 +292,16 @@ impl TierSla {
 
     /// Gold, 24x7: respond within 120 min (contract), acknowledge within 15 min (internal),
     /// resolve within 8 hours.
+    /// The built-in targets of a tier by id (business hours in UTC for the lower tiers).
+    pub fn defaults_for(tier: &str) -> Option<Self> {
+        match tier {
+            "gold" => Some(Self::gold()),
+            "silver" => Some(Self::silver(chrono_tz::UTC)),
+            "bronze" => Some(Self::bronze(chrono_tz::UTC)),
+            _ => None,
+        }
+    }
+
     pub fn gold() -> Self {
         Self::preset("gold", 120, 15, 8 * 60, Coverage::Always)
     }

@@ -2,3 +2,4 @@
 //! instances on one PostgreSQL database.
 
 pub mod dispatcher;
+pub mod escalator;

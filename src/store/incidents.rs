@@ -7,8 +7,10 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::escalation::{escalate_from, policy_for, PageContext};
 use super::identity::decode_error;
 use super::{from_millis, millis, new_id, Store, StoreError, Tx};
+use crate::domain::escalation::Position;
 use crate::domain::incident::{open_key, IncidentState};
 use crate::domain::p1_definition::{Classification, P1Answers};
 use crate::domain::priority::Priority;
@@ -29,8 +31,6 @@ pub struct NewAlert<'a> {
     pub ticket_ref: Option<&'a str>,
     pub app_local_time: Option<&'a str>,
     pub classification: &'a Classification,
-    /// How long the first step (the account manager) has to acknowledge.
-    pub first_step_timeout: Duration,
     pub ack_target: Duration,
     pub response_target: Duration,
 }
@@ -65,7 +65,8 @@ impl AlertOutcome {
 pub struct PagedPerson {
     pub user_id: String,
     pub name: String,
-    pub role: &'static str,
+    /// How they came to be paged: `account_manager`, `on_call:<schedule>`, `support_manager`, …
+    pub role: String,
     pub devices: usize,
 }
 
@@ -76,9 +77,9 @@ pub struct AlertRecord {
     pub priority: Priority,
     pub outcome: AlertOutcome,
     pub incident: Option<IncidentRow>,
-    /// Who the new incident's first pages went to (`None` when joining or not P1, or when the
-    /// account manager has no deliverable device).
-    pub paging: Option<PagedPerson>,
+    /// Who the new incident's first pages went to: the account manager, or whoever the first
+    /// step with a deliverable device reached (empty when joining or not P1).
+    pub paging: Vec<PagedPerson>,
 }
 
 /// The recorded answer of a press.
@@ -581,7 +582,7 @@ async fn record_not_p1(
         priority: Priority::P2,
         outcome: AlertOutcome::TicketOnly,
         incident: None,
-        paging: None,
+        paging: Vec::new(),
     })
 }
 
@@ -675,7 +676,7 @@ async fn record_p1(
                 priority: Priority::P1,
                 outcome: AlertOutcome::Joined,
                 incident: Some(incident),
-                paging: None,
+                paging: Vec::new(),
             },
             0,
         ));
@@ -705,9 +706,10 @@ async fn record_p1(
         }
     };
     let incident_id = new_id();
+    let policy = policy_for(tx, alert.customer_id, alert.tier_id).await?;
     let inserted = sqlx::query(
         "INSERT INTO incidents (id, customer_id, ticket_id, tier_id, affected_service, open_key, \
-         state, summary, next_escalation_at, ack_due_at, respond_due_at, created_at, updated_at) \
+         state, summary, policy, ack_due_at, respond_due_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, 'triggered', $7, $8, $9, $10, $11, $11) \
          ON CONFLICT (open_key) DO NOTHING",
     )
@@ -718,7 +720,7 @@ async fn record_p1(
     .bind(alert.affected_service)
     .bind(&key)
     .bind(alert.summary)
-    .bind(millis(now + alert.first_step_timeout))
+    .bind(serde_json::to_string(&policy).unwrap_or_default())
     .bind(millis(now + alert.ack_target))
     .bind(millis(now + alert.response_target))
     .bind(millis(now))
@@ -738,25 +740,39 @@ async fn record_p1(
                 priority: Priority::P1,
                 outcome: AlertOutcome::Joined,
                 incident: Some(incident),
-                paging: None,
+                paging: Vec::new(),
             },
             0,
         ));
     }
+    let on = On {
+        ticket: &ticket.id,
+        incident: Some(&incident_id),
+        alert: Some(alert_id),
+    };
     event(
         tx,
-        On {
-            ticket: &ticket.id,
-            incident: Some(&incident_id),
-            alert: Some(alert_id),
-        },
+        on,
         now,
         "created",
         Some(actor),
         json!({ "outcome": outcome, "affected_service": alert.affected_service }),
     )
     .await?;
-    let (paging, pages) = page_account_manager(tx, alert, &ticket, &incident_id, now).await?;
+    let customer_name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
+        .bind(alert.customer_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let ctx = PageContext {
+        incident_id: &incident_id,
+        ticket_id: &ticket.id,
+        ticket_ref: &ticket.external_ref,
+        customer_id: alert.customer_id,
+        customer_name: &customer_name,
+        summary: alert.summary,
+        affected_service: alert.affected_service,
+    };
+    let escalated = escalate_from(tx, &ctx, &policy, Position::FIRST, now).await?;
     let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
         .bind(&incident_id)
         .fetch_one(&mut **tx)
@@ -768,114 +784,8 @@ async fn record_p1(
             priority: Priority::P1,
             outcome,
             incident: Some(incident_row(&row)?),
-            paging,
+            paging: escalated.paged,
         },
-        pages,
-    ))
-}
-
-/// Queues the first pages: every deliverable device of the customer's account manager.
-async fn page_account_manager(
-    tx: &mut Tx,
-    alert: &NewAlert<'_>,
-    ticket: &TicketRow,
-    incident_id: &str,
-    now: DateTime<Utc>,
-) -> Result<(Option<PagedPerson>, usize), StoreError> {
-    let manager = sqlx::query(
-        "SELECT u.id, u.name, c.name AS customer_name FROM customers c \
-         JOIN users u ON u.id = c.account_manager_id WHERE c.id = $1",
-    )
-    .bind(alert.customer_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(manager) = manager else {
-        event(
-            tx,
-            On {
-                ticket: &ticket.id,
-                incident: Some(incident_id),
-                alert: None,
-            },
-            now,
-            "page.skipped",
-            None,
-            json!({ "step": 0, "reason": "the customer has no account manager" }),
-        )
-        .await?;
-        return Ok((None, 0));
-    };
-    let user_id: String = manager.try_get("id")?;
-    let name: String = manager.try_get("name")?;
-    let customer_name: String = manager.try_get("customer_name")?;
-    let devices = sqlx::query(
-        "SELECT id, platform FROM devices \
-         WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NULL",
-    )
-    .bind(&user_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    if devices.is_empty() {
-        event(
-            tx,
-            On {
-                ticket: &ticket.id,
-                incident: Some(incident_id),
-                alert: None,
-            },
-            now,
-            "page.skipped",
-            None,
-            json!({ "step": 0, "user_id": user_id, "reason": "no deliverable device" }),
-        )
-        .await?;
-        return Ok((None, 0));
-    }
-    let title = format!("P1 · {customer_name}: {}", alert.summary);
-    let body = format!(
-        "{} is affected. Ticket {}. Acknowledge to take it.",
-        alert.affected_service, ticket.external_ref
-    );
-    let expires = now + alert.first_step_timeout;
-    for device in &devices {
-        let device_id: String = device.try_get("id")?;
-        let platform: String = device.try_get("platform")?;
-        sqlx::query(
-            "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \
-             escalation_pass, escalation_step, title, body, state, due_at, expires_at, give_up_at, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'page', 0, 0, $6, $7, 'pending', $8, $9, $9, $8, $8)",
-        )
-        .bind(new_id())
-        .bind(incident_id)
-        .bind(&user_id)
-        .bind(&device_id)
-        .bind(&platform)
-        .bind(&title)
-        .bind(&body)
-        .bind(millis(now))
-        .bind(millis(expires))
-        .execute(&mut **tx)
-        .await?;
-    }
-    sqlx::query("UPDATE incidents SET first_page_at = $2 WHERE id = $1")
-        .bind(incident_id)
-        .bind(millis(now))
-        .execute(&mut **tx)
-        .await?;
-    event(tx, On { ticket: &ticket.id, incident: Some(incident_id), alert: None }, now,
-        "paged",
-        None,
-        json!({ "step": 0, "role": "account_manager", "user_id": user_id, "devices": devices.len() }),
-    )
-    .await?;
-    Ok((
-        Some(PagedPerson {
-            user_id,
-            name,
-            role: "account_manager",
-            devices: devices.len(),
-        }),
-        devices.len(),
+        escalated.pages,
     ))
 }

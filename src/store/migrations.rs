@@ -26,6 +26,7 @@ embedded! {
     1 => "0001_init",
     2 => "0002_identity",
     3 => "0003_incidents",
+    4 => "0004_oncall",
 }
 
 /// Where the database stands against the migrations this binary carries.

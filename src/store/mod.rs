@@ -7,9 +7,11 @@
 //! one function, chosen by [`Backend`].
 
 pub mod deliveries;
+pub mod escalation;
 pub mod identity;
 pub mod incidents;
 mod migrations;
+pub mod schedules;
 pub mod tickets;
 
 use std::time::Duration;
@@ -57,6 +59,9 @@ pub enum StoreError {
     Unavailable(#[source] sqlx::Error),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// A unique constraint refused the write (a duplicate name, say).
+    #[error("conflicts with an existing record")]
+    Conflict(#[source] sqlx::Error),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -72,6 +77,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if is_unavailable_code(db.code().as_deref()) => {
                 StoreError::Unavailable(e)
             }
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(e),
             _ => StoreError::Database(e),
         }
     }

@@ -497,7 +497,7 @@ async fn cli_admin_key_works_against_the_api(backend: TestBackend) {
             "--name",
             "ops",
             "--database-url",
-            app.db.url(),
+            &app.db_url,
         ])
         .env_remove("PANIC_GATEWAY_CONFIG")
         .env("RUST_LOG", "error")

@@ -4,6 +4,7 @@
 mod support;
 
 mod alerts;
+mod escalation;
 mod health;
 mod identity;
 mod lifecycle;

@@ -142,6 +142,9 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.database.url = database_url.to_owned();
     settings.database.max_connections = 5;
     settings.auth.jwt_secret = panic_gateway::auth::secrets::random_token(32);
+    // Tests move a manual clock; the workers notice within a few milliseconds.
+    settings.dispatch.sweep_interval_ms = 10;
+    settings.escalation.sweep_interval_ms = 10;
     settings
 }
 
@@ -157,8 +160,10 @@ pub struct TestApp {
     /// A live admin API key.
     pub admin_key: String,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    // Last: dropped after the server has been asked to stop.
-    pub db: TestDatabase,
+    pub db_url: String,
+    // Last: dropped after the server has been asked to stop. `None` for a second instance
+    // on another app's database.
+    pub db: Option<TestDatabase>,
 }
 
 /// A gateway with default test settings.
@@ -177,6 +182,28 @@ pub async fn spawn_app_with(
     customize(&mut settings);
     // Whole milliseconds: the resolution timestamps are stored at.
     let clock = ManualClock::new(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3));
+    start(backend, settings, clock, Some(db)).await
+}
+
+/// Another gateway instance on `first`'s database, with its settings and its clock: two
+/// gateways sharing one database, as in production.
+pub async fn spawn_second_instance(first: &TestApp) -> TestApp {
+    start(
+        first.backend,
+        first.settings.clone(),
+        first.clock.clone(),
+        None,
+    )
+    .await
+}
+
+/// Starts a gateway on `settings` and gives it an admin key.
+async fn start(
+    backend: TestBackend,
+    settings: Settings,
+    clock: ManualClock,
+    db: Option<TestDatabase>,
+) -> TestApp {
     let app = Application::build_with_clock(settings.clone(), Arc::new(clock.clone()))
         .await
         .expect("the test gateway starts");
@@ -198,10 +225,30 @@ pub async fn spawn_app_with(
         backend,
         shutdown,
         clock,
+        db_url: settings.database.url.clone(),
         settings,
         admin_key,
         server: Some(server),
         db,
+    }
+}
+
+/// Waits until `condition` holds, checking every 10 ms, and fails the test after `within`.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -246,9 +293,7 @@ impl TestApp {
     /// (not) stored.
     pub async fn count(&self, from_where: &str) -> i64 {
         sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(self.db.url())
-            .await
-            .expect("test db");
+        let pool = sqlx::AnyPool::connect(&self.db_url).await.expect("test db");
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {from_where}"))
             .fetch_one(&pool)
             .await

@@ -1,0 +1,690 @@
+//! Escalation in the database: which policy applies, paging a step (resolving its targets to
+//! people and their deliverable devices), advancing unacknowledged incidents, and stopping it
+//! all on acknowledgement or resolution.
+//!
+//! A step whose targets have no deliverable device (none enrolled, all tokens dead, nobody on
+//! call, account manager away without a delegate) is skipped at once and recorded, never
+//! waited out. Advancing is guarded by the incident's current position, so with several
+//! gateways on one database each deadline advances exactly once.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use sqlx::Row;
+
+use super::incidents::{event, On, PagedPerson};
+use super::{millis, new_id, Store, StoreError, Tx};
+use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Target};
+use crate::domain::incident::{IncidentState, Transition};
+use crate::domain::schedule::Schedule;
+
+/// What a page is about, for the text on the phone and the timeline.
+pub(crate) struct PageContext<'a> {
+    pub incident_id: &'a str,
+    pub ticket_id: &'a str,
+    pub ticket_ref: &'a str,
+    pub customer_id: &'a str,
+    pub customer_name: &'a str,
+    pub summary: &'a str,
+    pub affected_service: &'a str,
+}
+
+/// Where escalation stands after paging.
+#[derive(Debug, Clone)]
+pub struct Escalated {
+    /// The step that paged someone, or `None` when the chain ran out.
+    pub position: Option<Position>,
+    pub paged: Vec<PagedPerson>,
+    pub pages: usize,
+}
+
+/// The policy for a customer: its own, else its tier's, else the built-in Gold default.
+pub(crate) async fn policy_for(
+    tx: &mut Tx,
+    customer_id: &str,
+    tier_id: &str,
+) -> Result<EscalationPolicy, StoreError> {
+    let stored: Option<String> = sqlx::query_scalar(
+        "SELECT definition FROM escalation_policies WHERE customer_id = $1 \
+         UNION ALL SELECT definition FROM escalation_policies WHERE tier_id = $2 LIMIT 1",
+    )
+    .bind(customer_id)
+    .bind(tier_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(match stored {
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            StoreError::Database(sqlx::Error::Decode(format!("stored policy: {e}").into()))
+        })?,
+        None => EscalationPolicy::gold_default(),
+    })
+}
+
+/// Who `target` means right now, as (user id, how they came to be paged).
+async fn resolve_target(
+    tx: &mut Tx,
+    target: &Target,
+    customer_id: &str,
+    now: DateTime<Utc>,
+    skipped: &mut Vec<serde_json::Value>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(match target {
+        Target::AccountManager => {
+            let manager: Option<String> =
+                sqlx::query_scalar("SELECT account_manager_id FROM customers WHERE id = $1")
+                    .bind(customer_id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .flatten();
+            let Some(manager) = manager else {
+                skipped.push(json!({ "target": "account_manager", "reason": "the customer has no account manager" }));
+                return Ok(Vec::new());
+            };
+            let away = sqlx::query(
+                "SELECT delegate_id FROM unavailability \
+                 WHERE user_id = $1 AND starts_at <= $2 AND ends_at > $2 \
+                 ORDER BY created_at DESC LIMIT 1",
+            )
+            .bind(&manager)
+            .bind(millis(now))
+            .fetch_optional(&mut **tx)
+            .await?;
+            match away {
+                None => vec![(manager, "account_manager".into())],
+                Some(row) => match row.try_get::<Option<String>, _>("delegate_id")? {
+                    Some(delegate) => vec![(delegate, "account_manager_delegate".into())],
+                    None => {
+                        skipped.push(json!({ "target": "account_manager", "user_id": manager, "reason": "unavailable, no delegate" }));
+                        Vec::new()
+                    }
+                },
+            }
+        }
+        Target::User { user_id } => vec![(user_id.clone(), "user".into())],
+        Target::SupportManagers => {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM users WHERE role = 'support_manager' ORDER BY id",
+            )
+            .fetch_all(&mut **tx)
+            .await?;
+            ids.into_iter()
+                .map(|id| (id, "support_manager".into()))
+                .collect()
+        }
+        Target::Schedule { schedule } => {
+            let (column, key) = match schedule {
+                ScheduleRef::Role(r) => ("role", r),
+                ScheduleRef::Id(id) => ("id", id),
+            };
+            let row = sqlx::query(&format!(
+                "SELECT id, name, definition FROM schedules WHERE {column} = $1"
+            ))
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(row) = row else {
+                skipped.push(
+                    json!({ "target": "schedule", "schedule": key, "reason": "no such schedule" }),
+                );
+                return Ok(Vec::new());
+            };
+            let name: String = row.try_get("name")?;
+            let definition: String = row.try_get("definition")?;
+            let schedule: Schedule = serde_json::from_str(&definition).map_err(|e| {
+                StoreError::Database(sqlx::Error::Decode(format!("stored schedule: {e}").into()))
+            })?;
+            let on_call = schedule.on_call_users_at(now);
+            if on_call.is_empty() {
+                skipped.push(
+                    json!({ "target": "schedule", "schedule": name, "reason": "nobody on call" }),
+                );
+            }
+            on_call
+                .into_iter()
+                .map(|u| (u, format!("on_call:{name}")))
+                .collect()
+        }
+    })
+}
+
+/// Pages `from`, and while a step reaches nobody, the steps after it, all at `now`.
+/// Updates the incident's position and deadline; records every page and skip.
+pub(crate) async fn escalate_from(
+    tx: &mut Tx,
+    ctx: &PageContext<'_>,
+    policy: &EscalationPolicy,
+    from: Position,
+    now: DateTime<Utc>,
+) -> Result<Escalated, StoreError> {
+    let on = On {
+        ticket: ctx.ticket_id,
+        incident: Some(ctx.incident_id),
+        alert: None,
+    };
+    let mut position = Some(from);
+    while let Some(pos) = position {
+        let Some(step) = policy.step_at(pos) else {
+            break;
+        };
+        let mut skipped = Vec::new();
+        // Each person once per step, whichever target named them first.
+        let mut people: BTreeMap<String, String> = BTreeMap::new();
+        for target in &step.targets {
+            for (user, how) in
+                resolve_target(tx, target, ctx.customer_id, now, &mut skipped).await?
+            {
+                people.entry(user).or_insert(how);
+            }
+        }
+        let (paged, pages) = page_people(
+            tx,
+            ctx,
+            &people,
+            pos,
+            now + step.ack_timeout,
+            now,
+            &mut skipped,
+        )
+        .await?;
+        if pages > 0 {
+            sqlx::query(
+                "UPDATE incidents SET escalation_pass = $2, escalation_step = $3, \
+                 next_escalation_at = $4, first_page_at = COALESCE(first_page_at, $5), \
+                 updated_at = $5 WHERE id = $1",
+            )
+            .bind(ctx.incident_id)
+            .bind(i64::from(pos.pass))
+            .bind(pos.step as i64)
+            .bind(millis(now + step.ack_timeout))
+            .bind(millis(now))
+            .execute(&mut **tx)
+            .await?;
+            event(
+                tx,
+                on,
+                now,
+                "paged",
+                None,
+                json!({
+                    "pass": pos.pass + 1, "step": pos.step + 1, "targets": paged,
+                    "ack_timeout_minutes": step.ack_timeout.num_minutes(), "skipped": skipped,
+                }),
+            )
+            .await?;
+            return Ok(Escalated {
+                position: Some(pos),
+                paged,
+                pages,
+            });
+        }
+        event(
+            tx,
+            on,
+            now,
+            "step.skipped",
+            None,
+            json!({
+                "pass": pos.pass + 1, "step": pos.step + 1, "reasons": skipped,
+            }),
+        )
+        .await?;
+        position = policy.next(pos);
+    }
+    mark_unanswered(tx, ctx, now).await?;
+    Ok(Escalated {
+        position: None,
+        paged: Vec::new(),
+        pages: 0,
+    })
+}
+
+async fn mark_unanswered(
+    tx: &mut Tx,
+    ctx: &PageContext<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE incidents SET next_escalation_at = NULL, unanswered_at = $2, updated_at = $2 \
+         WHERE id = $1",
+    )
+    .bind(ctx.incident_id)
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?;
+    let on = On {
+        ticket: ctx.ticket_id,
+        incident: Some(ctx.incident_id),
+        alert: None,
+    };
+    event(
+        tx,
+        on,
+        now,
+        "unanswered",
+        None,
+        json!({ "reason": "the escalation policy is exhausted" }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Queues a page for every deliverable device of `people`.
+async fn page_people(
+    tx: &mut Tx,
+    ctx: &PageContext<'_>,
+    people: &BTreeMap<String, String>,
+    pos: Position,
+    expires: DateTime<Utc>,
+    now: DateTime<Utc>,
+    skipped: &mut Vec<serde_json::Value>,
+) -> Result<(Vec<PagedPerson>, usize), StoreError> {
+    let title = format!("P1 · {}: {}", ctx.customer_name, ctx.summary);
+    let body = if pos == Position::FIRST {
+        format!(
+            "{} is affected. Ticket {}. Acknowledge to take it.",
+            ctx.affected_service, ctx.ticket_ref
+        )
+    } else {
+        format!(
+            "Escalated ({pos}): nobody has acknowledged yet. {} is affected. Ticket {}.",
+            ctx.affected_service, ctx.ticket_ref
+        )
+    };
+    let mut paged = Vec::new();
+    let mut pages = 0;
+    for (user_id, how) in people {
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(name) = name else {
+            skipped.push(json!({ "user_id": user_id, "reason": "no such user" }));
+            continue;
+        };
+        let devices = queue_for_user(
+            tx,
+            ctx.incident_id,
+            user_id,
+            "page",
+            pos,
+            &title,
+            &body,
+            expires,
+            now,
+        )
+        .await?;
+        if devices == 0 {
+            skipped.push(json!({ "user_id": user_id, "reason": "no deliverable device" }));
+            continue;
+        }
+        pages += devices;
+        paged.push(PagedPerson {
+            user_id: user_id.clone(),
+            name,
+            role: how.clone(),
+            devices,
+        });
+    }
+    Ok((paged, pages))
+}
+
+/// Queues one delivery per active device of `user_id`; returns how many.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn queue_for_user(
+    tx: &mut Tx,
+    incident_id: &str,
+    user_id: &str,
+    kind: &str,
+    pos: Position,
+    title: &str,
+    body: &str,
+    expires: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let devices = sqlx::query(
+        "SELECT id, platform FROM devices \
+         WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for device in &devices {
+        let device_id: String = device.try_get("id")?;
+        let platform: String = device.try_get("platform")?;
+        sqlx::query(
+            "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \
+             escalation_pass, escalation_step, title, body, state, due_at, expires_at, give_up_at, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $12, $11, $11)",
+        )
+        .bind(new_id())
+        .bind(incident_id)
+        .bind(user_id)
+        .bind(&device_id)
+        .bind(&platform)
+        .bind(kind)
+        .bind(i64::from(pos.pass))
+        .bind(pos.step as i64)
+        .bind(title)
+        .bind(body)
+        .bind(millis(now))
+        .bind(millis(expires))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(devices.len())
+}
+
+/// An incident whose acknowledgement deadline has passed.
+#[derive(Debug, Clone)]
+pub struct DueEscalation {
+    pub incident_id: String,
+    pub position: Position,
+}
+
+/// The result of acknowledging or resolving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateChange {
+    Applied { customer_notices: usize },
+    AlreadyDone,
+    Conflict(IncidentState),
+    NotFound,
+}
+
+impl Store {
+    pub async fn due_escalations(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DueEscalation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, escalation_pass, escalation_step FROM incidents \
+             WHERE state = 'triggered' AND next_escalation_at <= $1 \
+             ORDER BY next_escalation_at LIMIT $2",
+        )
+        .bind(millis(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueEscalation {
+                    incident_id: r.try_get("id")?,
+                    position: Position {
+                        pass: r.try_get::<i64, _>("escalation_pass")? as u32,
+                        step: r.try_get::<i64, _>("escalation_step")? as usize,
+                    },
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Moves a due incident past `expected`, if nobody else has (or it was acknowledged).
+    /// Returns `None` when there was nothing to do.
+    pub async fn advance_escalation(
+        &self,
+        due: &DueEscalation,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Escalated>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // The guard: only the instance that moves the position on does the paging.
+        let claimed = sqlx::query(
+            "UPDATE incidents SET next_escalation_at = NULL, updated_at = $4 \
+             WHERE id = $1 AND state = 'triggered' AND escalation_pass = $2 \
+             AND escalation_step = $3 AND next_escalation_at <= $4",
+        )
+        .bind(&due.incident_id)
+        .bind(i64::from(due.position.pass))
+        .bind(due.position.step as i64)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT i.ticket_id, t.external_ref, i.customer_id, c.name AS customer_name, \
+             i.summary, i.affected_service, i.policy, i.tier_id \
+             FROM incidents i JOIN tickets t ON t.id = i.ticket_id \
+             JOIN customers c ON c.id = i.customer_id WHERE i.id = $1",
+        )
+        .bind(&due.incident_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let customer_id: String = row.try_get("customer_id")?;
+        let policy = match row.try_get::<Option<String>, _>("policy")? {
+            Some(p) => serde_json::from_str(&p).map_err(|e| {
+                StoreError::Database(sqlx::Error::Decode(format!("incident policy: {e}").into()))
+            })?,
+            None => {
+                policy_for(&mut tx, &customer_id, &row.try_get::<String, _>("tier_id")?).await?
+            }
+        };
+        let (ticket_id, ticket_ref): (String, String) =
+            (row.try_get("ticket_id")?, row.try_get("external_ref")?);
+        let (customer_name, summary, service): (String, String, String) = (
+            row.try_get("customer_name")?,
+            row.try_get("summary")?,
+            row.try_get("affected_service")?,
+        );
+        let ctx = PageContext {
+            incident_id: &due.incident_id,
+            ticket_id: &ticket_id,
+            ticket_ref: &ticket_ref,
+            customer_id: &customer_id,
+            customer_name: &customer_name,
+            summary: &summary,
+            affected_service: &service,
+        };
+        let escalated =
+            match policy.next(due.position) {
+                Some(next) => {
+                    let on = On {
+                        ticket: &ticket_id,
+                        incident: Some(&due.incident_id),
+                        alert: None,
+                    };
+                    event(&mut tx, on, now, "escalated", None, json!({
+                    "from": { "pass": due.position.pass + 1, "step": due.position.step + 1 },
+                    "reason": "not acknowledged in time",
+                }))
+                .await?;
+                    escalate_from(&mut tx, &ctx, &policy, next, now).await?
+                }
+                None => {
+                    mark_unanswered(&mut tx, &ctx, now).await?;
+                    Escalated {
+                        position: None,
+                        paged: Vec::new(),
+                        pages: 0,
+                    }
+                }
+            };
+        tx.commit().await?;
+        Ok(Some(escalated))
+    }
+
+    /// Acknowledges for `user_id`: stops pending pages and escalation, records who and when,
+    /// and queues an update to the customer's devices.
+    pub async fn acknowledge_incident(
+        &self,
+        incident_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StateChange, StoreError> {
+        self.change_state(incident_id, user_id, now, IncidentState::acknowledge)
+            .await
+    }
+
+    /// Resolves: as acknowledging, and the service may open a new incident again.
+    pub async fn resolve_incident(
+        &self,
+        incident_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StateChange, StoreError> {
+        self.change_state(incident_id, user_id, now, IncidentState::resolve)
+            .await
+    }
+
+    async fn change_state(
+        &self,
+        incident_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        transition: fn(IncidentState) -> Transition,
+    ) -> Result<StateChange, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT i.state, i.ticket_id, t.external_ref, i.customer_id, u.name \
+             FROM incidents i JOIN tickets t ON t.id = i.ticket_id, users u \
+             WHERE i.id = $1 AND u.id = $2",
+        )
+        .bind(incident_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(StateChange::NotFound);
+        };
+        let state: String = row.try_get("state")?;
+        let current = IncidentState::parse(&state).unwrap_or(IncidentState::Triggered);
+        let target = match transition(current) {
+            Transition::Apply(next) => next,
+            Transition::AlreadyDone => return Ok(StateChange::AlreadyDone),
+            Transition::Conflict => return Ok(StateChange::Conflict(current)),
+        };
+        let sql = match target {
+            IncidentState::Acknowledged => {
+                "UPDATE incidents SET state = 'acknowledged', acknowledged_by = $2, \
+                 acknowledged_at = $3, next_escalation_at = NULL, updated_at = $3 \
+                 WHERE id = $1 AND state = $4"
+            }
+            _ => {
+                "UPDATE incidents SET state = 'resolved', resolved_by = $2, resolved_at = $3, \
+                 acknowledged_by = COALESCE(acknowledged_by, $2), \
+                 acknowledged_at = COALESCE(acknowledged_at, $3), open_key = NULL, \
+                 next_escalation_at = NULL, updated_at = $3 WHERE id = $1 AND state = $4"
+            }
+        };
+        let changed = sqlx::query(sql)
+            .bind(incident_id)
+            .bind(user_id)
+            .bind(millis(now))
+            .bind(&state)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            // Changed by someone else between the read and the write: answer as a repeat.
+            return Ok(StateChange::AlreadyDone);
+        }
+        let cancelled = sqlx::query(
+            "UPDATE deliveries SET state = 'cancelled', last_error = $2, lease_owner = NULL, \
+             lease_until = NULL, updated_at = $3 \
+             WHERE incident_id = $1 AND state = 'pending' AND kind = 'page'",
+        )
+        .bind(incident_id)
+        .bind(format!("incident {}", target.as_str()))
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let ticket_id: String = row.try_get("ticket_id")?;
+        let ticket_ref: String = row.try_get("external_ref")?;
+        let customer_id: String = row.try_get("customer_id")?;
+        let name: String = row.try_get("name")?;
+        let on = On {
+            ticket: &ticket_id,
+            incident: Some(incident_id),
+            alert: None,
+        };
+        event(
+            &mut tx,
+            on,
+            now,
+            target.as_str(),
+            Some(&format!("user:{user_id}")),
+            json!({
+                "user_id": user_id, "name": name, "cancelled_pages": cancelled,
+            }),
+        )
+        .await?;
+        let (title, body) = match target {
+            IncidentState::Acknowledged => (
+                format!("{ticket_ref}: someone is on it"),
+                format!("Acknowledged by {name}."),
+            ),
+            _ => (
+                format!("{ticket_ref}: resolved"),
+                format!("Resolved by {name}."),
+            ),
+        };
+        let contacts: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE customer_id = $1 AND role = 'contact' ORDER BY id",
+        )
+        .bind(&customer_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut notices = 0;
+        for contact in contacts {
+            notices += queue_for_user(
+                &mut tx,
+                incident_id,
+                &contact,
+                "update",
+                Position::FIRST,
+                &title,
+                &body,
+                now + Duration::hours(1),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(StateChange::Applied {
+            customer_notices: notices,
+        })
+    }
+
+    /// Incidents a responder is paged for or manages, newest first.
+    pub async fn responder_incident_ids(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM incidents WHERE id IN \
+             (SELECT incident_id FROM deliveries WHERE user_id = $1 AND kind = 'page') \
+             OR customer_id IN (SELECT id FROM customers WHERE account_manager_id = $1) \
+             ORDER BY created_at DESC, id DESC LIMIT 100",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records that `user_id` is away in `[starts, ends)`, optionally with a delegate.
+    pub async fn add_unavailability(
+        &self,
+        user_id: &str,
+        starts: DateTime<Utc>,
+        ends: DateTime<Utc>,
+        delegate_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO unavailability (id, user_id, starts_at, ends_at, delegate_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(millis(starts))
+        .bind(millis(ends))
+        .bind(delegate_id)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,213 @@
+//! On-call schedules and escalation policies, stored as validated JSON.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{millis, new_id, Store, StoreError};
+use crate::domain::escalation::EscalationPolicy;
+use crate::domain::schedule::{Override, Schedule, ScheduleError};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredSchedule {
+    pub id: String,
+    pub name: String,
+    pub role: Option<String>,
+    #[serde(flatten)]
+    pub schedule: Schedule,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredPolicy {
+    pub id: String,
+    pub name: String,
+    pub tier: Option<String>,
+    pub customer_id: Option<String>,
+    #[serde(flatten)]
+    pub policy: EscalationPolicy,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| {
+        StoreError::Database(sqlx::Error::Decode(format!("stored {what}: {e}").into()))
+    })
+}
+
+fn schedule_row(r: &sqlx::any::AnyRow) -> Result<StoredSchedule, StoreError> {
+    let definition: String = r.try_get("definition")?;
+    Ok(StoredSchedule {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        role: r.try_get("role")?,
+        schedule: decode("schedule", &definition)?,
+    })
+}
+
+/// Adding an override to a stored schedule.
+pub enum OverrideAdded {
+    Added(StoredSchedule),
+    NotFound,
+    Invalid(ScheduleError),
+}
+
+impl Store {
+    pub async fn create_schedule(
+        &self,
+        name: &str,
+        role: Option<&str>,
+        schedule: &Schedule,
+        now: DateTime<Utc>,
+    ) -> Result<StoredSchedule, StoreError> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO schedules (id, name, role, definition, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(role)
+        .bind(serde_json::to_string(schedule).unwrap_or_default())
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(StoredSchedule {
+            id,
+            name: name.to_owned(),
+            role: role.map(str::to_owned),
+            schedule: schedule.clone(),
+        })
+    }
+
+    /// Replaces a schedule's name, role and definition; `None` if it does not exist.
+    pub async fn replace_schedule(
+        &self,
+        id: &str,
+        name: &str,
+        role: Option<&str>,
+        schedule: &Schedule,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredSchedule>, StoreError> {
+        let done = sqlx::query(
+            "UPDATE schedules SET name = $2, role = $3, definition = $4, updated_at = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(role)
+        .bind(serde_json::to_string(schedule).unwrap_or_default())
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok((done.rows_affected() == 1).then(|| StoredSchedule {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            role: role.map(str::to_owned),
+            schedule: schedule.clone(),
+        }))
+    }
+
+    pub async fn schedule(&self, id: &str) -> Result<Option<StoredSchedule>, StoreError> {
+        let row = sqlx::query("SELECT id, name, role, definition FROM schedules WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(schedule_row).transpose()
+    }
+
+    pub async fn list_schedules(&self) -> Result<Vec<StoredSchedule>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, role, definition FROM schedules ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(schedule_row).collect()
+    }
+
+    /// Adds an override, read-modify-write inside one write transaction.
+    pub async fn add_schedule_override(
+        &self,
+        id: &str,
+        o: Override,
+        now: DateTime<Utc>,
+    ) -> Result<OverrideAdded, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT id, name, role, definition FROM schedules WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(OverrideAdded::NotFound);
+        };
+        let mut stored = schedule_row(&row)?;
+        stored.schedule = match stored.schedule.with_override(o) {
+            Ok(s) => s,
+            Err(e) => return Ok(OverrideAdded::Invalid(e)),
+        };
+        sqlx::query("UPDATE schedules SET definition = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(serde_json::to_string(&stored.schedule).unwrap_or_default())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(OverrideAdded::Added(stored))
+    }
+
+    /// Stores a policy for a tier or a customer, replacing the one it had.
+    pub async fn put_policy(
+        &self,
+        name: &str,
+        tier: Option<&str>,
+        customer_id: Option<&str>,
+        policy: &EscalationPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<StoredPolicy, StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "DELETE FROM escalation_policies WHERE ($1 IS NOT NULL AND tier_id = $1) \
+             OR ($2 IS NOT NULL AND customer_id = $2)",
+        )
+        .bind(tier)
+        .bind(customer_id)
+        .execute(&mut *tx)
+        .await?;
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO escalation_policies (id, name, tier_id, customer_id, definition, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(tier)
+        .bind(customer_id)
+        .bind(serde_json::to_string(policy).unwrap_or_default())
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(StoredPolicy {
+            id,
+            name: name.to_owned(),
+            tier: tier.map(str::to_owned),
+            customer_id: customer_id.map(str::to_owned),
+            policy: policy.clone(),
+        })
+    }
+
+    pub async fn list_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, tier_id, customer_id, definition FROM escalation_policies ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let definition: String = r.try_get("definition")?;
+                Ok(StoredPolicy {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    tier: r.try_get("tier_id")?,
+                    customer_id: r.try_get("customer_id")?,
+                    policy: decode("policy", &definition)?,
+                })
+            })
+            .collect()
+    }
+}
