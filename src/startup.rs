@@ -19,6 +19,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::engine::dispatcher::{Dispatcher, ProviderHealth, Providers};
 use crate::engine::escalator::Escalator;
+use crate::engine::sla_watch::SlaWatch;
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
 
@@ -72,6 +73,9 @@ impl Application {
                 .migrate()
                 .await
                 .context("cannot migrate the database")?;
+        }
+        if let Err(arithmetic) = store.check_escalation_config().await? {
+            anyhow::bail!("invalid escalation configuration: {arithmetic}");
         }
         let auth = &settings.auth;
         let secret = auth::signing_secret(auth, &store, clock.now()).await?;
@@ -184,7 +188,15 @@ fn start_workers(
             settings.escalation.clone(),
             state.dispatch_wake.clone(),
         );
-        workers.push(tokio::spawn(escalator.run(stop)));
+        workers.push(tokio::spawn(escalator.run(stop.clone())));
+        let watch = SlaWatch::new(
+            state.store.clone(),
+            state.clock.clone(),
+            std::time::Duration::from_millis(settings.escalation.sweep_interval_ms),
+            state.dispatch_wake.clone(),
+            state.metrics.clone(),
+        );
+        workers.push(tokio::spawn(watch.run(stop)));
     }
     workers
 }

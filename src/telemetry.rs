@@ -48,6 +48,12 @@ pub struct Metrics {
     http_duration: HistogramVec,
     /// Panic presses recorded, by classified priority.
     pub alerts: IntCounterVec,
+    /// Time from incident to acknowledgement (covered time), by tier.
+    pub ack_latency: HistogramVec,
+    /// Targets missed, by tier and target (internal, external).
+    pub sla_breaches: IntCounterVec,
+    /// Pre-breach warnings sent, by tier.
+    pub sla_warnings: IntCounterVec,
 }
 
 impl Metrics {
@@ -78,9 +84,35 @@ impl Metrics {
             &["priority"],
         )
         .expect("static metric definition is valid");
-        registry
-            .register(Box::new(alerts.clone()))
-            .expect("registered once");
+        let ack_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "ack_latency_seconds",
+                "Time from incident opened to acknowledged, in covered time",
+            )
+            .buckets(vec![
+                10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+            ]),
+            &["tier"],
+        )
+        .expect("static metric definition is valid");
+        let sla_breaches = IntCounterVec::new(
+            Opts::new("sla_breaches_total", "SLA targets missed"),
+            &["tier", "target"],
+        )
+        .expect("static metric definition is valid");
+        let sla_warnings = IntCounterVec::new(
+            Opts::new("sla_warnings_total", "Pre-breach warnings sent"),
+            &["tier"],
+        )
+        .expect("static metric definition is valid");
+        for c in [
+            Box::new(alerts.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(ack_latency.clone()),
+            Box::new(sla_breaches.clone()),
+            Box::new(sla_warnings.clone()),
+        ] {
+            registry.register(c).expect("registered once");
+        }
         registry
             .register(Box::new(http_requests.clone()))
             .expect("registered once");
@@ -92,6 +124,9 @@ impl Metrics {
             http_requests,
             http_duration,
             alerts,
+            ack_latency,
+            sla_breaches,
+            sla_warnings,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Support operations: tiers, customers, users, enrollment codes and devices. Every route
 //! takes an [`Admin`] key; every change is audited with the key that made it.
 
-use actix_web::{get, patch, post, web, HttpResponse};
+use actix_web::{get, patch, post, put, web, HttpResponse};
 use chrono::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -9,11 +9,13 @@ use super::validate::Validator;
 use super::{Json, Problem};
 use crate::auth::{self, Admin};
 use crate::domain::identity::UserRole;
+use crate::domain::sla::{check_policy_fits, Coverage, SlaConfigError, TierSla};
 use crate::startup::AppState;
 use crate::store::identity::CustomerPatch;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list_tiers)
+        .service(put_tier_sla)
         .service(create_customer)
         .service(list_customers)
         .service(get_customer)
@@ -27,7 +29,67 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[get("/v1/admin/tiers")]
 async fn list_tiers(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, Problem> {
-    Ok(HttpResponse::Ok().json(state.store.list_tiers().await?))
+    let mut out = Vec::new();
+    for tier in state.store.list_tiers().await? {
+        let sla = state.store.tier_sla(&tier.id).await?;
+        let mut v = serde_json::to_value(&tier).unwrap_or_default();
+        v["sla"] = serde_json::to_value(&sla).unwrap_or_default();
+        out.push(v);
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Deserialize)]
+struct SlaBody {
+    #[serde(with = "crate::domain::minutes")]
+    external_response_minutes: Duration,
+    #[serde(with = "crate::domain::minutes")]
+    internal_ack_minutes: Duration,
+    #[serde(with = "crate::domain::minutes")]
+    resolution_minutes: Duration,
+    coverage: Coverage,
+    #[serde(default = "crate::domain::sla::default_warn_at")]
+    warn_at: Vec<f64>,
+}
+
+/// Changes a tier's SLA; refused, with the arithmetic, when a policy that pages for the tier
+/// could not keep it.
+#[put("/v1/admin/tiers/{id}/sla")]
+async fn put_tier_sla(
+    state: web::Data<AppState>,
+    _: Admin,
+    id: web::Path<String>,
+    Json(body): Json<SlaBody>,
+) -> Result<HttpResponse, Problem> {
+    if !state.store.tier_exists(&id).await? {
+        return Err(Problem::not_found(format!("no tier {id}")));
+    }
+    let sla = TierSla::new(
+        &id,
+        body.external_response_minutes,
+        body.internal_ack_minutes,
+        body.resolution_minutes,
+        body.coverage,
+        body.warn_at,
+    )
+    .map_err(sla_problem)?;
+    for (name, policy) in state.store.policies_of_tier(&id).await? {
+        check_policy_fits(&policy, &sla)
+            .map_err(|e| Problem::field("internal_ack_minutes", format!("{name}: {e}")))?;
+    }
+    state
+        .store
+        .set_tier_sla(&id, &sla, state.clock.now())
+        .await?;
+    Ok(HttpResponse::Ok().json(sla))
+}
+
+/// An SLA error names its field when it has one.
+pub fn sla_problem(e: SlaConfigError) -> Problem {
+    match &e {
+        SlaConfigError::Invalid { field, reason } => Problem::field(field.clone(), reason.clone()),
+        _ => Problem::field("internal_ack_minutes", e.to_string()),
+    }
 }
 
 /// Checks that `id` names a responder who can be an account manager.

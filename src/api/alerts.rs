@@ -9,7 +9,6 @@
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
-use chrono::Duration;
 use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde_json::json;
@@ -26,10 +25,6 @@ use crate::store::incidents::{AlertOutcome, AlertRecord, Intake, NewAlert, Store
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_alert).service(get_alert);
 }
-
-/// Until tiers carry their SLA settings: the Gold defaults.
-const INTERNAL_ACK_TARGET: Duration = Duration::minutes(15);
-const EXTERNAL_RESPONSE_SLA: Duration = Duration::minutes(120);
 
 /// A customer device of a customer whose tier has the panic button, checked fresh on every
 /// press: a downgrade bites on the next one.
@@ -214,8 +209,6 @@ async fn create_alert(
         ticket_ref: ticket_ref.as_deref(),
         app_local_time: request.app_local_time.as_deref(),
         classification: &classification,
-        ack_target: INTERNAL_ACK_TARGET,
-        response_target: EXTERNAL_RESPONSE_SLA,
     };
     let outcome = state
         .store

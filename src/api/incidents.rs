@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{Json, Problem};
 use crate::auth::{AnyDevice, ResponderDevice};
 use crate::domain::identity::{DevicePrincipal, UserRole};
+use crate::domain::sla::covered_duration;
 use crate::startup::AppState;
 use crate::store::escalation::StateChange;
 use crate::store::incidents::IncidentRow;
@@ -145,6 +146,15 @@ async fn act(
     };
     match change {
         StateChange::Applied { customer_notices } => {
+            if !resolving {
+                let sla = state.store.tier_sla(&incident.tier).await?;
+                let waited = covered_duration(incident.created_at, now, sla.coverage());
+                state
+                    .metrics
+                    .ack_latency
+                    .with_label_values(&[incident.tier.as_str()])
+                    .observe(waited.num_milliseconds() as f64 / 1000.0);
+            }
             if customer_notices > 0 {
                 state.dispatch_wake.notify_one();
             }

@@ -8,6 +8,7 @@ pub mod incidents;
 pub mod json;
 pub mod me;
 pub mod problem;
+pub mod reports;
 pub mod schedules;
 pub mod tickets;
 pub mod validate;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(incidents::configure)
     .configure(tickets::configure)
     .configure(schedules::configure)
+    .configure(reports::configure)
     .default_service(web::to(not_found));
 }
 

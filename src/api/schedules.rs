@@ -13,7 +13,7 @@ use super::{Json, Problem};
 use crate::auth::{Admin, ResponderDevice};
 use crate::domain::escalation::{EscalationPolicy, Step};
 use crate::domain::schedule::{Override, Rotation, Schedule};
-use crate::domain::sla::{check_policy_fits, TierSla};
+use crate::domain::sla::check_policy_fits;
 use crate::startup::AppState;
 use crate::store::schedules::{OverrideAdded, StoredSchedule};
 
@@ -249,9 +249,8 @@ async fn put_policy(
     v.finish()?;
     let policy = EscalationPolicy::new(body.steps, body.repeat)
         .map_err(|e| Problem::field(e.field, e.reason))?;
-    if let Some(sla) = TierSla::defaults_for(&tier) {
-        check_policy_fits(&policy, &sla).map_err(|e| Problem::field("steps", e.to_string()))?;
-    }
+    let sla = state.store.tier_sla(&tier).await?;
+    check_policy_fits(&policy, &sla).map_err(|e| Problem::field("steps", e.to_string()))?;
     let stored = state
         .store
         .put_policy(

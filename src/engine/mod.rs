@@ -3,3 +3,4 @@
 
 pub mod dispatcher;
 pub mod escalator;
+pub mod sla_watch;

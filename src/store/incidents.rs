@@ -1,7 +1,7 @@
 //! Panic intake in one transaction: idempotency claim, ticket, incident, timeline, and the
 //! first page deliveries (the outbox). Also the reads that let a customer follow its alert.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::any::AnyRow;
@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use super::escalation::{escalate_from, policy_for, PageContext};
 use super::identity::decode_error;
+use super::sla::tier_sla_tx;
 use super::{from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::escalation::Position;
 use crate::domain::incident::{open_key, IncidentState};
@@ -31,8 +32,6 @@ pub struct NewAlert<'a> {
     pub ticket_ref: Option<&'a str>,
     pub app_local_time: Option<&'a str>,
     pub classification: &'a Classification,
-    pub ack_target: Duration,
-    pub response_target: Duration,
 }
 
 /// What the press did.
@@ -106,6 +105,7 @@ pub enum Intake {
 pub struct IncidentRow {
     pub id: String,
     pub customer_id: String,
+    pub tier: String,
     pub ticket_id: String,
     pub ticket_ref: String,
     pub state: IncidentState,
@@ -121,7 +121,8 @@ pub struct IncidentRow {
     pub created_at: DateTime<Utc>,
 }
 
-const INCIDENT_COLUMNS: &str = "SELECT i.id, i.customer_id, i.ticket_id, t.external_ref, i.state, \
+const INCIDENT_COLUMNS: &str =
+    "SELECT i.id, i.customer_id, i.tier_id, i.ticket_id, t.external_ref, i.state, \
      i.summary, i.affected_service, i.alert_count, i.acknowledged_by, u.name AS ack_name, \
      i.acknowledged_at, i.resolved_at, i.ack_due_at, i.respond_due_at, i.created_at \
      FROM incidents i JOIN tickets t ON t.id = i.ticket_id \
@@ -132,6 +133,7 @@ fn incident_row(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
     Ok(IncidentRow {
         id: r.try_get("id")?,
         customer_id: r.try_get("customer_id")?,
+        tier: r.try_get("tier_id")?,
         ticket_id: r.try_get("ticket_id")?,
         ticket_ref: r.try_get("external_ref")?,
         state: IncidentState::parse(&state)
@@ -707,6 +709,7 @@ async fn record_p1(
     };
     let incident_id = new_id();
     let policy = policy_for(tx, alert.customer_id, alert.tier_id).await?;
+    let sla = tier_sla_tx(tx, alert.tier_id).await?;
     let inserted = sqlx::query(
         "INSERT INTO incidents (id, customer_id, ticket_id, tier_id, affected_service, open_key, \
          state, summary, policy, ack_due_at, respond_due_at, created_at, updated_at) \
@@ -721,8 +724,8 @@ async fn record_p1(
     .bind(&key)
     .bind(alert.summary)
     .bind(serde_json::to_string(&policy).unwrap_or_default())
-    .bind(millis(now + alert.ack_target))
-    .bind(millis(now + alert.response_target))
+    .bind(millis(sla.internal_deadline(now)))
+    .bind(millis(sla.external_deadline(now)))
     .bind(millis(now))
     .execute(&mut **tx)
     .await?

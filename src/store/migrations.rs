@@ -27,6 +27,7 @@ embedded! {
     2 => "0002_identity",
     3 => "0003_incidents",
     4 => "0004_oncall",
+    5 => "0005_sla",
 }
 
 /// Where the database stands against the migrations this binary carries.

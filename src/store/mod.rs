@@ -12,6 +12,7 @@ pub mod identity;
 pub mod incidents;
 mod migrations;
 pub mod schedules;
+pub mod sla;
 pub mod tickets;
 
 use std::time::Duration;

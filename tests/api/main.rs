@@ -8,3 +8,4 @@ mod escalation;
 mod health;
 mod identity;
 mod lifecycle;
+mod sla;

@@ -1,0 +1,109 @@
+//! The SLA watcher: while an incident waits for an acknowledgement, send the pre-breach
+//! warnings (page the support managers at the configured fractions of the external SLA) and
+//! record each breach once. Every write is guarded in the database, so several instances may
+//! run it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
+
+use crate::clock::Clock;
+use crate::domain::sla::{warning_times, TierSla};
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+pub struct SlaWatch {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    interval: std::time::Duration,
+    dispatch_wake: Arc<Notify>,
+    metrics: actix_web::web::Data<Metrics>,
+}
+
+impl SlaWatch {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        interval: std::time::Duration,
+        dispatch_wake: Arc<Notify>,
+        metrics: actix_web::web::Data<Metrics>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            interval,
+            dispatch_wake,
+            metrics,
+        }
+    }
+
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            if let Err(e) = self.round().await {
+                tracing::warn!(error = %crate::api::problem::error_chain(&e), "SLA round failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    pub async fn round(&self) -> Result<(), crate::store::StoreError> {
+        let now = self.clock.now();
+        let mut slas: HashMap<String, TierSla> = HashMap::new();
+        for incident in self.store.open_unacknowledged().await? {
+            if !slas.contains_key(&incident.tier) {
+                let sla = self.store.tier_sla(&incident.tier).await?;
+                slas.insert(incident.tier.clone(), sla);
+            }
+            let sla = &slas[&incident.tier];
+            let due: Vec<(f64, _)> = warning_times(
+                incident.created_at,
+                sla.external_response(),
+                sla.coverage(),
+                sla.warn_at(),
+            )
+            .into_iter()
+            .filter(|(_, at)| *at <= now)
+            .collect();
+            if let Some((fraction, _)) = due.last() {
+                if due.len() as i64 > incident.warnings_sent {
+                    let pages = self
+                        .store
+                        .record_sla_warning(&incident, due.len() as i64, *fraction, now)
+                        .await?;
+                    self.metrics
+                        .sla_warnings
+                        .with_label_values(&[incident.tier.as_str()])
+                        .inc();
+                    tracing::warn!(incident = %incident.id, fraction, "SLA warning: support managers paged");
+                    if pages > 0 {
+                        self.dispatch_wake.notify_one();
+                    }
+                }
+            }
+            for (external, deadline, breached) in [
+                (false, incident.ack_due_at, incident.internal_breached),
+                (true, incident.respond_due_at, incident.external_breached),
+            ] {
+                if !breached
+                    && now >= deadline
+                    && self.store.record_breach(&incident, external, now).await?
+                {
+                    let target = if external { "external" } else { "internal" };
+                    self.metrics
+                        .sla_breaches
+                        .with_label_values(&[incident.tier.as_str(), target])
+                        .inc();
+                    tracing::error!(incident = %incident.id, target, "SLA target missed");
+                }
+            }
+        }
+        Ok(())
+    }
+}

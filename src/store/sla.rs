@@ -1,0 +1,331 @@
+//! SLA settings per tier, the configuration check that keeps promises keepable, pre-breach
+//! warnings and breaches per incident, and the rows behind SLA reports.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::Row;
+
+use super::escalation::queue_for_user;
+use super::incidents::{event, On};
+use super::{from_millis, millis, Store, StoreError, Tx};
+use crate::domain::escalation::{EscalationPolicy, Position};
+use crate::domain::sla::{check_policy_fits, TierSla};
+
+fn parse_sla(tier: &str, json: &str) -> TierSla {
+    serde_json::from_str(json)
+        .ok()
+        .or_else(|| TierSla::defaults_for(tier))
+        .unwrap_or_else(TierSla::gold)
+}
+
+/// An incident still waiting for an acknowledgement, with what the SLA watcher needs.
+#[derive(Debug, Clone)]
+pub struct OpenIncident {
+    pub id: String,
+    pub ticket_id: String,
+    pub ticket_ref: String,
+    pub tier: String,
+    pub created_at: DateTime<Utc>,
+    pub warnings_sent: i64,
+    pub internal_breached: bool,
+    pub external_breached: bool,
+    pub ack_due_at: DateTime<Utc>,
+    pub respond_due_at: DateTime<Utc>,
+    pub summary: String,
+}
+
+/// One incident in a report.
+#[derive(Debug, Clone)]
+pub struct ReportRow {
+    pub id: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub tier: String,
+    pub ticket_ref: String,
+    pub created_at: DateTime<Utc>,
+    pub first_accepted_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_by_name: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Kinds and details of the incident's paging events, for breach causes.
+    pub delivered: bool,
+    pub skip_reasons: Vec<String>,
+}
+
+impl Store {
+    pub async fn tier_sla(&self, tier: &str) -> Result<TierSla, StoreError> {
+        let json: Option<String> = sqlx::query_scalar("SELECT sla FROM tiers WHERE id = $1")
+            .bind(tier)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(parse_sla(tier, json.as_deref().unwrap_or("{}")))
+    }
+
+    pub async fn set_tier_sla(
+        &self,
+        tier: &str,
+        sla: &TierSla,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE tiers SET sla = $2, updated_at = $3 WHERE id = $1")
+            .bind(tier)
+            .bind(serde_json::to_string(sla).unwrap_or_default())
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The policies that page for customers of `tier`: the tier's (or the default) and every
+    /// customer-specific one.
+    pub async fn policies_of_tier(
+        &self,
+        tier: &str,
+    ) -> Result<Vec<(String, EscalationPolicy)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, definition, tier_id FROM escalation_policies WHERE tier_id = $1 \
+             OR customer_id IN (SELECT id FROM customers WHERE tier_id = $1)",
+        )
+        .bind(tier)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        let mut tier_has_own = false;
+        for r in rows {
+            let definition: String = r.try_get("definition")?;
+            tier_has_own |= r.try_get::<Option<String>, _>("tier_id")?.is_some();
+            if let Ok(p) = serde_json::from_str(&definition) {
+                out.push((format!("policy {:?}", r.try_get::<String, _>("name")?), p));
+            }
+        }
+        if !tier_has_own {
+            out.push((
+                "the built-in default policy".to_owned(),
+                EscalationPolicy::gold_default(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Every tier's SLA against every policy that pages for it; the first that cannot keep
+    /// its promise is returned with the arithmetic.
+    pub async fn check_escalation_config(&self) -> Result<Result<(), String>, StoreError> {
+        let tiers: Vec<String> = sqlx::query_scalar("SELECT id FROM tiers ORDER BY rank DESC")
+            .fetch_all(&self.pool)
+            .await?;
+        for tier in tiers {
+            let sla = self.tier_sla(&tier).await?;
+            for (name, policy) in self.policies_of_tier(&tier).await? {
+                if let Err(e) = check_policy_fits(&policy, &sla) {
+                    return Ok(Err(format!("tier {tier}, {name}: {e}")));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Triggered, unacknowledged incidents.
+    pub async fn open_unacknowledged(&self) -> Result<Vec<OpenIncident>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.ticket_id, t.external_ref, i.tier_id, i.created_at, i.sla_warnings, \
+             i.internal_breached_at, i.external_breached_at, i.ack_due_at, i.respond_due_at, i.summary \
+             FROM incidents i JOIN tickets t ON t.id = i.ticket_id \
+             WHERE i.state = 'triggered' ORDER BY i.created_at LIMIT 1000",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OpenIncident {
+                    id: r.try_get("id")?,
+                    ticket_id: r.try_get("ticket_id")?,
+                    ticket_ref: r.try_get("external_ref")?,
+                    tier: r.try_get("tier_id")?,
+                    created_at: from_millis(r.try_get("created_at")?),
+                    warnings_sent: r.try_get("sla_warnings")?,
+                    internal_breached: r
+                        .try_get::<Option<i64>, _>("internal_breached_at")?
+                        .is_some(),
+                    external_breached: r
+                        .try_get::<Option<i64>, _>("external_breached_at")?
+                        .is_some(),
+                    ack_due_at: from_millis(r.try_get("ack_due_at")?),
+                    respond_due_at: from_millis(r.try_get("respond_due_at")?),
+                    summary: r.try_get("summary")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Records pre-breach warning number `number` (at `fraction` of the external SLA) and
+    /// pages the support managers, once: guarded by the count already sent.
+    pub async fn record_sla_warning(
+        &self,
+        incident: &OpenIncident,
+        number: i64,
+        fraction: f64,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let claimed = sqlx::query(
+            "UPDATE incidents SET sla_warnings = $2, updated_at = $3 \
+             WHERE id = $1 AND sla_warnings = $4 AND state = 'triggered'",
+        )
+        .bind(&incident.id)
+        .bind(number)
+        .bind(millis(now))
+        .bind(incident.warnings_sent)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Ok(0);
+        }
+        let managers: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM users WHERE role = 'support_manager' ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
+        let title = format!(
+            "SLA warning · {}: {}",
+            incident.ticket_ref, incident.summary
+        );
+        let body = format!(
+            "Not acknowledged: {:.0}% of the response SLA used; it is breached at {}.",
+            fraction * 100.0,
+            incident.respond_due_at.format("%H:%M UTC")
+        );
+        let mut pages = 0;
+        for m in &managers {
+            pages += queue_for_user(
+                &mut tx,
+                &incident.id,
+                m,
+                "page",
+                Position::FIRST,
+                &title,
+                &body,
+                incident.respond_due_at,
+                now,
+            )
+            .await?;
+        }
+        let on = On {
+            ticket: &incident.ticket_id,
+            incident: Some(&incident.id),
+            alert: None,
+        };
+        event(&mut tx, on, now, "sla_warning", None, json!({
+            "fraction": fraction, "respond_by": incident.respond_due_at, "paged_support_managers": managers.len(),
+        }))
+        .await?;
+        tx.commit().await?;
+        Ok(pages)
+    }
+
+    /// Records that the internal (`external == false`) or external target was missed, once.
+    pub async fn record_breach(
+        &self,
+        incident: &OpenIncident,
+        external: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let column = if external {
+            "external_breached_at"
+        } else {
+            "internal_breached_at"
+        };
+        let claimed = sqlx::query(&format!(
+            "UPDATE incidents SET {column} = $2, updated_at = $2 WHERE id = $1 AND {column} IS NULL"
+        ))
+        .bind(&incident.id)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Ok(false);
+        }
+        let on = On {
+            ticket: &incident.ticket_id,
+            incident: Some(&incident.id),
+            alert: None,
+        };
+        let (kind, due) = if external {
+            ("sla_breached", incident.respond_due_at)
+        } else {
+            ("ack_target_missed", incident.ack_due_at)
+        };
+        event(&mut tx, on, now, kind, None, json!({ "due_at": due })).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Incidents created in `[from, to)`, optionally for one customer or tier.
+    pub async fn report_rows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        customer: Option<&str>,
+        tier: Option<&str>,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.customer_id, c.name AS customer_name, i.tier_id, t.external_ref, \
+             i.created_at, i.first_accepted_at, i.acknowledged_at, i.acknowledged_by, \
+             u.name AS ack_name, i.resolved_at, \
+             (SELECT COUNT(*) FROM incident_events e WHERE e.incident_id = i.id AND e.kind = 'delivered') AS delivered \
+             FROM incidents i JOIN customers c ON c.id = i.customer_id \
+             JOIN tickets t ON t.id = i.ticket_id LEFT JOIN users u ON u.id = i.acknowledged_by \
+             WHERE i.created_at >= $1 AND i.created_at < $2 \
+             AND ($3 IS NULL OR i.customer_id = $3) AND ($4 IS NULL OR i.tier_id = $4) \
+             ORDER BY i.created_at, i.id",
+        )
+        .bind(millis(from))
+        .bind(millis(to))
+        .bind(customer)
+        .bind(tier)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.try_get("id")?;
+            let skips: Vec<String> = sqlx::query_scalar(
+                "SELECT detail FROM incident_events WHERE incident_id = $1 AND kind = 'step.skipped'",
+            )
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await?;
+            out.push(ReportRow {
+                id,
+                customer_id: r.try_get("customer_id")?,
+                customer_name: r.try_get("customer_name")?,
+                tier: r.try_get("tier_id")?,
+                ticket_ref: r.try_get("external_ref")?,
+                created_at: from_millis(r.try_get("created_at")?),
+                first_accepted_at: r
+                    .try_get::<Option<i64>, _>("first_accepted_at")?
+                    .map(from_millis),
+                acknowledged_at: r
+                    .try_get::<Option<i64>, _>("acknowledged_at")?
+                    .map(from_millis),
+                acknowledged_by: r.try_get("acknowledged_by")?,
+                acknowledged_by_name: r.try_get("ack_name")?,
+                resolved_at: r.try_get::<Option<i64>, _>("resolved_at")?.map(from_millis),
+                delivered: r.try_get::<i64, _>("delivered")? > 0,
+                skip_reasons: skips,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The tier SLA inside a transaction (intake).
+pub(crate) async fn tier_sla_tx(tx: &mut Tx, tier: &str) -> Result<TierSla, StoreError> {
+    let json: Option<String> = sqlx::query_scalar("SELECT sla FROM tiers WHERE id = $1")
+        .bind(tier)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(parse_sla(tier, json.as_deref().unwrap_or("{}")))
+}

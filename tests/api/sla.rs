@@ -1,0 +1,271 @@
+//! SLA targets per tier, the promise check, pre-breach warnings, breaches and reports.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::on_both_backends;
+use crate::support::{assert_problem, eventually, p1_press, spawn_app, TestApp, TestBackend};
+
+on_both_backends!(
+    incident_deadlines_follow_the_tier_sla,
+    an_unkeepable_sla_is_refused_with_the_arithmetic,
+    warnings_page_support_managers_before_the_breach,
+    the_report_measures_acknowledgement_and_explains_breaches,
+    the_start_refuses_a_stored_configuration_that_cannot_keep_its_promise,
+);
+
+fn gold_sla(internal: i64, external: i64) -> Value {
+    json!({
+        "external_response_minutes": external,
+        "internal_ack_minutes": internal,
+        "resolution_minutes": 480,
+        "coverage": { "type": "always" },
+    })
+}
+
+async fn put_sla(app: &TestApp, tier: &str, body: Value) -> reqwest::Response {
+    app.admin(Method::PUT, &format!("/v1/admin/tiers/{tier}/sla"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn incident_deadlines_follow_the_tier_sla(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(put_sla(&app, "gold", gold_sla(12, 60)).await.status(), 200);
+    let tiers: Value = app
+        .admin(Method::GET, "/v1/admin/tiers")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tiers[0]["sla"]["internal_ack_minutes"], 12);
+    let c = app.gold_customer().await;
+    let now = app.clock_now();
+    let body: Value = app
+        .press(&c.contact, "sla", &p1_press("db"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ack_by: chrono::DateTime<chrono::Utc> = body["sla"]["acknowledge_by"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let respond_by: chrono::DateTime<chrono::Utc> =
+        body["sla"]["respond_by"].as_str().unwrap().parse().unwrap();
+    assert_eq!(ack_by - now, Duration::minutes(12));
+    assert_eq!(respond_by - now, Duration::minutes(60));
+}
+
+async fn an_unkeepable_sla_is_refused_with_the_arithmetic(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    // The default policy reaches its last step after 5 + 5 = 10 minutes.
+    let body = assert_problem(put_sla(&app, "gold", gold_sla(8, 120)).await, 422).await;
+    let detail = body["errors"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("5 min + 5 min = 10 min"), "{detail}");
+    assert!(detail.contains("8 min"), "{detail}");
+    // Three passes of 20 minutes do not fit a 45-minute response SLA.
+    let body = assert_problem(put_sla(&app, "gold", gold_sla(15, 45)).await, 422).await;
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("60 min"),
+        "{body}"
+    );
+    let body = assert_problem(put_sla(&app, "gold", gold_sla(130, 120)).await, 422).await;
+    assert!(!body["errors"].as_array().unwrap().is_empty());
+    let body = assert_problem(put_sla(&app, "gold", gold_sla(0, 120)).await, 422).await;
+    assert_eq!(body["errors"][0]["field"], "internal_ack_minutes");
+    assert_problem(put_sla(&app, "platinum", gold_sla(15, 120)).await, 404).await;
+    // Nothing changed.
+    let tiers: Value = app
+        .admin(Method::GET, "/v1/admin/tiers")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tiers[0]["sla"]["internal_ack_minutes"], 15);
+}
+
+async fn events(app: &TestApp, incident: &str, kind: &str) -> i64 {
+    app.count(&format!(
+        "incident_events WHERE incident_id = '{incident}' AND kind = '{kind}'"
+    ))
+    .await
+}
+
+async fn warnings_page_support_managers_before_the_breach(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let c = app.gold_customer().await;
+    let sm = app.create_user("support_manager", None, "Morgan").await;
+    app.enroll(&sm, "ios").await;
+    let body: Value = app
+        .press(&c.contact, "warn", &p1_press("erp"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let incident = body["incident"]["id"].as_str().unwrap().to_owned();
+    let warnings = format!(
+        "deliveries WHERE incident_id = '{incident}' AND user_id = '{sm}' AND title LIKE 'SLA warning%'"
+    );
+    const WAIT: StdDuration = StdDuration::from_secs(10);
+
+    app.clock.advance(Duration::minutes(16));
+    eventually(
+        WAIT,
+        "the internal target is recorded as missed",
+        || async { events(&app, &incident, "ack_target_missed").await == 1 },
+    )
+    .await;
+    assert_eq!(app.count(&warnings).await, 0);
+    app.clock.advance(Duration::minutes(44)); // 60 min: half the 120-minute SLA
+    eventually(WAIT, "the 50% warning", || async {
+        app.count(&warnings).await == 1
+    })
+    .await;
+    app.clock.advance(Duration::minutes(36)); // 96 min: 80%
+    eventually(WAIT, "the 80% warning", || async {
+        app.count(&warnings).await == 2
+    })
+    .await;
+    app.clock.advance(Duration::minutes(24)); // 120 min
+    eventually(WAIT, "the breach", || async {
+        events(&app, &incident, "sla_breached").await == 1
+    })
+    .await;
+    tokio::time::sleep(StdDuration::from_millis(100)).await;
+    assert_eq!(events(&app, &incident, "sla_warning").await, 2);
+    assert_eq!(events(&app, &incident, "sla_breached").await, 1);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"panic_gateway_sla_breaches_total{target="external",tier="gold"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"panic_gateway_sla_warnings_total{tier="gold"} 2"#));
+}
+
+async fn the_report_measures_acknowledgement_and_explains_breaches(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let start = app.clock_now();
+    let answered = app.gold_customer().await;
+    let body: Value = app
+        .press(&answered.contact, "r1", &p1_press("web"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first = body["incident"]["id"].as_str().unwrap().to_owned();
+    // A customer whose account manager has no phone, and no schedules exist: nobody to page.
+    let am = app.create_user("responder", None, "Nora Nophone").await;
+    let lonely = app.create_customer("Lonely Ltd", "gold", Some(&am)).await;
+    let contact = app.create_user("contact", Some(&lonely), "Lee").await;
+    let lee = app.enroll(&contact, "android").await;
+    let res = app.press(&lee, "r2", &p1_press("api")).await;
+    assert_eq!(res.status(), 201);
+
+    app.clock.advance(Duration::minutes(3));
+    let ack = app
+        .with_token(
+            Method::POST,
+            &format!("/v1/incidents/{first}/acknowledge"),
+            &answered.account_manager.access_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ack.status(), 200);
+    app.clock.advance(Duration::minutes(125));
+
+    let url = format!(
+        "/v1/reports/sla?from={}&to={}",
+        (start - Duration::minutes(1)).to_rfc3339(),
+        (start + Duration::hours(3)).to_rfc3339()
+    );
+    let url = url.replace('+', "%2B");
+    let report: Value = app
+        .admin(Method::GET, &url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["incidents"], 2, "{report}");
+    assert_eq!(report["acknowledged"], 1);
+    assert_eq!(report["time_to_acknowledge_seconds"]["median"], 180);
+    assert_eq!(report["within_internal_target"], 0.5);
+    assert_eq!(report["within_external_sla"], 0.5);
+    let breaches = report["breaches"].as_array().unwrap();
+    assert_eq!(breaches.len(), 1);
+    assert_eq!(breaches[0]["customer"], "Lonely Ltd");
+    assert_eq!(breaches[0]["breach_cause"], "no_device");
+    assert_eq!(report["per_responder"][0]["name"], "Alice Manager");
+    assert_eq!(report["per_responder"][0]["acknowledged"], 1);
+
+    let csv = app
+        .admin(Method::GET, &url)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("incident_id,ticket_ref,customer"));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("Lonely Ltd") && l.ends_with("no_device")));
+
+    let bad = app
+        .admin(Method::GET, "/v1/reports/sla?from=yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(bad, 400).await;
+}
+
+async fn the_start_refuses_a_stored_configuration_that_cannot_keep_its_promise(
+    backend: TestBackend,
+) {
+    let app = spawn_app(backend).await;
+    // Someone edits the database behind the API's back.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
+    sqlx::query("UPDATE tiers SET sla = $1 WHERE id = 'gold'")
+        .bind(
+            json!({
+                "name": "gold", "external_response_minutes": 120, "internal_ack_minutes": 6,
+                "resolution_minutes": 480, "coverage": { "type": "always" }
+            })
+            .to_string(),
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let clock = Arc::new(app.clock.clone());
+    let err = panic_gateway::startup::Application::build_with_clock(app.settings.clone(), clock)
+        .await
+        .err()
+        .expect("the start is refused");
+    let message = format!("{err:#}");
+    assert!(message.contains("5 min + 5 min = 10 min"), "{message}");
+    assert!(message.contains("tier gold"), "{message}");
+}
