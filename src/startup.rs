@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::engine::dispatcher::{Dispatcher, ProviderHealth, Providers};
 use crate::engine::escalator::Escalator;
 use crate::engine::sla_watch::SlaWatch;
+use crate::engine::webhooks::WebhookSender;
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
 
@@ -180,6 +181,12 @@ fn start_workers(
             &state.metrics.registry,
         );
         workers.push(tokio::spawn(dispatcher.run(stop.clone())));
+        let webhooks = WebhookSender::new(
+            state.store.clone(),
+            state.clock.clone(),
+            settings.dispatch.clone(),
+        );
+        workers.push(tokio::spawn(webhooks.run(stop.clone())));
     }
     if settings.escalation.enabled {
         let escalator = Escalator::new(

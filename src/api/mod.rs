@@ -12,6 +12,7 @@ pub mod reports;
 pub mod schedules;
 pub mod tickets;
 pub mod validate;
+pub mod webhooks;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(tickets::configure)
     .configure(schedules::configure)
     .configure(reports::configure)
+    .configure(webhooks::configure)
     .default_service(web::to(not_found));
 }
 

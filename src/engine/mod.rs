@@ -4,3 +4,4 @@
 pub mod dispatcher;
 pub mod escalator;
 pub mod sla_watch;
+pub mod webhooks;

@@ -205,11 +205,12 @@ pub(crate) async fn event(
     actor: Option<&str>,
     detail: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
+    let id = new_id();
     sqlx::query(
         "INSERT INTO incident_events (id, ticket_id, incident_id, alert_id, at, kind, actor, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(new_id())
+    .bind(&id)
     .bind(on.ticket)
     .bind(on.incident)
     .bind(on.alert)
@@ -219,6 +220,10 @@ pub(crate) async fn event(
     .bind(detail.to_string())
     .execute(&mut **tx)
     .await?;
+    // The helpdesk hears of state changes from the same transaction that makes them.
+    if let Some(event_type) = super::webhooks::event_type(kind) {
+        super::webhooks::enqueue(tx, &id, event_type, on, now, &detail).await?;
+    }
     Ok(())
 }
 

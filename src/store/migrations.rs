@@ -28,6 +28,7 @@ embedded! {
     3 => "0003_incidents",
     4 => "0004_oncall",
     5 => "0005_sla",
+    6 => "0006_webhooks",
 }
 
 /// Where the database stands against the migrations this binary carries.

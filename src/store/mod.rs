@@ -14,6 +14,7 @@ mod migrations;
 pub mod schedules;
 pub mod sla;
 pub mod tickets;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -9,3 +9,4 @@ mod health;
 mod identity;
 mod lifecycle;
 mod sla;
+mod webhooks;

@@ -1,0 +1,339 @@
+//! Outbound webhooks: endpoints, and the outbox of signed deliveries.
+//!
+//! Timeline events that a helpdesk cares about are queued for every subscribed endpoint in the
+//! transaction that records them, so a webhook exists exactly when the change does. The queue
+//! is drained like the page outbox: claimed under a lease (`SKIP LOCKED` on PostgreSQL),
+//! retried with backoff, given up after a day. Receivers deduplicate on the event id.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+
+use super::incidents::On;
+use super::{from_millis, millis, new_id, Backend, Store, StoreError, Tx};
+
+/// Every event type an endpoint may subscribe to.
+pub const EVENT_TYPES: [&str; 8] = [
+    "incident.opened",
+    "incident.escalated",
+    "incident.acknowledged",
+    "incident.resolved",
+    "incident.unanswered",
+    "incident.sla_warning",
+    "incident.sla_breached",
+    "ticket.priority_changed",
+];
+
+/// How long a webhook is retried before it is given up.
+const GIVE_UP_AFTER: Duration = Duration::hours(24);
+
+/// The webhook type of a timeline event kind, if helpdesks hear of it.
+pub(crate) fn event_type(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "created" => "incident.opened",
+        "escalated" => "incident.escalated",
+        "acknowledged" => "incident.acknowledged",
+        "resolved" => "incident.resolved",
+        "unanswered" => "incident.unanswered",
+        "sla_warning" => "incident.sla_warning",
+        "sla_breached" => "incident.sla_breached",
+        "ticket.priority_changed" => "ticket.priority_changed",
+        _ => return None,
+    })
+}
+
+fn subscribed(events_json: &str, event_type: &str) -> bool {
+    serde_json::from_str::<Vec<String>>(events_json)
+        .map(|v| v.iter().any(|e| e == "*" || e == event_type))
+        .unwrap_or(false)
+}
+
+/// Queues `event_type` for every live endpoint subscribed to it.
+pub(crate) async fn enqueue(
+    tx: &mut Tx,
+    event_id: &str,
+    event_type: &str,
+    on: On<'_>,
+    now: DateTime<Utc>,
+    detail: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    let endpoints =
+        sqlx::query("SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL")
+            .fetch_all(&mut **tx)
+            .await?;
+    let targets: Vec<String> = endpoints
+        .iter()
+        .filter(|r| {
+            subscribed(
+                &r.try_get::<String, _>("events").unwrap_or_default(),
+                event_type,
+            )
+        })
+        .filter_map(|r| r.try_get("id").ok())
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let ticket =
+        sqlx::query("SELECT external_ref, customer_id, priority FROM tickets WHERE id = $1")
+            .bind(on.ticket)
+            .fetch_one(&mut **tx)
+            .await?;
+    let payload = json!({
+        "id": event_id,
+        "type": event_type,
+        "created_at": now,
+        "incident_id": on.incident,
+        "ticket": {
+            "id": on.ticket,
+            "external_ref": ticket.try_get::<String, _>("external_ref")?,
+            "customer_id": ticket.try_get::<String, _>("customer_id")?,
+            "priority": ticket.try_get::<String, _>("priority")?,
+        },
+        "data": detail,
+    })
+    .to_string();
+    for endpoint in targets {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, state, \
+             due_at, give_up_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6, $6)",
+        )
+        .bind(new_id())
+        .bind(&endpoint)
+        .bind(event_id)
+        .bind(event_type)
+        .bind(&payload)
+        .bind(millis(now))
+        .bind(millis(now + GIVE_UP_AFTER))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub disabled: bool,
+}
+
+/// A claimed webhook delivery.
+#[derive(Debug, Clone)]
+pub struct ClaimedWebhook {
+    pub id: String,
+    pub url: String,
+    pub secret: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub give_up_at: DateTime<Utc>,
+}
+
+/// What became of one webhook POST.
+#[derive(Debug, Clone)]
+pub enum WebhookOutcome {
+    Sent {
+        status: u16,
+    },
+    RetryAt {
+        due_at: DateTime<Utc>,
+        status: Option<u16>,
+        error: String,
+    },
+    Failed {
+        status: Option<u16>,
+        error: String,
+    },
+}
+
+impl Store {
+    pub async fn create_webhook_endpoint(
+        &self,
+        url: &str,
+        secret: &str,
+        events: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Endpoint, StoreError> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, url, secret, events, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(url)
+        .bind(secret)
+        .bind(serde_json::to_string(events).unwrap_or_default())
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(Endpoint {
+            id,
+            url: url.to_owned(),
+            events: events.to_vec(),
+            created_at: now,
+            disabled: false,
+        })
+    }
+
+    pub async fn list_webhook_endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, url, events, created_at, disabled_at FROM webhook_endpoints ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let events: String = r.try_get("events")?;
+                Ok(Endpoint {
+                    id: r.try_get("id")?,
+                    url: r.try_get("url")?,
+                    events: serde_json::from_str(&events).unwrap_or_default(),
+                    created_at: from_millis(r.try_get("created_at")?),
+                    disabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Stops sending to an endpoint; `false` if there is none.
+    pub async fn disable_webhook_endpoint(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn claim_due_webhooks(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedWebhook>, StoreError> {
+        let until = millis(now + lease);
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.begin_write().await?;
+        sqlx::query(&format!(
+            "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, \
+             attempts = attempts + 1, updated_at = $3 WHERE id IN (\
+             SELECT id FROM webhook_deliveries WHERE state = 'pending' AND due_at <= $3 \
+             AND (lease_until IS NULL OR lease_until <= $3) ORDER BY due_at LIMIT $4{lock})"
+        ))
+        .bind(owner)
+        .bind(until)
+        .bind(millis(now))
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT w.id, e.url, e.secret, w.event_id, w.event_type, w.payload, w.attempts, w.give_up_at \
+             FROM webhook_deliveries w JOIN webhook_endpoints e ON e.id = w.endpoint_id \
+             WHERE w.lease_owner = $1 AND w.lease_until = $2 AND w.state = 'pending' ORDER BY w.due_at",
+        )
+        .bind(owner)
+        .bind(until)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ClaimedWebhook {
+                    id: r.try_get("id")?,
+                    url: r.try_get("url")?,
+                    secret: r.try_get("secret")?,
+                    event_id: r.try_get("event_id")?,
+                    event_type: r.try_get("event_type")?,
+                    payload: r.try_get("payload")?,
+                    attempts: r.try_get("attempts")?,
+                    give_up_at: from_millis(r.try_get("give_up_at")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    pub async fn record_webhook(
+        &self,
+        w: &ClaimedWebhook,
+        owner: &str,
+        outcome: &WebhookOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (state, due_at, status, error) = match outcome {
+            WebhookOutcome::Sent { status } => ("sent", None, Some(*status), None),
+            WebhookOutcome::RetryAt {
+                due_at,
+                status,
+                error,
+            } => (
+                "pending",
+                Some(millis(*due_at)),
+                *status,
+                Some(error.as_str()),
+            ),
+            WebhookOutcome::Failed { status, error } => {
+                ("failed", None, *status, Some(error.as_str()))
+            }
+        };
+        sqlx::query(
+            "UPDATE webhook_deliveries SET state = $3, due_at = COALESCE($4, due_at), \
+             last_status = $5, last_error = $6, \
+             sent_at = CASE WHEN $3 = 'sent' THEN $7 ELSE sent_at END, \
+             lease_owner = NULL, lease_until = NULL, updated_at = $7 \
+             WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
+        )
+        .bind(&w.id)
+        .bind(owner)
+        .bind(state)
+        .bind(due_at)
+        .bind(status.map(i64::from))
+        .bind(error)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_match_types_or_everything() {
+        assert!(subscribed(r#"["*"]"#, "incident.opened"));
+        assert!(subscribed(r#"["incident.opened"]"#, "incident.opened"));
+        assert!(!subscribed(r#"["incident.resolved"]"#, "incident.opened"));
+        assert!(!subscribed("not json", "incident.opened"));
+        for kind in [
+            "created",
+            "escalated",
+            "acknowledged",
+            "resolved",
+            "unanswered",
+            "sla_warning",
+            "sla_breached",
+            "ticket.priority_changed",
+        ] {
+            assert!(EVENT_TYPES.contains(&event_type(kind).unwrap()));
+        }
+        assert_eq!(event_type("paged"), None);
+    }
+}
