@@ -27,6 +27,7 @@ pub struct Settings {
     pub p1: crate::domain::p1_definition::P1Definition,
     pub dispatch: crate::engine::dispatcher::DispatchSettings,
     pub escalation: crate::engine::escalator::EscalationSettings,
+    pub push: crate::push::settings::PushSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -231,6 +232,9 @@ impl Settings {
         if self.escalation.sweep_interval_ms == 0 {
             return Err(invalid("escalation.sweep_interval_ms", "must be positive"));
         }
+        if let Err(e) = self.push.validate() {
+            return Err(invalid(e.key, e.reason));
+        }
         if let Err(e) = self.p1.validate() {
             return Err(invalid("p1.rules", e.to_string()));
         }
@@ -378,15 +382,33 @@ mod tests {
         )));
         let parsed: Settings = example.extract().unwrap();
         assert_eq!(parsed, Settings::default());
-        let defaults = serde_json::to_value(Settings::default()).unwrap();
-        for (section, keys) in defaults.as_object().unwrap() {
-            for key in keys.as_object().unwrap().keys() {
-                let dotted = format!("{section}.{key}");
-                assert!(
-                    example.find_value(&dotted).is_ok(),
-                    "{dotted} is missing from the example config"
-                );
+        fn leaves(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+            match v.as_object() {
+                Some(map) => {
+                    for (k, child) in map {
+                        let path = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        leaves(&path, child, out);
+                    }
+                }
+                None => out.push(prefix.to_owned()),
             }
+        }
+        let mut keys = Vec::new();
+        leaves(
+            "",
+            &serde_json::to_value(Settings::default()).unwrap(),
+            &mut keys,
+        );
+        assert!(keys.len() > 40, "{keys:?}");
+        for dotted in keys {
+            assert!(
+                example.find_value(&dotted).is_ok(),
+                "{dotted} is missing from the example config"
+            );
         }
     }
 

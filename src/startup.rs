@@ -17,10 +17,11 @@ use crate::api::json::BodyLimit;
 use crate::auth::{self, rate_limit::FailureLimiter, tokens::TokenIssuer};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::engine::dispatcher::{Dispatcher, ProviderHealth, Providers};
+use crate::engine::dispatcher::{Dispatcher, ProviderHealth};
 use crate::engine::escalator::Escalator;
 use crate::engine::sla_watch::SlaWatch;
 use crate::engine::webhooks::WebhookSender;
+use crate::push::Providers;
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
 
@@ -36,6 +37,7 @@ pub struct AppState {
     pub dispatch_wake: Arc<tokio::sync::Notify>,
     /// Push providers that rejected our configuration, for readiness.
     pub provider_health: Arc<ProviderHealth>,
+    pub providers: Providers,
 }
 
 /// Asks a running [`Application`] to shut down gracefully, as SIGTERM would.
@@ -86,6 +88,7 @@ impl Application {
             &auth.audience,
             chrono::Duration::seconds(auth.access_token_ttl_secs as i64),
         ));
+        let providers = crate::push::providers(&settings.push)?;
         let enrollment_failures = FailureLimiter::new(
             auth.enrollment_max_failures,
             chrono::Duration::seconds(auth.enrollment_failure_window_secs as i64),
@@ -104,6 +107,7 @@ impl Application {
             enrollment_failures,
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),
             provider_health: Arc::new(ProviderHealth::default()),
+            providers,
         });
         let server = run_server(listener, state.clone())?;
         let (shutdown, _) = watch::channel(false);
@@ -172,7 +176,7 @@ fn start_workers(
     if settings.dispatch.enabled {
         let dispatcher = Dispatcher::new(
             state.store.clone(),
-            Providers::new(),
+            state.providers.clone(),
             state.clock.clone(),
             state.tokens.clone(),
             settings.dispatch.clone(),

@@ -22,7 +22,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::auth::tokens::TokenIssuer;
 use crate::clock::Clock;
-use crate::push::{Notification, Outcome, Platform, Provider};
+use crate::push::{Notification, Outcome, Platform, Providers};
 use crate::store::deliveries::{ClaimedDelivery, Recorded};
 use crate::store::Store;
 
@@ -57,9 +57,6 @@ impl Default for DispatchSettings {
         }
     }
 }
-
-/// The providers by platform; a platform without one fails its deliveries as misconfigured.
-pub type Providers = HashMap<Platform, Arc<dyn Provider>>;
 
 struct DispatchMetrics {
     deliveries: IntCounterVec,

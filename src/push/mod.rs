@@ -5,6 +5,16 @@
 //! providers are the only implementations: tests point them at local mock servers that speak
 //! the providers' wire protocols, never at Apple or Google.
 
+pub mod apns;
+pub mod fcm;
+pub mod mock;
+pub mod payload;
+pub mod settings;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -97,4 +107,27 @@ pub trait Provider: Send + Sync {
         notification: &'a Notification,
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Outcome>;
+}
+
+/// The providers by platform; a platform without one fails its deliveries as misconfigured.
+pub type Providers = HashMap<Platform, Arc<dyn Provider>>;
+
+/// Builds the enabled providers, checking their keys now rather than at the first page.
+pub fn providers(
+    settings: &settings::PushSettings,
+) -> Result<Providers, settings::PushConfigError> {
+    let mut out: Providers = HashMap::new();
+    if settings.apns.enabled {
+        out.insert(
+            Platform::Ios,
+            Arc::new(apns::ApnsClient::new(&settings.apns)?),
+        );
+    }
+    if settings.fcm.enabled {
+        out.insert(
+            Platform::Android,
+            Arc::new(fcm::FcmClient::new(&settings.fcm)?),
+        );
+    }
+    Ok(out)
 }

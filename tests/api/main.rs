@@ -8,5 +8,6 @@ mod escalation;
 mod health;
 mod identity;
 mod lifecycle;
+mod push;
 mod sla;
 mod webhooks;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use panic_gateway::clock::ManualClock;
 use panic_gateway::config::Settings;
+use panic_gateway::push::mock::MockProviders;
 use panic_gateway::startup::{Application, ShutdownHandle};
 use serde_json::{json, Value};
 
@@ -161,6 +162,8 @@ pub struct TestApp {
     pub admin_key: String,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pub db_url: String,
+    /// The mock APNs and FCM the gateway pages into, when started with them.
+    pub push: Option<Arc<MockProviders>>,
     // Last: dropped after the server has been asked to stop. `None` for a second instance
     // on another app's database.
     pub db: Option<TestDatabase>,
@@ -188,13 +191,33 @@ pub async fn spawn_app_with(
 /// Another gateway instance on `first`'s database, with its settings and its clock: two
 /// gateways sharing one database, as in production.
 pub async fn spawn_second_instance(first: &TestApp) -> TestApp {
-    start(
-        first.backend,
-        first.settings.clone(),
-        first.clock.clone(),
-        None,
-    )
-    .await
+    spawn_instance(first, first.settings.clone()).await
+}
+
+/// Another gateway instance on `first`'s database and clock, with `settings`.
+pub async fn spawn_instance(first: &TestApp, settings: Settings) -> TestApp {
+    let mut app = start(first.backend, settings, first.clock.clone(), None).await;
+    app.push = first.push.clone();
+    app
+}
+
+/// A gateway paging into fresh mock APNs and FCM servers.
+pub async fn spawn_app_with_push(
+    backend: TestBackend,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let dir = std::env::temp_dir().join(format!("pgw-mocks-{}", uuid::Uuid::new_v4().simple()));
+    let mocks = MockProviders::start(&dir)
+        .await
+        .expect("mock providers start");
+    let push = mocks.settings.clone();
+    let mut app = spawn_app_with(backend, |s| {
+        s.push = push;
+        customize(s);
+    })
+    .await;
+    app.push = Some(Arc::new(mocks));
+    app
 }
 
 /// Starts a gateway on `settings` and gives it an admin key.
@@ -229,6 +252,7 @@ async fn start(
         settings,
         admin_key,
         server: Some(server),
+        push: None,
         db,
     }
 }
@@ -271,6 +295,13 @@ pub struct GoldCustomer {
 }
 
 impl TestApp {
+    /// The mock providers; panics if the app was started without them.
+    pub fn mocks(&self) -> &MockProviders {
+        self.push
+            .as_deref()
+            .expect("started with spawn_app_with_push")
+    }
+
     /// The gateway's current time.
     pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
         use panic_gateway::clock::Clock;
