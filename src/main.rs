@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use panic_gateway::auth;
 use panic_gateway::config::{Settings, Sources};
+use panic_gateway::phone::{press_body, Phone, Session};
 use panic_gateway::startup::Application;
 use panic_gateway::store::Store;
 use panic_gateway::telemetry;
@@ -32,6 +33,82 @@ enum Command {
     /// Bootstrap administration without the HTTP API.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// A self-contained demo: mock APNs/FCM in-process, seeded data, simulated phones.
+    Demo {
+        /// Port to serve on.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Working directory (wiped at start): database, mock keys, demo-env.sh.
+        #[arg(long, default_value = "panic-gateway-demo")]
+        dir: PathBuf,
+    },
+    /// A simulated phone for scripts and load tests.
+    #[command(subcommand)]
+    Simulate(SimulateCommand),
+}
+
+#[derive(Args, Clone)]
+struct PhoneState {
+    /// Where the phone keeps its session (tokens: keep it private).
+    #[arg(long, default_value = "phone.json")]
+    state: PathBuf,
+}
+
+#[derive(Subcommand, Clone)]
+enum SimulateCommand {
+    /// Enroll with a one-time code and save the session.
+    Enroll {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        code: String,
+        #[arg(long, default_value = "ios")]
+        platform: String,
+        #[arg(long)]
+        push_token: Option<String>,
+        #[command(flatten)]
+        phone: PhoneState,
+    },
+    /// Press the panic button.
+    Press {
+        #[arg(long)]
+        summary: String,
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        production_down: bool,
+        /// one, some, most or all
+        #[arg(long, default_value = "all")]
+        users: String,
+        #[arg(long)]
+        workaround: bool,
+        /// Reuse to retry the same press; a new one is made otherwise.
+        #[arg(long)]
+        key: Option<String>,
+        #[command(flatten)]
+        phone: PhoneState,
+    },
+    /// Acknowledge an incident (responder phones).
+    Ack {
+        #[arg(long)]
+        incident: String,
+        #[command(flatten)]
+        phone: PhoneState,
+    },
+    /// Resolve an incident (responder phones).
+    Resolve {
+        #[arg(long)]
+        incident: String,
+        #[command(flatten)]
+        phone: PhoneState,
+    },
+    /// Show an incident and its timeline.
+    Show {
+        #[arg(long)]
+        incident: String,
+        #[command(flatten)]
+        phone: PhoneState,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +166,16 @@ async fn main() -> ExitCode {
         None => Some(&default_serve),
         Some(Command::Serve(args)) => Some(args),
         Some(Command::Migrate) | Some(Command::Admin(_)) => None,
+        Some(Command::Simulate(command)) => {
+            return match simulate(command.clone()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("panic-gateway simulate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Demo { .. }) => None,
     };
     let settings = match load_settings(&cli, serve_args) {
         Ok(s) => s,
@@ -102,6 +189,8 @@ async fn main() -> ExitCode {
         None | Some(Command::Serve(_)) => serve(settings).await,
         Some(Command::Migrate) => migrate(settings).await,
         Some(Command::Admin(command)) => admin(settings, command).await,
+        Some(Command::Demo { port, dir }) => panic_gateway::demo::run(&dir, port).await,
+        Some(Command::Simulate(_)) => unreachable!("handled before settings are loaded"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -155,4 +244,91 @@ async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> 
     }
     store.close().await;
     Ok(())
+}
+
+fn load_phone(state: &PhoneState) -> anyhow::Result<Phone> {
+    let text = std::fs::read_to_string(&state.state).map_err(|e| {
+        anyhow::anyhow!("cannot read {}: {e} (enroll first)", state.state.display())
+    })?;
+    Ok(Phone::resume(serde_json::from_str::<Session>(&text)?))
+}
+
+fn save_phone(state: &PhoneState, phone: &Phone) -> anyhow::Result<()> {
+    std::fs::write(&state.state, serde_json::to_string_pretty(&phone.session)?)?;
+    Ok(())
+}
+
+fn print_answer((status, body): (u16, serde_json::Value)) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    anyhow::ensure!(
+        (200..300).contains(&status),
+        "the gateway answered {status}"
+    );
+    Ok(())
+}
+
+async fn simulate(command: SimulateCommand) -> anyhow::Result<()> {
+    match command {
+        SimulateCommand::Enroll {
+            url,
+            code,
+            platform,
+            push_token,
+            phone,
+        } => {
+            let token = push_token
+                .unwrap_or_else(|| format!("{platform}-sim-{}", uuid::Uuid::new_v4().simple()));
+            let enrolled = Phone::enroll(
+                url.trim_end_matches('/'),
+                &code,
+                &platform,
+                &token,
+                "simulated phone",
+            )
+            .await?;
+            save_phone(&phone, &enrolled)?;
+            println!(
+                "enrolled device {} for user {} ({}); session saved to {}",
+                enrolled.session.device_id,
+                enrolled.session.user_id,
+                enrolled.session.role,
+                phone.state.display()
+            );
+            Ok(())
+        }
+        SimulateCommand::Press {
+            summary,
+            service,
+            production_down,
+            users,
+            workaround,
+            key,
+            phone,
+        } => {
+            let mut p = load_phone(&phone)?;
+            let key = key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let body = press_body(&summary, &service, production_down, &users, workaround);
+            let answer = p.press(&key, &body).await;
+            save_phone(&phone, &p)?;
+            print_answer(answer?)
+        }
+        SimulateCommand::Ack { incident, phone } => {
+            let mut p = load_phone(&phone)?;
+            let answer = p.acknowledge(&incident).await;
+            save_phone(&phone, &p)?;
+            print_answer(answer?)
+        }
+        SimulateCommand::Resolve { incident, phone } => {
+            let mut p = load_phone(&phone)?;
+            let answer = p.resolve(&incident).await;
+            save_phone(&phone, &p)?;
+            print_answer(answer?)
+        }
+        SimulateCommand::Show { incident, phone } => {
+            let mut p = load_phone(&phone)?;
+            let answer = p.incident(&incident).await;
+            save_phone(&phone, &p)?;
+            print_answer(answer?)
+        }
+    }
 }

@@ -312,7 +312,7 @@ impl Dispatcher {
                 provider_message_id,
             } => {
                 self.health.set(d.platform, None);
-                tracing::info!(delivery = %d.id, incident = %d.incident_id, platform = d.platform.as_str(), attempts = d.attempts, "page delivered to provider");
+                tracing::info!(delivery = %d.id, incident = %d.incident_id, kind = ?d.kind, platform = d.platform.as_str(), attempts = d.attempts, "delivered to the push provider");
                 self.count(
                     d.platform,
                     "accepted",

@@ -159,3 +159,119 @@ fn sigterm_drains_and_exits_zero_with_sqlite_in_wal_mode() {
         assert_eq!(mode, "wal");
     });
 }
+
+/// Reads a child's stdout on a thread, so a test can wait for a line with a deadline.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    fn of(child: &mut Child) -> Self {
+        use std::io::BufRead;
+        let out = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self(rx)
+    }
+
+    fn wait_for(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no line containing {needle:?} within {within:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_demo_pages_through_the_mock_providers_and_the_simulated_phone_enrolls() {
+    let dir = TempDir::new();
+    let port = free_port();
+    let mut child = gateway(&dir.0)
+        .args(["demo", "--port", &port.to_string(), "--dir", "demo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(&mut child);
+    lines.wait_for("[demo] ready", Duration::from_secs(60));
+
+    let env = std::fs::read_to_string(dir.0.join("demo/demo-env.sh")).unwrap();
+    let var = |name: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap()
+            .to_owned()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let incident = rt.block_on(async {
+        let res = reqwest::Client::new()
+            .post(format!("{}/v1/alerts", var("GATEWAY")))
+            .bearer_auth(var("CUSTOMER_TOKEN"))
+            .header("idempotency-key", "demo-test")
+            .json(&serde_json::json!({
+                "summary": "Checkout is down", "affected_service": "checkout",
+                "p1": { "production_down": true, "users_affected": "all", "workaround_available": false }
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: serde_json::Value = res.json().await.unwrap();
+        body["incident"]["id"].as_str().unwrap().to_owned()
+    });
+    lines.wait_for(
+        "[mock APNs] alert -> Alice Manager",
+        Duration::from_secs(30),
+    );
+    lines.wait_for(
+        "[mock FCM] HIGH priority -> Alice Manager",
+        Duration::from_secs(30),
+    );
+
+    // The simulated phone: enroll with the spare code, then acknowledge as that responder is
+    // refused (never paged), while Alice's token acknowledges.
+    let sim = |args: &[&str]| {
+        gateway(&dir.0)
+            .arg("simulate")
+            .args(args)
+            .args(["--state", "phone.json"])
+            .output()
+            .unwrap()
+    };
+    let out = sim(&[
+        "enroll",
+        "--url",
+        &var("GATEWAY"),
+        "--code",
+        &var("SPARE_CODE"),
+        "--platform",
+        "android",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sim(&["ack", "--incident", &incident]);
+    assert!(
+        !out.status.success(),
+        "a responder who was not paged cannot acknowledge"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not-paged"));
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+}

@@ -1,0 +1,283 @@
+//! `panic-gateway demo`: a gateway on a fresh embedded SQLite file, paging into the local
+//! mock APNs and FCM in the same process, seeded with a Gold customer, an account manager,
+//! two on-call engineers, a support manager, schedules and a fast escalation policy, with
+//! simulated phones enrolled. It prints what to run to press the button, watch the page
+//! arrive, let it escalate and acknowledge, and reports every push the mocks receive.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use crate::config::Settings;
+use crate::phone::Phone;
+use crate::push::mock::MockProviders;
+use crate::startup::Application;
+
+struct Seeder {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Seeder {
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        let res = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await?;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or_default();
+        anyhow::ensure!(
+            status.is_success(),
+            "seeding {path} failed ({status}): {body}"
+        );
+        Ok(body)
+    }
+
+    async fn user(&self, role: &str, name: &str, customer: Option<&str>) -> anyhow::Result<String> {
+        let body = self
+            .post(
+                "/v1/admin/users",
+                json!({ "role": role, "name": name, "customer_id": customer }),
+            )
+            .await?;
+        Ok(body["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    async fn code(&self, user: &str) -> anyhow::Result<String> {
+        let body = self
+            .post(
+                &format!("/v1/admin/users/{user}/enrollment-codes"),
+                json!({}),
+            )
+            .await?;
+        Ok(body["code"].as_str().unwrap_or_default().to_owned())
+    }
+
+    async fn phone(&self, user: &str, platform: &str, name: &str) -> anyhow::Result<Phone> {
+        let code = self.code(user).await?;
+        let token = format!("{platform}-demo-{}", uuid::Uuid::new_v4().simple());
+        Phone::enroll(&self.base, &code, platform, &token, name).await
+    }
+}
+
+fn rotation(user: &str) -> Value {
+    json!({ "name": "weekly", "participants": [user], "turn": "weekly",
+            "handoff_time": "09:00:00", "start_date": "2024-01-01" })
+}
+
+/// Runs the demo until Ctrl-C. `dir` is wiped and holds the database, the mock keys and
+/// `demo-env.sh`.
+pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let mocks = MockProviders::start(&dir.join("mock-providers")).await?;
+
+    let mut settings = Settings::default();
+    settings.server.port = port;
+    settings.database.url = format!("sqlite://{}/demo.db?mode=rwc", dir.display());
+    settings.push = mocks.settings.clone();
+    settings.dispatch.sweep_interval_ms = 200;
+    settings.escalation.sweep_interval_ms = 200;
+    let app = Application::build(settings).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (_, key) = crate::auth::create_admin_key(app.store(), "demo", chrono::Utc::now()).await?;
+    let shutdown = app.shutdown_handle();
+    let mut server = tokio::spawn(app.run_until_stopped());
+
+    let s = Seeder {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+        key: key.clone(),
+    };
+    let alice = s.user("responder", "Alice Manager", None).await?;
+    let customer = s
+        .post(
+            "/v1/admin/customers",
+            json!({ "name": "Acme Corp", "tier": "gold", "account_manager_id": alice }),
+        )
+        .await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let carl = s.user("contact", "Carl Contact", Some(&customer)).await?;
+    let pat = s.user("responder", "Pat Primary", None).await?;
+    let sam = s.user("responder", "Sam Secondary", None).await?;
+    let morgan = s.user("support_manager", "Morgan Manager", None).await?;
+    let spare = s.user("responder", "Riley Reserve", None).await?;
+    s.post("/v1/admin/schedules", json!({ "name": "Primary on-call", "role": "primary", "time_zone": "Europe/Paris", "rotations": [rotation(&pat)] })).await?;
+    s.post("/v1/admin/schedules", json!({ "name": "Secondary on-call", "role": "secondary", "time_zone": "America/New_York", "rotations": [rotation(&sam)] })).await?;
+    // The Gold default waits 5 minutes per step; the demo's policy moves every minute.
+    s.send(
+        reqwest::Method::PUT,
+        "/v1/admin/policies",
+        json!({ "name": "demo: fast escalation", "customer_id": customer, "repeat": 1, "steps": [
+            { "targets": [{ "type": "account_manager" }], "ack_timeout_minutes": 1 },
+            { "targets": [{ "type": "schedule", "schedule": { "role": "primary" } }], "ack_timeout_minutes": 1 },
+            { "targets": [{ "type": "schedule", "schedule": { "role": "secondary" } }, { "type": "support_managers" }], "ack_timeout_minutes": 2 }
+        ]}),
+    )
+    .await?;
+
+    let carl_phone = s.phone(&carl, "ios", "Carl's iPhone").await?;
+    let phones = [
+        (
+            s.phone(&alice, "ios", "Alice's iPhone").await?,
+            "Alice Manager",
+        ),
+        (
+            s.phone(&alice, "android", "Alice's Pixel").await?,
+            "Alice Manager",
+        ),
+        (
+            s.phone(&pat, "android", "Pat's Pixel").await?,
+            "Pat Primary",
+        ),
+        (s.phone(&sam, "ios", "Sam's iPhone").await?, "Sam Secondary"),
+        (
+            s.phone(&morgan, "ios", "Morgan's iPhone").await?,
+            "Morgan Manager",
+        ),
+    ];
+    let spare_code = s.code(&spare).await?;
+    let mut owners: HashMap<String, String> = phones
+        .iter()
+        .map(|(p, who)| (p.session.push_token.clone(), (*who).to_owned()))
+        .collect();
+    owners.insert(
+        carl_phone.session.push_token.clone(),
+        "Carl Contact (customer)".into(),
+    );
+
+    let env_file = dir.join("demo-env.sh");
+    std::fs::write(
+        &env_file,
+        format!(
+            "# Written by `panic-gateway demo`: demo credentials for a throwaway local gateway.\n\
+             export GATEWAY={base}\nexport ADMIN_KEY={key}\nexport CUSTOMER_TOKEN={}\n\
+             export ALICE_TOKEN={}\nexport PAT_TOKEN={}\nexport SAM_TOKEN={}\nexport SPARE_CODE={spare_code}\n",
+            carl_phone.session.access_token,
+            phones[0].0.session.access_token,
+            phones[2].0.session.access_token,
+            phones[3].0.session.access_token,
+        ),
+    )?;
+
+    println!(
+        r#"
+panic-gateway demo is running on {base} (SQLite: {db}, mock APNs {apns}, mock FCM {fcm}).
+
+Seeded: Gold customer Acme Corp (contact Carl), account manager Alice (iPhone + Pixel),
+primary on-call Pat (Pixel), secondary on-call Sam (iPhone), support manager Morgan.
+Escalation for Acme: Alice 1 min -> Pat 1 min -> Sam + Morgan 2 min, twice.
+
+In another terminal:
+
+  source {env}
+
+  # 1. Press the panic button as Carl (a P1: production is down)
+  curl -s -X POST $GATEWAY/v1/alerts -H "Authorization: Bearer $CUSTOMER_TOKEN" \
+    -H "Idempotency-Key: $(date +%s%N)" -H "Content-Type: application/json" \
+    -d '{{"summary":"Checkout is down","affected_service":"checkout","p1":{{"production_down":true,"users_affected":"all","workaround_available":false}}}}'
+
+  # 2. Watch this window: the page reaches Alice's phones through the mock APNs and FCM.
+  # 3. Wait a minute without acknowledging: it escalates to Pat, then Sam and Morgan.
+  # 4. Acknowledge as Pat (use the incident id from step 1):
+  curl -s -X POST $GATEWAY/v1/incidents/INCIDENT_ID/acknowledge -H "Authorization: Bearer $PAT_TOKEN"
+  # 5. Follow it as the customer: who is on it, and the timeline
+  curl -s $GATEWAY/v1/incidents/INCIDENT_ID -H "Authorization: Bearer $CUSTOMER_TOKEN"
+
+  # A non-P1 press becomes a P2 ticket and pages nobody, with the reasons:
+  curl -s -X POST $GATEWAY/v1/alerts -H "Authorization: Bearer $CUSTOMER_TOKEN" \
+    -H "Idempotency-Key: $(date +%s%N)" -H "Content-Type: application/json" \
+    -d '{{"summary":"Reports are slow","affected_service":"reports","p1":{{"production_down":false,"users_affected":"some","workaround_available":true}}}}'
+
+  # A simulated phone for scripts: enroll one more responder with the spare code
+  panic-gateway simulate enroll --url $GATEWAY --code $SPARE_CODE --platform android
+
+Access tokens last 15 minutes. Ctrl-C stops the demo.
+"#,
+        db = dir.join("demo.db").display(),
+        apns = mocks.apns.url(),
+        fcm = mocks.fcm.url(),
+        env = env_file.display(),
+    );
+    println!("[demo] ready");
+
+    let watch = async {
+        let (mut seen_apns, mut seen_fcm) = (0, 0);
+        loop {
+            let apns = mocks.apns.received();
+            for r in &apns[seen_apns..] {
+                let who = owners
+                    .get(&r.device_token)
+                    .map(String::as_str)
+                    .unwrap_or("unknown device");
+                println!(
+                    "[mock APNs] {} -> {who}: {} ({}, answered {})",
+                    r.headers
+                        .get("apns-push-type")
+                        .map(String::as_str)
+                        .unwrap_or("?"),
+                    r.body["aps"]["alert"]["title"].as_str().unwrap_or_default(),
+                    r.body["aps"]["interruption-level"]
+                        .as_str()
+                        .unwrap_or_default(),
+                    r.status
+                );
+            }
+            seen_apns = apns.len();
+            let fcm = mocks.fcm.received();
+            for r in &fcm[seen_fcm..] {
+                let who = owners
+                    .get(&r.device_token)
+                    .map(String::as_str)
+                    .unwrap_or("unknown device");
+                println!(
+                    "[mock FCM] {} priority -> {who}: {} (answered {})",
+                    r.message["android"]["priority"].as_str().unwrap_or("?"),
+                    r.message["android"]["notification"]["title"]
+                        .as_str()
+                        .unwrap_or_default(),
+                    r.status
+                );
+            }
+            seen_fcm = fcm.len();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::select! {
+        _ = watch => {}
+        result = &mut server => { result??; return Ok(()); }
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate() => {}
+    }
+    shutdown.trigger();
+    server.await??;
+    Ok(())
+}
+
+async fn terminate() {
+    #[cfg(unix)]
+    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        s.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await
+}
