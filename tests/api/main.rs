@@ -4,6 +4,7 @@
 mod support;
 
 mod alerts;
+mod contract;
 mod escalation;
 mod health;
 mod identity;
