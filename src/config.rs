@@ -54,6 +54,8 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Apply pending migrations when `serve` starts.
     pub migrate_on_start: bool,
+    /// How long a request waits for a connection before answering 503 with Retry-After.
+    pub acquire_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -89,6 +91,7 @@ impl Default for DatabaseSettings {
             url: "sqlite://panic-gateway.db?mode=rwc".into(),
             max_connections: 8,
             migrate_on_start: true,
+            acquire_timeout_ms: 3000,
         }
     }
 }
@@ -201,6 +204,12 @@ impl Settings {
             return Err(invalid(
                 "server.body_limit_bytes",
                 "must be between 1024 and 16777216",
+            ));
+        }
+        if !(100..=60_000).contains(&self.database.acquire_timeout_ms) {
+            return Err(invalid(
+                "database.acquire_timeout_ms",
+                "must be between 100 and 60000",
             ));
         }
         if self.database.max_connections == 0 {

@@ -45,6 +45,21 @@ enum Command {
     /// A simulated phone for scripts and load tests.
     #[command(subcommand)]
     Simulate(SimulateCommand),
+    /// Measure: presses at a fixed rate against a gateway child process and mock providers.
+    Bench {
+        /// Presses per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+        /// Simulated customer phones.
+        #[arg(long, default_value_t = 50)]
+        devices: u32,
+        /// Working directory (wiped at start).
+        #[arg(long, default_value = "panic-gateway-bench")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -176,6 +191,27 @@ async fn main() -> ExitCode {
             };
         }
         Some(Command::Demo { .. }) => None,
+        Some(Command::Bench {
+            rate,
+            seconds,
+            devices,
+            dir,
+        }) => {
+            let opts = panic_gateway::bench::BenchOptions {
+                database_url: cli.database_url.clone(),
+                rate: *rate,
+                seconds: *seconds,
+                devices: *devices,
+                dir: dir.clone(),
+            };
+            return match panic_gateway::bench::run(opts).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("panic-gateway bench: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     let settings = match load_settings(&cli, serve_args) {
         Ok(s) => s,
@@ -190,7 +226,9 @@ async fn main() -> ExitCode {
         Some(Command::Migrate) => migrate(settings).await,
         Some(Command::Admin(command)) => admin(settings, command).await,
         Some(Command::Demo { port, dir }) => panic_gateway::demo::run(&dir, port).await,
-        Some(Command::Simulate(_)) => unreachable!("handled before settings are loaded"),
+        Some(Command::Simulate(_)) | Some(Command::Bench { .. }) => {
+            unreachable!("handled before settings are loaded")
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

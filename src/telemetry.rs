@@ -21,6 +21,11 @@ use crate::config::{LogFormat, LogSettings};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// Request headers past this size are refused with a 431 problem: phones send a few hundred
+/// bytes, and nothing legitimate needs more. (actix itself only drops a connection at 128 KiB,
+/// without an answer.)
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// Installs the global tracing subscriber. `RUST_LOG`, when set, wins over `log.level`.
 pub fn init(settings: &LogSettings) {
     let filter =
@@ -154,11 +159,26 @@ fn acceptable_request_id(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-/// Middleware: request id, request span, access log line and HTTP metrics.
+/// Middleware: header-size limit, request id, request span, access log line and HTTP metrics.
 pub async fn observe(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        let problem = crate::api::Problem::new(
+            actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "Request headers too large",
+            format!("the request headers exceed {MAX_HEADER_BYTES} bytes"),
+        );
+        let response = actix_web::ResponseError::error_response(&problem);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
     let request_id = req
         .headers()
         .get(REQUEST_ID_HEADER)
@@ -175,7 +195,7 @@ pub async fn observe(
 
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
-    let mut res = result?;
+    let mut res = result?.map_into_left_body();
 
     let route = res
         .request()

@@ -223,6 +223,9 @@ impl From<StoreError> for Problem {
                 tracing::warn!(error = %error_chain(&e), "database unavailable");
                 Problem::unavailable("the database is unavailable; retry shortly", 2)
             }
+            StoreError::UnstorableText(_) => Problem::bad_request(
+                "the request contains a NUL byte or other text that cannot be stored",
+            ),
             StoreError::Conflict(_) => Problem::conflict(
                 "duplicate",
                 "a record with the same unique name or key already exists",

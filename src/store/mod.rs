@@ -64,6 +64,9 @@ pub enum StoreError {
     /// A unique constraint refused the write (a duplicate name, say).
     #[error("conflicts with an existing record")]
     Conflict(#[source] sqlx::Error),
+    /// Text the database cannot hold (PostgreSQL refuses NUL bytes): bad input, not a fault.
+    #[error("text the database cannot store")]
+    UnstorableText(#[source] sqlx::Error),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -80,6 +83,12 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e)
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(e),
+            // invalid_byte_sequence_for_encoding, untranslatable_character
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("22021" | "22P05")) =>
+            {
+                StoreError::UnstorableText(e)
+            }
             _ => StoreError::Database(e),
         }
     }
@@ -112,7 +121,7 @@ impl Store {
         let options: AnyConnectOptions = settings.url.parse()?;
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -6,6 +6,7 @@ mod support;
 mod alerts;
 mod contract;
 mod escalation;
+mod faults;
 mod health;
 mod identity;
 mod lifecycle;
