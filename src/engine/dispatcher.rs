@@ -14,11 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::Duration;
-use futures_util::stream::{self, StreamExt};
 use prometheus::{Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::auth::tokens::TokenIssuer;
 use crate::clock::Clock;
@@ -184,46 +183,123 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until `stop` turns true, then finishes the round in flight.
+    /// Runs until `stop` turns true, then lets the sends in flight finish and records them.
+    ///
+    /// Three parts, so that no page waits for another: this loop claims as many due
+    /// deliveries as there are free send slots; each send runs on its own task and hands its
+    /// outcome to the recorder; the recorder commits outcomes in batches (one transaction,
+    /// one fsync for however many sends finished meanwhile). A stalled provider holds its own
+    /// slots until its timeout, never the claiming of new pages.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let sweep = std::time::Duration::from_millis(self.settings.sweep_interval_ms);
-        tracing::info!(instance = %self.instance, "dispatcher started");
+        let slots = self.settings.concurrency.max(1) as usize;
+        let this = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(slots));
+        let (outcomes, received) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(this.clone().record(received));
+        tracing::info!(instance = %this.instance, "dispatcher started");
         loop {
             if *stop.borrow() {
                 break;
             }
-            match self.round().await {
-                // A full batch: there may be more due right now.
-                Ok(n) if n as u32 >= self.settings.batch_size => continue,
+            let free = permits
+                .available_permits()
+                .min(this.settings.batch_size as usize);
+            if free == 0 {
+                // Every slot is sending: wait for one to come free.
+                tokio::select! {
+                    permit = permits.clone().acquire_owned() => drop(permit),
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            match this.claim_and_send(free, &permits, &outcomes).await {
+                // As many as we could take: there may be more due right now.
+                Ok(n) if n == free => continue,
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %crate::api::problem::error_chain(&e), "dispatch round failed; retrying")
+                    tracing::warn!(error = %crate::api::problem::error_chain(&e), "claiming deliveries failed; retrying")
                 }
             }
             tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(sweep) => { self.observe_queue().await; }
+                _ = this.wake.notified() => {}
+                _ = tokio::time::sleep(sweep) => { this.observe_queue().await; }
                 _ = stop.changed() => {}
             }
         }
-        tracing::info!(instance = %self.instance, "dispatcher stopped");
+        // Let the sends in flight finish (bounded by the provider timeouts), then record them.
+        let drain = std::time::Duration::from_secs(this.settings.lease_secs);
+        let _ = tokio::time::timeout(drain, permits.acquire_many(slots as u32)).await;
+        drop(outcomes);
+        let _ = recorder.await;
+        tracing::info!(instance = %this.instance, "dispatcher stopped");
     }
 
-    /// Claims and sends one batch; returns how many deliveries it handled.
-    pub async fn round(&self) -> Result<usize, crate::store::StoreError> {
+    /// Claims up to `limit` due deliveries and starts a send for each; returns how many.
+    async fn claim_and_send(
+        self: &Arc<Self>,
+        limit: usize,
+        permits: &Arc<Semaphore>,
+        outcomes: &mpsc::UnboundedSender<(ClaimedDelivery, Recorded)>,
+    ) -> Result<usize, crate::store::StoreError> {
         let now = self.clock.now();
         let lease = Duration::seconds(self.settings.lease_secs as i64);
         let batch = self
             .store
-            .claim_due_deliveries(&self.instance, now, lease, self.settings.batch_size as i64)
+            .claim_due_deliveries(&self.instance, now, lease, limit as i64)
             .await?;
         let n = batch.len();
-        stream::iter(batch)
-            .map(|d| self.deliver(d))
-            .buffer_unordered(self.settings.concurrency.max(1) as usize)
-            .collect::<Vec<()>>()
-            .await;
+        for d in batch {
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let this = self.clone();
+            let outcomes = outcomes.clone();
+            tokio::spawn(async move {
+                let recorded = this.send(&d).await;
+                let _ = outcomes.send((d, recorded));
+                drop(permit);
+            });
+        }
         Ok(n)
+    }
+
+    /// Commits outcomes as they arrive, as many per transaction as are waiting.
+    async fn record(
+        self: Arc<Self>,
+        mut received: mpsc::UnboundedReceiver<(ClaimedDelivery, Recorded)>,
+    ) {
+        const MAX_BATCH: usize = 512;
+        while let Some(first) = received.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match received.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            // A failed commit is retried briefly; after that the leases expire and the
+            // deliveries are sent again (the collapse id keeps phones from showing it twice).
+            for attempt in 0..5u32 {
+                match self.store.record_deliveries(&batch, self.clock.now()).await {
+                    Ok(recorded) => {
+                        if recorded < batch.len() {
+                            tracing::warn!(
+                                lost = batch.len() - recorded,
+                                "leases lost before outcomes were recorded"
+                            );
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %crate::api::problem::error_chain(&e), attempt, "could not record delivery outcomes");
+                        tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+                    }
+                }
+            }
+        }
     }
 
     async fn observe_queue(&self) {
@@ -235,26 +311,6 @@ impl Dispatcher {
                 .map(|t| (now - t).num_milliseconds() as f64 / 1000.0)
                 .unwrap_or(0.0);
             self.metrics.oldest_due_age.set(age);
-        }
-    }
-
-    async fn deliver(&self, d: ClaimedDelivery) {
-        let recorded = self.send(&d).await;
-        let now = self.clock.now();
-        match self
-            .store
-            .record_delivery(&d, &self.instance, &recorded, now)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(delivery = %d.id, "lease lost before the outcome was recorded")
-            }
-            // The lease will expire and the delivery be sent again; the collapse id keeps the
-            // phone from showing it twice.
-            Err(e) => {
-                tracing::error!(delivery = %d.id, error = %crate::api::problem::error_chain(&e), "could not record a delivery outcome")
-            }
         }
     }
 

@@ -84,7 +84,7 @@ impl WebhookSender {
         for w in batch {
             let outcome = self.send(&w).await;
             self.store
-                .record_webhook(&w, &self.instance, &outcome, self.clock.now())
+                .record_webhook(&w, &outcome, self.clock.now())
                 .await?;
         }
         Ok(n)

@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use super::identity::decode_error;
 use super::incidents::{event, On};
-use super::{from_millis, millis, Backend, Store, StoreError};
+use super::{from_millis, millis, Backend, Store, StoreError, Tx};
 use crate::domain::incident::IncidentState;
 use crate::push::{NotificationKind, Platform};
 
@@ -21,6 +21,9 @@ use crate::push::{NotificationKind, Platform};
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
     pub id: String,
+    /// Who holds the lease: this claim, not merely this instance, so a delivery claimed
+    /// twice in one millisecond (or under a frozen test clock) is never handed out twice.
+    pub lease_token: String,
     pub incident_id: String,
     pub ticket_id: String,
     pub ticket_ref: String,
@@ -70,7 +73,7 @@ pub struct QueueStats {
 }
 
 impl Store {
-    /// Leases up to `limit` due deliveries to `owner` until `now + lease`.
+    /// Leases up to `limit` due deliveries to one claim of `owner` until `now + lease`.
     pub async fn claim_due_deliveries(
         &self,
         owner: &str,
@@ -79,6 +82,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let until = millis(now + lease);
+        let token = format!("{owner}/{}", uuid::Uuid::new_v4().simple());
         let candidates = match self.backend {
             Backend::Postgres => {
                 "SELECT id FROM deliveries WHERE state = 'pending' AND due_at <= $3 \
@@ -96,7 +100,7 @@ impl Store {
             "UPDATE deliveries SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
              updated_at = $3 WHERE id IN ({candidates})"
         ))
-        .bind(owner)
+        .bind(&token)
         .bind(until)
         .bind(millis(now))
         .bind(limit)
@@ -114,11 +118,9 @@ impl Store {
              dl.created_at \
              FROM deliveries dl JOIN devices d ON d.id = dl.device_id \
              JOIN incidents i ON i.id = dl.incident_id JOIN tickets t ON t.id = i.ticket_id \
-             WHERE dl.lease_owner = $1 AND dl.lease_until = $2 AND dl.state = 'pending' \
-             ORDER BY dl.due_at",
+             WHERE dl.lease_owner = $1 AND dl.state = 'pending' ORDER BY dl.due_at",
         )
-        .bind(owner)
-        .bind(until)
+        .bind(&token)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -129,6 +131,7 @@ impl Store {
                 let kind: String = r.try_get("kind")?;
                 Ok(ClaimedDelivery {
                     id: r.try_get("id")?,
+                    lease_token: token.clone(),
                     incident_id: r.try_get("incident_id")?,
                     ticket_id: r.try_get("ticket_id")?,
                     ticket_ref: r.try_get("external_ref")?,
@@ -158,94 +161,22 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Records the outcome of a send, if `owner` still holds the lease. Returns whether it did.
-    pub async fn record_delivery(
+    /// Records a batch of outcomes in one transaction (one commit, one fsync, however many
+    /// sends), each only if its claim still holds the lease. Returns how many were recorded.
+    pub async fn record_deliveries(
         &self,
-        d: &ClaimedDelivery,
-        owner: &str,
-        outcome: &Recorded,
+        batch: &[(ClaimedDelivery, Recorded)],
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
-        let (state, due_at, provider_id, error) = match outcome {
-            Recorded::Sent {
-                provider_message_id,
-            } => ("sent", None, provider_message_id.as_deref(), None),
-            Recorded::RetryAt { due_at, error } => {
-                ("pending", Some(millis(*due_at)), None, Some(error.as_str()))
+        let mut recorded = 0;
+        for (d, outcome) in batch {
+            if record_one(&mut tx, d, outcome, now).await? {
+                recorded += 1;
             }
-            Recorded::Failed { error } | Recorded::TokenDead { error } => {
-                ("failed", None, None, Some(error.as_str()))
-            }
-            Recorded::Cancelled { reason } => ("cancelled", None, None, Some(reason.as_str())),
-        };
-        let updated = sqlx::query(
-            "UPDATE deliveries SET state = $3, due_at = COALESCE($4, due_at), \
-             provider_message_id = COALESCE($5, provider_message_id), last_error = $6, \
-             sent_at = CASE WHEN $3 = 'sent' THEN $7 ELSE sent_at END, \
-             lease_owner = NULL, lease_until = NULL, updated_at = $7 \
-             WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
-        )
-        .bind(&d.id)
-        .bind(owner)
-        .bind(state)
-        .bind(due_at)
-        .bind(provider_id)
-        .bind(error)
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            tx.commit().await?;
-            return Ok(false);
-        }
-        let on = On {
-            ticket: &d.ticket_id,
-            incident: Some(&d.incident_id),
-            alert: None,
-        };
-        let who = json!({ "user_id": d.user_id, "device_id": d.device_id, "platform": d.platform, "kind": d.kind });
-        match outcome {
-            Recorded::Sent {
-                provider_message_id,
-            } => {
-                sqlx::query(
-                    "UPDATE incidents SET first_accepted_at = COALESCE(first_accepted_at, $2) \
-                     WHERE id = $1",
-                )
-                .bind(&d.incident_id)
-                .bind(millis(now))
-                .execute(&mut *tx)
-                .await?;
-                let mut detail = who;
-                detail["provider_message_id"] = json!(provider_message_id);
-                detail["attempts"] = json!(d.attempts);
-                event(&mut tx, on, now, "delivered", None, detail).await?;
-            }
-            Recorded::TokenDead { error } => {
-                sqlx::query(
-                    "UPDATE devices SET token_dead_at = $2, updated_at = $2 \
-                     WHERE id = $1 AND token_dead_at IS NULL",
-                )
-                .bind(&d.device_id)
-                .bind(millis(now))
-                .execute(&mut *tx)
-                .await?;
-                let mut detail = who;
-                detail["error"] = json!(error);
-                event(&mut tx, on, now, "delivery.token_dead", None, detail).await?;
-            }
-            Recorded::Failed { error } => {
-                let mut detail = who;
-                detail["error"] = json!(error);
-                detail["attempts"] = json!(d.attempts);
-                event(&mut tx, on, now, "delivery.failed", None, detail).await?;
-            }
-            Recorded::RetryAt { .. } | Recorded::Cancelled { .. } => {}
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(recorded)
     }
 
     /// How many deliveries are due now and since when the oldest has waited.
@@ -262,4 +193,90 @@ impl Store {
             oldest_due_at: row.try_get::<Option<i64>, _>("oldest")?.map(from_millis),
         })
     }
+}
+
+/// Records one outcome inside `tx`, if its claim still holds the lease. Returns whether it did.
+async fn record_one(
+    tx: &mut Tx,
+    d: &ClaimedDelivery,
+    outcome: &Recorded,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let (state, due_at, provider_id, error) = match outcome {
+        Recorded::Sent {
+            provider_message_id,
+        } => ("sent", None, provider_message_id.as_deref(), None),
+        Recorded::RetryAt { due_at, error } => {
+            ("pending", Some(millis(*due_at)), None, Some(error.as_str()))
+        }
+        Recorded::Failed { error } | Recorded::TokenDead { error } => {
+            ("failed", None, None, Some(error.as_str()))
+        }
+        Recorded::Cancelled { reason } => ("cancelled", None, None, Some(reason.as_str())),
+    };
+    let updated = sqlx::query(
+        "UPDATE deliveries SET state = $3, due_at = COALESCE($4, due_at), \
+         provider_message_id = COALESCE($5, provider_message_id), last_error = $6, \
+         sent_at = CASE WHEN $3 = 'sent' THEN $7 ELSE sent_at END, \
+         lease_owner = NULL, lease_until = NULL, updated_at = $7 \
+         WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
+    )
+    .bind(&d.id)
+    .bind(&d.lease_token)
+    .bind(state)
+    .bind(due_at)
+    .bind(provider_id)
+    .bind(error)
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    let on = On {
+        ticket: &d.ticket_id,
+        incident: Some(&d.incident_id),
+        alert: None,
+    };
+    let who = json!({ "user_id": d.user_id, "device_id": d.device_id, "platform": d.platform, "kind": d.kind });
+    match outcome {
+        Recorded::Sent {
+            provider_message_id,
+        } => {
+            sqlx::query(
+                "UPDATE incidents SET first_accepted_at = COALESCE(first_accepted_at, $2) \
+                 WHERE id = $1",
+            )
+            .bind(&d.incident_id)
+            .bind(millis(now))
+            .execute(&mut **tx)
+            .await?;
+            let mut detail = who;
+            detail["provider_message_id"] = json!(provider_message_id);
+            detail["attempts"] = json!(d.attempts);
+            event(tx, on, now, "delivered", None, detail).await?;
+        }
+        Recorded::TokenDead { error } => {
+            sqlx::query(
+                "UPDATE devices SET token_dead_at = $2, updated_at = $2 \
+                 WHERE id = $1 AND token_dead_at IS NULL",
+            )
+            .bind(&d.device_id)
+            .bind(millis(now))
+            .execute(&mut **tx)
+            .await?;
+            let mut detail = who;
+            detail["error"] = json!(error);
+            event(tx, on, now, "delivery.token_dead", None, detail).await?;
+        }
+        Recorded::Failed { error } => {
+            let mut detail = who;
+            detail["error"] = json!(error);
+            detail["attempts"] = json!(d.attempts);
+            event(tx, on, now, "delivery.failed", None, detail).await?;
+        }
+        Recorded::RetryAt { .. } | Recorded::Cancelled { .. } => {}
+    }
+    Ok(true)
 }

@@ -126,6 +126,8 @@ pub struct Endpoint {
 #[derive(Debug, Clone)]
 pub struct ClaimedWebhook {
     pub id: String,
+    /// The claim holding the lease.
+    pub lease_token: String,
     pub url: String,
     pub secret: String,
     pub event_id: String,
@@ -225,6 +227,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ClaimedWebhook>, StoreError> {
         let until = millis(now + lease);
+        let token = format!("{owner}/{}", uuid::Uuid::new_v4().simple());
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -236,7 +239,7 @@ impl Store {
              SELECT id FROM webhook_deliveries WHERE state = 'pending' AND due_at <= $3 \
              AND (lease_until IS NULL OR lease_until <= $3) ORDER BY due_at LIMIT $4{lock})"
         ))
-        .bind(owner)
+        .bind(&token)
         .bind(until)
         .bind(millis(now))
         .bind(limit)
@@ -245,10 +248,9 @@ impl Store {
         let rows = sqlx::query(
             "SELECT w.id, e.url, e.secret, w.event_id, w.event_type, w.payload, w.attempts, w.give_up_at \
              FROM webhook_deliveries w JOIN webhook_endpoints e ON e.id = w.endpoint_id \
-             WHERE w.lease_owner = $1 AND w.lease_until = $2 AND w.state = 'pending' ORDER BY w.due_at",
+             WHERE w.lease_owner = $1 AND w.state = 'pending' ORDER BY w.due_at",
         )
-        .bind(owner)
-        .bind(until)
+        .bind(&token)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -256,6 +258,7 @@ impl Store {
             .map(|r| {
                 Ok(ClaimedWebhook {
                     id: r.try_get("id")?,
+                    lease_token: token.clone(),
                     url: r.try_get("url")?,
                     secret: r.try_get("secret")?,
                     event_id: r.try_get("event_id")?,
@@ -272,7 +275,6 @@ impl Store {
     pub async fn record_webhook(
         &self,
         w: &ClaimedWebhook,
-        owner: &str,
         outcome: &WebhookOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -300,7 +302,7 @@ impl Store {
              WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
         )
         .bind(&w.id)
-        .bind(owner)
+        .bind(&w.lease_token)
         .bind(state)
         .bind(due_at)
         .bind(status.map(i64::from))
