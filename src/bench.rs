@@ -179,6 +179,15 @@ impl Gateway {
     }
 }
 
+/// CPU seconds (user + system) a process has used so far, from /proc (Linux).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ
+}
+
 fn admin_key(db: &str) -> anyhow::Result<String> {
     let out = Command::new(std::env::current_exe()?)
         .args([
@@ -415,6 +424,8 @@ async fn measure(
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(opts.rate)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let load_started = Instant::now();
+    let gateway_pid = gateway.child.id().to_string();
+    let cpu_before = (cpu_seconds(&gateway_pid), cpu_seconds("self"));
     let mut tasks = Vec::with_capacity(total);
     for i in 0..total {
         ticker.tick().await;
@@ -448,6 +459,10 @@ async fn measure(
         let _ = t.await;
     }
     let load_seconds = load_started.elapsed().as_secs_f64();
+    let cpu_after = (cpu_seconds(&gateway_pid), cpu_seconds("self"));
+    let cores = |before: Option<f64>, after: Option<f64>| Some((after? - before?) / load_seconds);
+    let gateway_cores = cores(cpu_before.0, cpu_after.0);
+    let bench_cores = cores(cpu_before.1, cpu_after.1);
 
     let presses = std::mem::take(&mut *presses.lock().expect("lock"));
     let ok: Vec<&Press> = presses.iter().filter(|p| p.status == 201).collect();
@@ -526,6 +541,12 @@ async fn measure(
     );
     if let Some(mib) = memory {
         println!("gateway peak memory (VmHWM) {mib:.1} MiB");
+    }
+    if let (Some(g), Some(b)) = (gateway_cores, bench_cores) {
+        println!(
+            "CPU during the load: gateway {g:.2} cores, load generator + mock providers {b:.2} cores, of {} available",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        );
     }
     if floor > 0.0 {
         println!("alert-to-page p99 / floor = {:.1}x", to_page.p99 / floor);

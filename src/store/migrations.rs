@@ -29,6 +29,7 @@ embedded! {
     4 => "0004_oncall",
     5 => "0005_sla",
     6 => "0006_webhooks",
+    7 => "0007_claim_indexes",
 }
 
 /// Where the database stands against the migrations this binary carries.
