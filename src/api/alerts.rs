@@ -93,6 +93,48 @@ fn header_problem(detail: &str) -> Problem {
     p
 }
 
+/// A press that passed every check, and the digest its idempotency key is bound to.
+#[derive(Debug)]
+pub struct PressInput {
+    pub summary: String,
+    pub details: Option<String>,
+    pub affected_service: String,
+    pub p1: P1Answers,
+    pub ticket_ref: Option<String>,
+    pub app_local_time: Option<String>,
+    pub digest: String,
+}
+
+/// Parses and validates a press body: pure, so the fuzz target drives exactly this. Errors
+/// are problems naming the field.
+pub fn check_press(raw: serde_json::Value) -> Result<PressInput, Problem> {
+    let digest = digest(&raw.to_string());
+    let request: AlertRequest = body::from_value(raw)?;
+    let mut v = Validator::new();
+    let summary = v.text("summary", &request.summary, 200);
+    let details = v.optional_text("details", request.details.as_deref(), 5000);
+    let affected_service = v.text("affected_service", &request.affected_service, 100);
+    let ticket_ref = v.optional_text("ticket_ref", request.ticket_ref.as_deref(), 64);
+    if let Some(t) = &request.app_local_time {
+        if chrono::DateTime::parse_from_rfc3339(t).is_err() {
+            v.error(
+                "app_local_time",
+                "must be an RFC 3339 date-time, e.g. 2026-11-22T19:05:00+01:00",
+            );
+        }
+    }
+    v.finish()?;
+    Ok(PressInput {
+        summary,
+        details,
+        affected_service,
+        p1: request.p1,
+        ticket_ref,
+        app_local_time: request.app_local_time,
+        digest,
+    })
+}
+
 #[derive(Deserialize)]
 struct AlertRequest {
     summary: String,
@@ -174,23 +216,7 @@ async fn create_alert(
     IdempotencyKey(key): IdempotencyKey,
     Json(raw): Json<serde_json::Value>,
 ) -> Result<HttpResponse, Problem> {
-    let request_digest = digest(&raw.to_string());
-    let request: AlertRequest = body::from_value(raw)?;
-    let mut v = Validator::new();
-    let summary = v.text("summary", &request.summary, 200);
-    let details = v.optional_text("details", request.details.as_deref(), 5000);
-    let affected_service = v.text("affected_service", &request.affected_service, 100);
-    let ticket_ref = v.optional_text("ticket_ref", request.ticket_ref.as_deref(), 64);
-    if let Some(t) = &request.app_local_time {
-        if chrono::DateTime::parse_from_rfc3339(t).is_err() {
-            v.error(
-                "app_local_time",
-                "must be an RFC 3339 date-time, e.g. 2026-11-22T19:05:00+01:00",
-            );
-        }
-    }
-    v.finish()?;
-
+    let request = check_press(raw)?;
     let classification = state.settings.p1.classify(&request.p1);
     let now = state.clock.now();
     let customer_id = caller.customer_id.clone().unwrap_or_default();
@@ -201,12 +227,12 @@ async fn create_alert(
         device_id: &caller.device_id,
         tier_id: &tier_id,
         idempotency_key: &key,
-        request_digest: &request_digest,
-        summary: &summary,
-        details: details.as_deref(),
-        affected_service: &affected_service,
+        request_digest: &request.digest,
+        summary: &request.summary,
+        details: request.details.as_deref(),
+        affected_service: &request.affected_service,
         answers: request.p1,
-        ticket_ref: ticket_ref.as_deref(),
+        ticket_ref: request.ticket_ref.as_deref(),
         app_local_time: request.app_local_time.as_deref(),
         classification: &classification,
     };
