@@ -122,7 +122,10 @@ impl Gateway {
             .arg("serve")
             .env_remove("PANIC_GATEWAY_CONFIG")
             .env("PANIC_GATEWAY__DATABASE__URL", db)
-            .env("PANIC_GATEWAY__DATABASE__MAX_CONNECTIONS", std::env::var("BENCH_DB_CONNECTIONS").unwrap_or_else(|_| "16".into()))
+            .env(
+                "PANIC_GATEWAY__DATABASE__MAX_CONNECTIONS",
+                std::env::var("BENCH_DB_CONNECTIONS").unwrap_or_else(|_| "16".into()),
+            )
             .env("PANIC_GATEWAY__SERVER__PORT", port.to_string())
             .env("PANIC_GATEWAY__LOG__LEVEL", "warn")
             .env("PANIC_GATEWAY__PUSH__APNS__ENABLED", "true")

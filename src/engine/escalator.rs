@@ -52,20 +52,9 @@ impl Escalator {
         }
     }
 
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let sweep = std::time::Duration::from_millis(self.settings.sweep_interval_ms);
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            if let Err(e) = self.round().await {
-                tracing::warn!(error = %crate::api::problem::error_chain(&e), "escalation round failed; retrying");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(sweep) => {}
-                _ = stop.changed() => {}
-            }
-        }
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let interval = std::time::Duration::from_millis(self.settings.sweep_interval_ms);
+        super::every("escalator", interval, stop, || self.round()).await;
     }
 
     /// Advances every incident whose deadline has passed; returns how many it advanced.

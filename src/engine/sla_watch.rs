@@ -38,19 +38,9 @@ impl SlaWatch {
         }
     }
 
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            if let Err(e) = self.round().await {
-                tracing::warn!(error = %crate::api::problem::error_chain(&e), "SLA round failed; retrying");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(self.interval) => {}
-                _ = stop.changed() => {}
-            }
-        }
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let interval = self.interval;
+        super::every("sla watch", interval, stop, || self.round()).await;
     }
 
     pub async fn round(&self) -> Result<(), crate::store::StoreError> {

@@ -57,20 +57,9 @@ impl WebhookSender {
         }
     }
 
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let sweep = std::time::Duration::from_millis(self.settings.sweep_interval_ms);
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            if let Err(e) = self.round().await {
-                tracing::warn!(error = %crate::api::problem::error_chain(&e), "webhook round failed; retrying");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(sweep) => {}
-                _ = stop.changed() => {}
-            }
-        }
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let interval = std::time::Duration::from_millis(self.settings.sweep_interval_ms);
+        super::every("webhooks", interval, stop, || self.round()).await;
     }
 
     pub async fn round(&self) -> Result<usize, crate::store::StoreError> {

@@ -552,6 +552,38 @@ async fn raise_ticket(
     .await
 }
 
+/// The referenced ticket raised to `priority`, or a new ticket at it; `true` when created.
+async fn ticket_for_press(
+    tx: &mut Tx,
+    alert: &NewAlert<'_>,
+    referenced: Option<TicketRow>,
+    priority: Priority,
+    alert_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(TicketRow, bool), StoreError> {
+    if let Some(t) = referenced {
+        raise_ticket(tx, &t, priority, actor, now).await?;
+        return Ok((t, false));
+    }
+    let t = create_ticket(tx, alert.customer_id, alert.summary, priority, now).await?;
+    let on = On {
+        ticket: &t.id,
+        incident: None,
+        alert: Some(alert_id),
+    };
+    event(
+        tx,
+        on,
+        now,
+        "ticket.created",
+        Some(actor),
+        json!({ "priority": priority }),
+    )
+    .await?;
+    Ok((t, true))
+}
+
 async fn record_not_p1(
     tx: &mut Tx,
     alert: &NewAlert<'_>,
@@ -560,29 +592,8 @@ async fn record_not_p1(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<AlertRecord, StoreError> {
-    let ticket = match ticket {
-        Some(t) => {
-            raise_ticket(tx, &t, Priority::P2, actor, now).await?;
-            t
-        }
-        None => {
-            let t = create_ticket(tx, alert.customer_id, alert.summary, Priority::P2, now).await?;
-            event(
-                tx,
-                On {
-                    ticket: &t.id,
-                    incident: None,
-                    alert: Some(alert_id),
-                },
-                now,
-                "ticket.created",
-                Some(actor),
-                json!({ "priority": "P2" }),
-            )
-            .await?;
-            t
-        }
-    };
+    let (ticket, _) =
+        ticket_for_press(tx, alert, ticket, Priority::P2, alert_id, actor, now).await?;
     Ok(AlertRecord {
         alert_id: alert_id.to_owned(),
         ticket_ref: ticket.external_ref,
@@ -620,13 +631,14 @@ async fn open_incident_for(
         .await
 }
 
+/// Adds a press to an open incident: counted and shown in its timeline; nobody is paged again.
 async fn join_incident(
     tx: &mut Tx,
     incident_id: &str,
     alert_id: &str,
     actor: &str,
     now: DateTime<Utc>,
-) -> Result<IncidentRow, StoreError> {
+) -> Result<AlertRecord, StoreError> {
     sqlx::query(
         "UPDATE incidents SET alert_count = alert_count + 1, updated_at = $2 WHERE id = $1",
     )
@@ -652,7 +664,14 @@ async fn join_incident(
         json!({ "alert_count": incident.alert_count }),
     )
     .await?;
-    Ok(incident)
+    Ok(AlertRecord {
+        alert_id: alert_id.to_owned(),
+        ticket_ref: incident.ticket_ref.clone(),
+        priority: Priority::P1,
+        outcome: AlertOutcome::Joined,
+        incident: Some(incident),
+        paging: Vec::new(),
+    })
 }
 
 async fn record_p1(
@@ -675,42 +694,15 @@ async fn record_p1(
         if let Some(t) = &ticket {
             raise_ticket(tx, t, Priority::P1, actor, now).await?;
         }
-        let incident = join_incident(tx, &existing, alert_id, actor, now).await?;
-        return Ok((
-            AlertRecord {
-                alert_id: alert_id.to_owned(),
-                ticket_ref: incident.ticket_ref.clone(),
-                priority: Priority::P1,
-                outcome: AlertOutcome::Joined,
-                incident: Some(incident),
-                paging: Vec::new(),
-            },
-            0,
-        ));
+        return Ok((join_incident(tx, &existing, alert_id, actor, now).await?, 0));
     }
 
-    let (ticket, outcome) = match ticket {
-        Some(t) => {
-            raise_ticket(tx, &t, Priority::P1, actor, now).await?;
-            (t, AlertOutcome::Escalated)
-        }
-        None => {
-            let t = create_ticket(tx, alert.customer_id, alert.summary, Priority::P1, now).await?;
-            event(
-                tx,
-                On {
-                    ticket: &t.id,
-                    incident: None,
-                    alert: Some(alert_id),
-                },
-                now,
-                "ticket.created",
-                Some(actor),
-                json!({ "priority": "P1" }),
-            )
-            .await?;
-            (t, AlertOutcome::Opened)
-        }
+    let (ticket, created) =
+        ticket_for_press(tx, alert, ticket, Priority::P1, alert_id, actor, now).await?;
+    let outcome = if created {
+        AlertOutcome::Opened
+    } else {
+        AlertOutcome::Escalated
     };
     let incident_id = new_id();
     let policy = policy_for(tx, alert.customer_id, alert.tier_id).await?;
@@ -740,18 +732,7 @@ async fn record_p1(
         let existing = open_incident_for(tx, alert.customer_id, &key, None)
             .await?
             .ok_or_else(|| StoreError::Database(decode_error("incidents.open_key", &key)))?;
-        let incident = join_incident(tx, &existing, alert_id, actor, now).await?;
-        return Ok((
-            AlertRecord {
-                alert_id: alert_id.to_owned(),
-                ticket_ref: incident.ticket_ref.clone(),
-                priority: Priority::P1,
-                outcome: AlertOutcome::Joined,
-                incident: Some(incident),
-                paging: Vec::new(),
-            },
-            0,
-        ));
+        return Ok((join_incident(tx, &existing, alert_id, actor, now).await?, 0));
     }
     let on = On {
         ticket: &ticket.id,

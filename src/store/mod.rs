@@ -166,7 +166,8 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let write_turn = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let write_turn =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(Self {
             pool,
             backend,
@@ -207,10 +208,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx {
-            inner,
-            _turn: turn,
-        })
+        Ok(Tx { inner, _turn: turn })
     }
 
     /// Closes the pool, waiting for connections to be returned.
