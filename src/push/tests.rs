@@ -267,3 +267,23 @@ async fn unreadable_keys_stop_the_start_with_the_setting_named() {
         "push.fcm.service_account_file"
     );
 }
+
+#[tokio::test]
+async fn reset_streams_are_retried() {
+    let f = fixture(|_| {}).await;
+    f.mocks.apns.fail(Some("apns-reset"), Fault::Reset, Some(1));
+    f.mocks.fcm.fail(Some("fcm-reset"), Fault::Reset, Some(1));
+    let apns = f.ios().send("apns-reset", &page(), Utc::now()).await;
+    assert!(matches!(apns, Outcome::Retry { .. }), "{apns:?}");
+    let fcm = f.android().send("fcm-reset", &page(), Utc::now()).await;
+    assert!(matches!(fcm, Outcome::Retry { .. }), "{fcm:?}");
+    // The connection survives a reset stream: the next sends go through.
+    assert!(matches!(
+        f.ios().send("apns-reset", &page(), Utc::now()).await,
+        Outcome::Accepted { .. }
+    ));
+    assert!(matches!(
+        f.android().send("fcm-reset", &page(), Utc::now()).await,
+        Outcome::Accepted { .. }
+    ));
+}

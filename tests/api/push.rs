@@ -22,6 +22,7 @@ on_both_backends!(
     a_restart_between_commit_and_send_still_delivers,
     escalation_moves_on_when_a_provider_stays_down,
     the_customer_hears_who_acknowledged,
+    pages_arrive_after_resets_and_refusals_stop,
 );
 
 const WAIT: StdDuration = StdDuration::from_secs(10);
@@ -349,4 +350,42 @@ async fn the_customer_hears_who_acknowledged(backend: TestBackend) {
         "Acknowledged by Alice Manager."
     );
     assert!(update[0].body["ack_token"].is_null());
+}
+
+async fn pages_arrive_after_resets_and_refusals_stop(backend: TestBackend) {
+    let app = spawn_app_with_push(backend, |_| {}).await;
+    let c = app.gold_customer().await;
+    let android = app.enroll(&c.account_manager.user_id, "android").await;
+    let token = c.account_manager.push_token.clone();
+    // APNs resets the stream twice; FCM is over quota once, then both recover.
+    app.mocks().apns.fail(Some(&token), Fault::Reset, Some(2));
+    app.mocks().fcm.fail(
+        Some(&android.push_token),
+        Fault::Status {
+            status: 429,
+            retry_after: None,
+        },
+        Some(1),
+    );
+    let incident = press(&app, &c, "reset").await;
+    for _ in 0..40 {
+        if delivery_states(&app, &incident)
+            .await
+            .iter()
+            .all(|(s, _)| s == "sent")
+        {
+            break;
+        }
+        app.clock.advance(Duration::seconds(5));
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    app.mocks().apns.wait_accepted(Some(&token), 1, WAIT).await;
+    app.mocks()
+        .fcm
+        .wait_accepted(Some(&android.push_token), 1, WAIT)
+        .await;
+    let states = delivery_states(&app, &incident).await;
+    assert!(states.iter().all(|(s, _)| s == "sent"), "{states:?}");
+    let apns_attempts = states.iter().map(|(_, a)| *a).max().unwrap();
+    assert!(apns_attempts >= 3, "two resets, then delivered: {states:?}");
 }

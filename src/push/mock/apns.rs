@@ -87,7 +87,12 @@ impl MockApns {
             ca.server_config(),
             Arc::new(move |req| {
                 let state = handler_state.clone();
-                Box::pin(async move { handle(&state, req).await })
+                Box::pin(async move {
+                    if state.faults.lock().expect("lock").reset_next(&req) {
+                        return None;
+                    }
+                    Some(handle(&state, req).await)
+                })
             }),
         )
         .await?;
@@ -255,7 +260,8 @@ async fn handle(
             return server::json(status, &json!({ "reason": reason(status) }), &headers);
         }
         Some(Fault::Stall) => state.release.notified().await,
-        None => {}
+        // Resets are taken before the request reaches this handler.
+        Some(Fault::Reset) | None => {}
     }
     state.recorder.push(record(200));
     let apns_id = header("apns-id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());

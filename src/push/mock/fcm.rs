@@ -106,7 +106,12 @@ impl MockFcm {
             ca.server_config(),
             Arc::new(move |req| {
                 let state = handler_state.clone();
-                Box::pin(async move { handle(&state, req).await })
+                Box::pin(async move {
+                    if state.faults.lock().expect("lock").reset_next(&req) {
+                        return None;
+                    }
+                    Some(handle(&state, req).await)
+                })
             }),
         )
         .await?;
@@ -257,7 +262,8 @@ async fn handle(
             return server::json(status, &error_body(status), &headers);
         }
         Some(Fault::Stall) => state.release.notified().await,
-        None => {}
+        // Resets are taken before the request reaches this handler.
+        Some(Fault::Reset) | None => {}
     }
     state.recorder.push(record(200));
     let n = {

@@ -29,6 +29,8 @@ pub enum Fault {
     },
     /// Never answer (until [`MockApns::release`]/[`MockFcm::release`]).
     Stall,
+    /// Reset the HTTP/2 stream instead of answering, as a dropped connection looks.
+    Reset,
 }
 
 impl Fault {
@@ -61,6 +63,25 @@ impl Faults {
     pub(crate) fn clear(&mut self) {
         self.per_token.clear();
         self.all = None;
+    }
+
+    /// Takes a `Reset` fault for this request, if one is due: the server resets the stream
+    /// before anything is recorded.
+    pub(crate) fn reset_next(&mut self, req: &server::Received) -> bool {
+        let token = match req.path.strip_prefix("/3/device/") {
+            Some(t) => t.to_owned(),
+            None => serde_json::from_slice::<serde_json::Value>(&req.body)
+                .ok()
+                .and_then(|v| v["message"]["token"].as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        };
+        let due = self.per_token.get(&token).or(self.all.as_ref());
+        if matches!(due, Some((Fault::Reset, _))) {
+            self.take(&token);
+            true
+        } else {
+            false
+        }
     }
 
     /// The fault for this request, counting it down.

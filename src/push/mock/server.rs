@@ -19,8 +19,20 @@ pub(crate) struct Received {
     pub body: Bytes,
 }
 
+/// Answers a request; `None` resets the HTTP/2 stream instead of answering.
 pub(crate) type Handler =
-    Arc<dyn Fn(Received) -> BoxFuture<'static, Response<Full<Bytes>>> + Send + Sync>;
+    Arc<dyn Fn(Received) -> BoxFuture<'static, Option<Response<Full<Bytes>>>> + Send + Sync>;
+
+#[derive(Debug)]
+struct Reset;
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stream reset by the mock")
+    }
+}
+
+impl std::error::Error for Reset {}
 
 /// Serves `handler` on 127.0.0.1 (a free port) until the returned task is aborted.
 pub(crate) async fn serve(
@@ -56,7 +68,7 @@ pub(crate) async fn serve(
                             headers: parts.headers,
                             body,
                         };
-                        Ok::<_, std::convert::Infallible>(handler(received).await)
+                        handler(received).await.ok_or(Reset)
                     }
                 });
                 let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
