@@ -1,17 +1,15 @@
 //! A mock APNs: `POST /3/device/{token}` over HTTP/2 + TLS, checking what Apple checks.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::server::{self, Received};
-use super::{Fault, Faults, Recorder, TestCa};
+use super::{Controls, Fault, Recorded, TestCa};
 
 #[derive(Debug, Clone)]
 pub struct MockApnsConfig {
@@ -39,10 +37,8 @@ pub struct ApnsReceived {
 struct State {
     config: MockApnsConfig,
     key: DecodingKey,
-    faults: Mutex<Faults>,
     expire_next_token: Mutex<bool>,
-    recorder: Recorder<ApnsReceived>,
-    release: Notify,
+    controls: Controls<ApnsReceived>,
 }
 
 pub struct MockApns {
@@ -77,10 +73,8 @@ impl MockApns {
         let state = Arc::new(State {
             config,
             key,
-            faults: Mutex::new(Faults::default()),
             expire_next_token: Mutex::new(false),
-            recorder: Recorder::new(),
-            release: Notify::new(),
+            controls: Controls::new(),
         });
         let handler_state = state.clone();
         let (url, task) = server::serve(
@@ -88,7 +82,7 @@ impl MockApns {
             Arc::new(move |req| {
                 let state = handler_state.clone();
                 Box::pin(async move {
-                    if state.faults.lock().expect("lock").reset_next(&req) {
+                    if state.controls.faults.lock().expect("lock").reset_next(&req) {
                         return None;
                     }
                     Some(handle(&state, req).await)
@@ -103,48 +97,27 @@ impl MockApns {
         &self.url
     }
 
-    /// Answer `fault` to requests for `device_token` (`None`: every token), `times` times or
-    /// for good.
-    pub fn fail(&self, device_token: Option<&str>, fault: Fault, times: Option<usize>) {
-        self.state
-            .faults
-            .lock()
-            .expect("lock")
-            .set(device_token, fault, times);
-    }
-
-    pub fn heal(&self) {
-        self.state.faults.lock().expect("lock").clear();
-    }
-
     /// The next request is told its provider token expired (403 ExpiredProviderToken).
     pub fn expire_provider_token(&self) {
         *self.state.expire_next_token.lock().expect("lock") = true;
     }
+}
 
-    /// Answers every stalled request (with 200).
-    pub fn release(&self) {
-        self.state.release.notify_waiters();
+impl Recorded for ApnsReceived {
+    fn device_token(&self) -> &str {
+        &self.device_token
     }
 
-    pub fn received(&self) -> Vec<ApnsReceived> {
-        self.state.recorder.all()
+    fn status(&self) -> u16 {
+        self.status
     }
+}
 
-    /// Waits for `count` accepted (200) requests to `device_token` (any token if `None`).
-    pub async fn wait_accepted(
-        &self,
-        device_token: Option<&str>,
-        count: usize,
-        within: Duration,
-    ) -> Vec<ApnsReceived> {
-        let token = device_token.map(str::to_owned);
-        self.state
-            .recorder
-            .wait_for(count, within, move |r| {
-                r.status == 200 && token.as_ref().is_none_or(|t| *t == r.device_token)
-            })
-            .await
+impl std::ops::Deref for MockApns {
+    type Target = Controls<ApnsReceived>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.state.controls
     }
 }
 
@@ -195,7 +168,7 @@ async fn handle(
         at: Utc::now(),
     };
     let refuse = |status: u16, reason: &str| {
-        state.recorder.push(record(status));
+        state.controls.recorder.push(record(status));
         answer(status, reason)
     };
 
@@ -247,23 +220,28 @@ async fn handle(
         return refuse(400, "MissingDeviceToken");
     }
 
-    let fault = state.faults.lock().expect("lock").take(&device_token);
+    let fault = state
+        .controls
+        .faults
+        .lock()
+        .expect("lock")
+        .take(&device_token);
     match fault {
         Some(Fault::Status {
             status,
             retry_after,
         }) => {
-            state.recorder.push(record(status));
+            state.controls.recorder.push(record(status));
             let headers: Vec<(&str, String)> = retry_after
                 .map(|s| vec![("retry-after", s.to_string())])
                 .unwrap_or_default();
             return server::json(status, &json!({ "reason": reason(status) }), &headers);
         }
-        Some(Fault::Stall) => state.release.notified().await,
+        Some(Fault::Stall) => state.controls.release.notified().await,
         // Resets are taken before the request reaches this handler.
         Some(Fault::Reset) | None => {}
     }
-    state.recorder.push(record(200));
+    state.controls.recorder.push(record(200));
     let apns_id = header("apns-id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     hyper::Response::builder()
         .status(200)

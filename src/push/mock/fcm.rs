@@ -3,17 +3,15 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::server::{self, Received};
-use super::{Fault, Faults, Recorder, TestCa};
+use super::{Controls, Fault, Recorded, TestCa};
 
 #[derive(Debug, Clone)]
 pub struct MockFcmConfig {
@@ -40,9 +38,7 @@ struct State {
     token_url: Mutex<String>,
     issued: Mutex<HashSet<String>>,
     grants: Mutex<usize>,
-    faults: Mutex<Faults>,
-    recorder: Recorder<FcmReceived>,
-    release: Notify,
+    controls: Controls<FcmReceived>,
     sent: Mutex<u64>,
 }
 
@@ -96,9 +92,7 @@ impl MockFcm {
             token_url: Mutex::new(String::new()),
             issued: Mutex::new(HashSet::new()),
             grants: Mutex::new(0),
-            faults: Mutex::new(Faults::default()),
-            recorder: Recorder::new(),
-            release: Notify::new(),
+            controls: Controls::new(),
             sent: Mutex::new(0),
         });
         let handler_state = state.clone();
@@ -107,7 +101,7 @@ impl MockFcm {
             Arc::new(move |req| {
                 let state = handler_state.clone();
                 Box::pin(async move {
-                    if state.faults.lock().expect("lock").reset_next(&req) {
+                    if state.controls.faults.lock().expect("lock").reset_next(&req) {
                         return None;
                     }
                     Some(handle(&state, req).await)
@@ -137,41 +131,23 @@ impl MockFcm {
     pub fn revoke_access_tokens(&self) {
         self.state.issued.lock().expect("lock").clear();
     }
+}
 
-    pub fn fail(&self, device_token: Option<&str>, fault: Fault, times: Option<usize>) {
-        self.state
-            .faults
-            .lock()
-            .expect("lock")
-            .set(device_token, fault, times);
+impl Recorded for FcmReceived {
+    fn device_token(&self) -> &str {
+        &self.device_token
     }
 
-    pub fn heal(&self) {
-        self.state.faults.lock().expect("lock").clear();
+    fn status(&self) -> u16 {
+        self.status
     }
+}
 
-    pub fn release(&self) {
-        self.state.release.notify_waiters();
-    }
+impl std::ops::Deref for MockFcm {
+    type Target = Controls<FcmReceived>;
 
-    pub fn received(&self) -> Vec<FcmReceived> {
-        self.state.recorder.all()
-    }
-
-    /// Waits for `count` accepted sends to `device_token` (any token if `None`).
-    pub async fn wait_accepted(
-        &self,
-        device_token: Option<&str>,
-        count: usize,
-        within: Duration,
-    ) -> Vec<FcmReceived> {
-        let token = device_token.map(str::to_owned);
-        self.state
-            .recorder
-            .wait_for(count, within, move |r| {
-                r.status == 200 && token.as_ref().is_none_or(|t| *t == r.device_token)
-            })
-            .await
+    fn deref(&self) -> &Self::Target {
+        &self.state.controls
     }
 }
 
@@ -221,7 +197,7 @@ async fn handle(
         at: Utc::now(),
     };
     if !state.issued.lock().expect("lock").contains(&access_token) {
-        state.recorder.push(record(401));
+        state.controls.recorder.push(record(401));
         return server::json(
             401,
             &json!({ "error": { "code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED" } }),
@@ -229,7 +205,7 @@ async fn handle(
         );
     }
     let invalid = |what: &str| {
-        state.recorder.push(record(400));
+        state.controls.recorder.push(record(400));
         server::json(
             400,
             &json!({ "error": { "code": 400, "message": what, "status": "INVALID_ARGUMENT",
@@ -249,23 +225,28 @@ async fn handle(
     {
         return invalid("message.data values must be strings");
     }
-    let fault = state.faults.lock().expect("lock").take(&device_token);
+    let fault = state
+        .controls
+        .faults
+        .lock()
+        .expect("lock")
+        .take(&device_token);
     match fault {
         Some(Fault::Status {
             status,
             retry_after,
         }) => {
-            state.recorder.push(record(status));
+            state.controls.recorder.push(record(status));
             let headers: Vec<(&str, String)> = retry_after
                 .map(|s| vec![("retry-after", s.to_string())])
                 .unwrap_or_default();
             return server::json(status, &error_body(status), &headers);
         }
-        Some(Fault::Stall) => state.release.notified().await,
+        Some(Fault::Stall) => state.controls.release.notified().await,
         // Resets are taken before the request reaches this handler.
         Some(Fault::Reset) | None => {}
     }
-    state.recorder.push(record(200));
+    state.controls.recorder.push(record(200));
     let n = {
         let mut sent = state.sent.lock().expect("lock");
         *sent += 1;

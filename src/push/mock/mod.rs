@@ -162,6 +162,68 @@ impl<T: Clone> Recorder<T> {
     }
 }
 
+/// A recorded request the controls can filter: to which device, and what the mock answered.
+pub trait Recorded: Clone + Send + 'static {
+    fn device_token(&self) -> &str;
+    fn status(&self) -> u16;
+}
+
+/// What a test tells a mock and reads back from it. Both mocks dereference to their
+/// controls, so `mocks.apns.fail(..)` and `mocks.fcm.fail(..)` are one piece of code.
+pub struct Controls<R> {
+    pub(crate) faults: std::sync::Mutex<Faults>,
+    pub(crate) recorder: Recorder<R>,
+    pub(crate) release: tokio::sync::Notify,
+}
+
+impl<R: Recorded> Controls<R> {
+    pub(crate) fn new() -> Self {
+        Self {
+            faults: std::sync::Mutex::new(Faults::default()),
+            recorder: Recorder::new(),
+            release: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Answer `fault` to requests for `device_token` (`None`: every token), `times` times or
+    /// for good.
+    pub fn fail(&self, device_token: Option<&str>, fault: Fault, times: Option<usize>) {
+        self.faults
+            .lock()
+            .expect("lock")
+            .set(device_token, fault, times);
+    }
+
+    pub fn heal(&self) {
+        self.faults.lock().expect("lock").clear();
+    }
+
+    /// Answers every stalled request (with success).
+    pub fn release(&self) {
+        self.release.notify_waiters();
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn received(&self) -> Vec<R> {
+        self.recorder.all()
+    }
+
+    /// Waits for `count` accepted requests to `device_token` (any token if `None`).
+    pub async fn wait_accepted(
+        &self,
+        device_token: Option<&str>,
+        count: usize,
+        within: std::time::Duration,
+    ) -> Vec<R> {
+        let token = device_token.map(str::to_owned);
+        self.recorder
+            .wait_for(count, within, move |r| {
+                r.status() == 200 && token.as_deref().is_none_or(|t| t == r.device_token())
+            })
+            .await
+    }
+}
+
 /// A certificate authority made up at run time, and a server certificate for 127.0.0.1 and
 /// localhost signed by it.
 pub struct TestCa {
