@@ -23,6 +23,7 @@ on_both_backends!(
     escalation_moves_on_when_a_provider_stays_down,
     the_customer_hears_who_acknowledged,
     pages_arrive_after_resets_and_refusals_stop,
+    a_provider_refusing_our_configuration_is_reported_loudly,
 );
 
 const WAIT: StdDuration = StdDuration::from_secs(10);
@@ -388,4 +389,36 @@ async fn pages_arrive_after_resets_and_refusals_stop(backend: TestBackend) {
     assert!(states.iter().all(|(s, _)| s == "sent"), "{states:?}");
     let apns_attempts = states.iter().map(|(_, a)| *a).max().unwrap();
     assert!(apns_attempts >= 3, "two resets, then delivered: {states:?}");
+}
+
+async fn a_provider_refusing_our_configuration_is_reported_loudly(backend: TestBackend) {
+    // A key id Apple does not know: every APNs send is refused as InvalidProviderToken.
+    let app = spawn_app_with_push(backend, |s| s.push.apns.key_id = "WRONGKEY01".into()).await;
+    let c = app.gold_customer().await;
+    let android = app.enroll(&c.account_manager.user_id, "android").await;
+    let incident = press(&app, &c, "bad-key").await;
+    // Android is still paged; iOS fails as a configuration error, not a retry.
+    app.mocks()
+        .fcm
+        .wait_accepted(Some(&android.push_token), 1, WAIT)
+        .await;
+    eventually(WAIT, "the iOS page fails as fatal", || async {
+        app.count(&format!("deliveries WHERE incident_id = '{incident}' AND state = 'failed' AND last_error LIKE '%InvalidProviderToken%'")).await == 1
+    })
+    .await;
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready["status"], "ready", "alerts are still accepted");
+    assert_eq!(ready["push"]["status"], "degraded");
+    assert!(
+        ready["push"]["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("InvalidProviderToken"),
+        "{ready}"
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"panic_gateway_deliveries_total{outcome="fatal",provider="apns"} 1"#),
+        "{metrics}"
+    );
 }
