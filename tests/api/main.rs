@@ -5,6 +5,7 @@ mod support;
 
 mod alerts;
 mod contract;
+mod customer_view;
 mod escalation;
 mod faults;
 mod health;
