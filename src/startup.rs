@@ -77,8 +77,11 @@ impl Application {
                 .await
                 .context("cannot migrate the database")?;
         }
-        if let Err(arithmetic) = store.check_escalation_config().await? {
-            anyhow::bail!("invalid escalation configuration: {arithmetic}");
+        // A stored policy that cannot keep its tier's SLA is an operator's problem to fix, not
+        // a reason for every replica to refuse to start: warn, and /readyz and the policy list
+        // mark it until it is fixed. Writes through the API can no longer create one.
+        for misfit in store.escalation_misfits().await? {
+            tracing::warn!(tier = %misfit.tier, policy = %misfit.policy, "escalation policy cannot keep its tier's SLA: {misfit}");
         }
         let auth = &settings.auth;
         let secret = auth::signing_secret(auth, &store, clock.now()).await?;
@@ -89,6 +92,16 @@ impl Application {
             chrono::Duration::seconds(auth.access_token_ttl_secs as i64),
         ));
         let providers = crate::push::providers(&settings.push)?;
+        for platform in [crate::push::Platform::Ios, crate::push::Platform::Android] {
+            if !providers.contains_key(&platform) {
+                tracing::warn!(
+                    platform = platform.as_str(),
+                    "no push provider is configured for {}: its phones will not be paged \
+                     (enable push.apns or push.fcm)",
+                    platform.as_str()
+                );
+            }
+        }
         let enrollment_failures = FailureLimiter::new(
             auth.enrollment_max_failures,
             chrono::Duration::seconds(auth.enrollment_failure_window_secs as i64),
