@@ -1,6 +1,8 @@
 //! SLA settings per tier, the configuration check that keeps promises keepable, pre-breach
 //! warnings and breaches per incident, and the rows behind SLA reports.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::Row;
@@ -235,7 +237,8 @@ impl Store {
         Ok(true)
     }
 
-    /// Incidents created in `[from, to)`, optionally for one customer or tier.
+    /// Incidents created in `[from, to)`, optionally for one customer or tier: two queries
+    /// however many incidents the range holds.
     pub async fn report_rows(
         &self,
         from: DateTime<Utc>,
@@ -260,15 +263,31 @@ impl Store {
         .bind(tier)
         .fetch_all(&self.pool)
         .await?;
+        // The skip reasons of all those incidents in one more query, not one per incident.
+        let skip_rows = sqlx::query(
+            "SELECT e.incident_id, e.detail FROM incident_events e \
+             JOIN incidents i ON i.id = e.incident_id \
+             WHERE e.kind = 'step.skipped' AND i.created_at >= $1 AND i.created_at < $2 \
+             AND ($3 IS NULL OR i.customer_id = $3) AND ($4 IS NULL OR i.tier_id = $4) \
+             ORDER BY e.at, e.id",
+        )
+        .bind(millis(from))
+        .bind(millis(to))
+        .bind(customer)
+        .bind(tier)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut skips: HashMap<String, Vec<String>> = HashMap::new();
+        for r in &skip_rows {
+            skips
+                .entry(r.try_get("incident_id")?)
+                .or_default()
+                .push(r.try_get("detail")?);
+        }
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let id: String = r.try_get("id")?;
-            let skips: Vec<String> = sqlx::query_scalar(
-                "SELECT detail FROM incident_events WHERE incident_id = $1 AND kind = 'step.skipped'",
-            )
-            .bind(&id)
-            .fetch_all(&self.pool)
-            .await?;
+            let skip_reasons = skips.remove(&id).unwrap_or_default();
             out.push(ReportRow {
                 id,
                 customer_id: r.try_get("customer_id")?,
@@ -286,10 +305,26 @@ impl Store {
                 acknowledged_by_name: r.try_get("ack_name")?,
                 resolved_at: r.try_get::<Option<i64>, _>("resolved_at")?.map(from_millis),
                 delivered: r.try_get::<i64, _>("delivered")? > 0,
-                skip_reasons: skips,
+                skip_reasons,
             });
         }
         Ok(out)
+    }
+
+    /// Every tier's SLA, in one query (reports need the SLA of each tier they show).
+    pub async fn tier_slas(&self) -> Result<HashMap<String, TierSla>, StoreError> {
+        let rows = sqlx::query("SELECT id, sla FROM tiers")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                let sla: Option<String> = r.try_get("sla")?;
+                let sla = parse_sla(&id, sla.as_deref().unwrap_or("{}"));
+                Ok((id, sla))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 }
 

@@ -16,6 +16,7 @@ on_both_backends!(
     an_unkeepable_sla_is_refused_with_the_arithmetic,
     warnings_page_support_managers_before_the_breach,
     the_report_measures_acknowledgement_and_explains_breaches,
+    the_report_range_is_forward_and_at_most_366_days,
     a_stored_policy_that_cannot_keep_its_promise_is_marked_and_the_gateway_serves,
     moving_a_customer_to_a_stricter_tier_is_refused_when_its_policy_cannot_keep_up,
 );
@@ -398,4 +399,46 @@ async fn moving_a_customer_to_a_stricter_tier_is_refused_when_its_policy_cannot_
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+}
+
+async fn the_report_range_is_forward_and_at_most_366_days(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let report = |from: &str, to: &str| {
+        let url = format!("/v1/reports/sla?from={from}&to={to}");
+        let app = &app;
+        async move { app.admin(Method::GET, &url).send().await.unwrap() }
+    };
+    // A year and a day is too wide: the report would read every incident in it.
+    let body = assert_problem(
+        report("2024-01-01T00:00:00Z", "2025-01-02T00:00:01Z").await,
+        422,
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "from");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("366 days"),
+        "{body}"
+    );
+    // Inverted.
+    let body = assert_problem(
+        report("2024-02-01T00:00:00Z", "2024-01-01T00:00:00Z").await,
+        422,
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "from");
+    // Only `from`, far back: `to` defaults to now, so the range is too wide too.
+    let res = app
+        .admin(Method::GET, "/v1/reports/sla?from=2000-01-01T00:00:00Z")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(assert_problem(res, 422).await["errors"][0]["field"], "from");
+    // A leap year exactly is fine.
+    let res = report("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["incidents"], 0);
 }
