@@ -19,6 +19,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::engine::dispatcher::{Dispatcher, ProviderHealth};
 use crate::engine::escalator::Escalator;
+use crate::engine::idempotency_pruner::IdempotencyPruner;
 use crate::engine::sla_watch::SlaWatch;
 use crate::engine::webhooks::WebhookSender;
 use crate::push::Providers;
@@ -205,6 +206,12 @@ fn start_workers(
         );
         workers.push(tokio::spawn(webhooks.run(stop.clone())));
     }
+    let pruner = IdempotencyPruner::new(
+        state.store.clone(),
+        state.clock.clone(),
+        settings.intake.clone(),
+    );
+    workers.push(tokio::spawn(pruner.run(stop.clone())));
     if settings.escalation.enabled {
         let escalator = Escalator::new(
             state.store.clone(),

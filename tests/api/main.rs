@@ -9,6 +9,7 @@ mod customer_view;
 mod escalation;
 mod faults;
 mod health;
+mod idempotency;
 mod identity;
 mod lifecycle;
 mod push;
