@@ -30,6 +30,8 @@ pub struct Settings {
     pub push: crate::push::settings::PushSettings,
     /// Panic-press intake: how long idempotency keys are kept.
     pub intake: crate::engine::idempotency_pruner::IntakeSettings,
+    /// Where `/metrics` is served.
+    pub metrics: crate::telemetry::MetricsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -243,6 +245,9 @@ impl Settings {
         if self.escalation.sweep_interval_ms == 0 {
             return Err(invalid("escalation.sweep_interval_ms", "must be positive"));
         }
+        if let Err(reason) = self.metrics.address() {
+            return Err(invalid("metrics.listen", reason));
+        }
         let min = crate::engine::idempotency_pruner::MIN_RETENTION_HOURS;
         if !(min..=24 * 365).contains(&self.intake.idempotency_retention_hours) {
             return Err(invalid(
@@ -341,6 +346,15 @@ mod tests {
         });
         std::fs::remove_dir_all(dir).ok();
         result
+    }
+
+    #[test]
+    fn a_metrics_listener_that_is_not_an_address_is_refused_and_named() {
+        let err = with_file("[metrics]\nlisten = \"metrics.internal\"\n").unwrap_err();
+        assert!(err.to_string().contains("metrics.listen"), "{err}");
+        let s = with_file("[metrics]\nlisten = \"0.0.0.0:9090\"\n").unwrap();
+        assert_eq!(s.metrics.address().unwrap(), Some("0.0.0.0:9090".parse().unwrap()));
+        assert_eq!(Settings::default().metrics.address().unwrap(), None);
     }
 
     #[test]

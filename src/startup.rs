@@ -54,6 +54,8 @@ impl ShutdownHandle {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The separate `/metrics` listener (`metrics.listen`), when configured.
+    metrics_server: Option<(u16, Server)>,
     state: web::Data<AppState>,
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -112,6 +114,14 @@ impl Application {
         let listener =
             TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr()?.port();
+        let metrics_listener = match settings.metrics.address() {
+            Ok(Some(addr)) => Some(
+                TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (metrics.listen)"))?,
+            ),
+            Ok(None) => None,
+            Err(reason) => anyhow::bail!("invalid setting `metrics.listen`: {reason}"),
+        };
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             store,
@@ -124,10 +134,15 @@ impl Application {
             providers,
         });
         let server = run_server(listener, state.clone())?;
+        let metrics_server = match metrics_listener {
+            Some(l) => Some((l.local_addr()?.port(), run_metrics_server(l, state.clone())?)),
+            None => None,
+        };
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             port,
             server,
+            metrics_server,
             state,
             shutdown: Arc::new(shutdown),
         })
@@ -135,6 +150,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate `/metrics` listener, when `metrics.listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     pub fn store(&self) -> &Store {
@@ -151,11 +171,16 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Application {
             server,
+            metrics_server,
             state,
             shutdown,
             ..
         } = self;
         let workers = start_workers(&state, shutdown.subscribe());
+        let metrics_server = metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let handle = server.handle();
         let mut server = tokio::spawn(server);
         let mut requested = shutdown.subscribe();
@@ -166,6 +191,10 @@ impl Application {
                 handle.stop(true).await;
                 server.await??;
             }
+        }
+        if let Some((handle, task)) = metrics_server {
+            handle.stop(true).await;
+            let _ = task.await;
         }
         let _ = shutdown.send(true);
         let grace = std::time::Duration::from_secs(state.settings.server.shutdown_timeout_secs);
@@ -257,6 +286,22 @@ fn run_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Res
         server = server.workers(server_settings.workers);
     }
     Ok(server.listen(listener)?.run())
+}
+
+/// The scrape on a listener of its own: one worker, no other route, so the metrics port can be
+/// left out of the Service that phones reach.
+fn run_metrics_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let shutdown_timeout = state.settings.server.shutdown_timeout_secs;
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(api::health::configure_metrics_listener)
+    })
+    .disable_signals()
+    .workers(1)
+    .shutdown_timeout(shutdown_timeout)
+    .listen(listener)?
+    .run())
 }
 
 async fn shutdown_requested(trigger: &mut watch::Receiver<bool>) -> &'static str {

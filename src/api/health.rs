@@ -1,4 +1,5 @@
-//! Liveness (`/healthz`), readiness (`/readyz`) and the Prometheus scrape (`/metrics`).
+//! Liveness (`/healthz`), readiness (`/readyz`) and the Prometheus scrape (`/metrics`, on the
+//! main port or, with `metrics.listen`, only on a listener of its own).
 //!
 //! Liveness says only that the process answers; readiness says the gateway can take an alert:
 //! the database answers and its schema is the one this binary expects. Readiness also reports,
@@ -7,7 +8,7 @@
 //! can reach the port can read it, so it says what is wrong in a word; the details are logged.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::Problem;
@@ -102,8 +103,30 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     })))
 }
 
+/// On the main port: the scrape, unless it has a listener of its own (`metrics.listen`), in
+/// which case this port knows no such route.
 #[get("/metrics")]
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+    if !state.settings.metrics.listen.trim().is_empty() {
+        return Err(Problem::not_found(format!(
+            "no route for {} {}",
+            req.method(),
+            req.path()
+        )));
+    }
+    Ok(scrape(&state))
+}
+
+/// The routes of the separate metrics listener: the scrape and nothing else.
+pub fn configure_metrics_listener(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics_listener));
+}
+
+async fn metrics_listener(state: web::Data<AppState>) -> HttpResponse {
+    scrape(&state)
+}
+
+fn scrape(state: &AppState) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())

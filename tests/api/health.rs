@@ -1,5 +1,7 @@
 use crate::on_both_backends;
-use crate::support::{assert_problem, spawn_app, spawn_app_with_push, TestBackend};
+use crate::support::{
+    assert_problem, spawn_app, spawn_app_with, spawn_app_with_push, TestBackend,
+};
 
 on_both_backends!(
     healthz_answers_ok,
@@ -7,6 +9,7 @@ on_both_backends!(
     readyz_tells_the_network_what_is_wrong_in_a_word,
     a_platform_without_a_provider_is_not_configured_from_the_start,
     metrics_count_requests,
+    metrics_can_have_a_listener_of_their_own,
     request_id_is_generated_and_echoed,
     unknown_route_is_a_problem,
 );
@@ -103,6 +106,37 @@ async fn metrics_count_requests(backend: TestBackend) {
         "{text}"
     );
     assert!(text.contains("panic_gateway_http_request_duration_seconds_bucket"));
+}
+
+async fn metrics_can_have_a_listener_of_their_own(backend: TestBackend) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_app_with(backend, |s| {
+        s.metrics.listen = format!("127.0.0.1:{port}");
+    })
+    .await;
+    app.get("/healthz").await;
+    // The main port (phones, the load balancer) no longer serves the scrape.
+    let body = assert_problem(app.get("/metrics").await, 404).await;
+    assert!(body["detail"].as_str().unwrap().contains("/metrics"));
+    // The metrics port does, and serves nothing else.
+    let metrics = format!("http://127.0.0.1:{port}");
+    let res = app.client.get(format!("{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"panic_gateway_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    for path in ["/healthz", "/readyz", "/v1/admin/customers"] {
+        let res = app.client.get(format!("{metrics}{path}")).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path} on the metrics port");
+    }
 }
 
 async fn request_id_is_generated_and_echoed(backend: TestBackend) {
