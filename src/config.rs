@@ -353,7 +353,10 @@ mod tests {
         let err = with_file("[metrics]\nlisten = \"metrics.internal\"\n").unwrap_err();
         assert!(err.to_string().contains("metrics.listen"), "{err}");
         let s = with_file("[metrics]\nlisten = \"0.0.0.0:9090\"\n").unwrap();
-        assert_eq!(s.metrics.address().unwrap(), Some("0.0.0.0:9090".parse().unwrap()));
+        assert_eq!(
+            s.metrics.address().unwrap(),
+            Some("0.0.0.0:9090".parse().unwrap())
+        );
         assert_eq!(Settings::default().metrics.address().unwrap(), None);
     }
 
@@ -368,10 +371,7 @@ mod tests {
         assert!(message.contains("24"), "{message}");
         let s = with_file("[intake]\nidempotency_retention_hours = 24\n").unwrap();
         assert_eq!(s.intake.idempotency_retention_hours, 24);
-        assert_eq!(
-            Settings::default().intake.idempotency_retention_hours,
-            48
-        );
+        assert_eq!(Settings::default().intake.idempotency_retention_hours, 48);
     }
 
     #[test]

@@ -135,7 +135,10 @@ impl Application {
         });
         let server = run_server(listener, state.clone())?;
         let metrics_server = match metrics_listener {
-            Some(l) => Some((l.local_addr()?.port(), run_metrics_server(l, state.clone())?)),
+            Some(l) => Some((
+                l.local_addr()?.port(),
+                run_metrics_server(l, state.clone())?,
+            )),
             None => None,
         };
         let (shutdown, _) = watch::channel(false);
@@ -290,7 +293,10 @@ fn run_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Res
 
 /// The scrape on a listener of its own: one worker, no other route, so the metrics port can be
 /// left out of the Service that phones reach.
-fn run_metrics_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+fn run_metrics_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+) -> std::io::Result<Server> {
     let shutdown_timeout = state.settings.server.shutdown_timeout_secs;
     Ok(HttpServer::new(move || {
         App::new()

@@ -108,7 +108,10 @@ fn kubernetes_scrapes_metrics_on_a_port_the_service_does_not_expose() {
         .unwrap();
     let listen = settings.metrics.address().unwrap().expect("metrics.listen");
     assert_eq!(u64::from(listen.port()), metrics_port);
-    assert!(listen.ip().is_unspecified(), "reachable by the in-cluster scraper");
+    assert!(
+        listen.ip().is_unspecified(),
+        "reachable by the in-cluster scraper"
+    );
 
     // The Service routes the API only.
     let service = kind(&docs, "Service");

@@ -65,7 +65,11 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
         let status = if !state.providers.contains_key(&platform) {
             "not_configured"
         } else if let Some(problem) = state.provider_health.problem(platform) {
-            tracing::warn!(platform = platform.as_str(), problem, "push provider refuses our configuration");
+            tracing::warn!(
+                platform = platform.as_str(),
+                problem,
+                "push provider refuses our configuration"
+            );
             "rejected_configuration"
         } else {
             "ok"

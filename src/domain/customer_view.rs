@@ -138,15 +138,26 @@ mod tests {
         for secret in SECRETS {
             assert!(!s.contains(secret), "{secret} leaked in {s}");
         }
-        for key in ["device_id", "user_id", "error", "platform", "reasons", "skipped", "targets"] {
+        for key in [
+            "device_id",
+            "user_id",
+            "error",
+            "platform",
+            "reasons",
+            "skipped",
+            "targets",
+        ] {
             assert!(!s.contains(&format!("\"{key}\"")), "{key} leaked in {s}");
         }
     }
 
     #[test]
     fn created_and_joined_are_shown_without_the_pressing_device() {
-        let e = view("created", json!({ "outcome": "opened", "affected_service": "checkout" }))
-            .unwrap();
+        let e = view(
+            "created",
+            json!({ "outcome": "opened", "affected_service": "checkout" }),
+        )
+        .unwrap();
         assert_eq!(e.kind, "opened");
         let e = view("joined", json!({ "alert_count": 3 })).unwrap();
         assert_eq!(e.kind, "alert_joined");
@@ -170,7 +181,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.detail, json!({ "priority": "P1" }));
-        assert_eq!(view("classified", json!({ "priority": "admin:key-1" })), None);
+        assert_eq!(
+            view("classified", json!({ "priority": "admin:key-1" })),
+            None
+        );
     }
 
     #[test]
@@ -186,10 +200,17 @@ mod tests {
         assert_eq!(e.text, "Paging level 1 of the escalation: 1 person paged.");
         assert_eq!(e.detail, json!({ "people_paged": 1 }));
         assert_clean(&e);
-        let e = view("paged", json!({ "pass": 1, "step": 2, "targets": [{}, {}] })).unwrap();
+        let e = view(
+            "paged",
+            json!({ "pass": 1, "step": 2, "targets": [{}, {}] }),
+        )
+        .unwrap();
         assert_eq!(e.text, "Paging level 2 of the escalation: 2 people paged.");
-        let e = view("escalated", json!({ "from": { "pass": 1, "step": 1 }, "reason": "x" }))
-            .unwrap();
+        let e = view(
+            "escalated",
+            json!({ "from": { "pass": 1, "step": 1 }, "reason": "x" }),
+        )
+        .unwrap();
         assert_eq!(e.detail, Value::Null);
         assert!(view("unanswered", json!({ "reason": "exhausted" })).is_some());
     }
@@ -198,7 +219,10 @@ mod tests {
     fn skipped_steps_and_failed_deliveries_are_not_shown() {
         let who = json!({ "user_id": "usr-9", "device_id": "dev-123", "platform": "ios", "kind": "page", "error": "BadDeviceToken", "attempts": 3 });
         assert_eq!(
-            view("step.skipped", json!({ "reasons": [{ "reason": "on holiday" }] })),
+            view(
+                "step.skipped",
+                json!({ "reasons": [{ "reason": "on holiday" }] })
+            ),
             None
         );
         assert_eq!(view("delivery.failed", who.clone()), None);

@@ -168,13 +168,15 @@ impl Store {
         let serves: Option<String> = match (tier, customer_id) {
             (Some(t), _) => Some(t.to_owned()),
             // On PostgreSQL the customer's row lock orders this after a concurrent tier move.
-            (None, Some(c)) => sqlx::query_scalar(match self.backend() {
-                Backend::Postgres => "SELECT tier_id FROM customers WHERE id = $1 FOR UPDATE",
-                Backend::Sqlite => "SELECT tier_id FROM customers WHERE id = $1",
-            })
-            .bind(c)
-            .fetch_optional(&mut *tx)
-            .await?,
+            (None, Some(c)) => {
+                sqlx::query_scalar(match self.backend() {
+                    Backend::Postgres => "SELECT tier_id FROM customers WHERE id = $1 FOR UPDATE",
+                    Backend::Sqlite => "SELECT tier_id FROM customers WHERE id = $1",
+                })
+                .bind(c)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
             (None, None) => None,
         };
         if let Some(t) = &serves {

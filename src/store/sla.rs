@@ -378,7 +378,7 @@ pub(crate) async fn first_misfit_tx(
     tier: &str,
     policy: Option<&str>,
 ) -> Result<Option<PolicyMisfit>, StoreError> {
-    Ok(misfits(&mut **tx, Some(tier))
+    Ok(misfits(tx, Some(tier))
         .await?
         .into_iter()
         .find(|m| policy.is_none() || m.policy_id.as_deref() == policy))

@@ -31,8 +31,14 @@ async fn the_customer_sees_progress_not_devices_errors_or_staff_absences(backend
     // The account manager is away with no delegate: step 1 is skipped for that reason.
     let now = app.clock_now();
     let res = app
-        .with_token(Method::POST, "/v1/responders/me/unavailability", &am.access_token)
-        .json(&json!({ "starts_at": now - Duration::hours(1), "ends_at": now + Duration::hours(8) }))
+        .with_token(
+            Method::POST,
+            "/v1/responders/me/unavailability",
+            &am.access_token,
+        )
+        .json(
+            &json!({ "starts_at": now - Duration::hours(1), "ends_at": now + Duration::hours(8) }),
+        )
         .send()
         .await
         .unwrap();
@@ -80,7 +86,11 @@ async fn the_customer_sees_progress_not_devices_errors_or_staff_absences(backend
         let app = &app;
         let url = format!("/v1/incidents/{incident}");
         async move {
-            let res = app.with_token(Method::GET, &url, &token).send().await.unwrap();
+            let res = app
+                .with_token(Method::GET, &url, &token)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(res.status(), 200);
             res.json::<Value>().await.unwrap()
         }

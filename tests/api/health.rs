@@ -1,7 +1,5 @@
 use crate::on_both_backends;
-use crate::support::{
-    assert_problem, spawn_app, spawn_app_with, spawn_app_with_push, TestBackend,
-};
+use crate::support::{assert_problem, spawn_app, spawn_app_with, spawn_app_with_push, TestBackend};
 
 on_both_backends!(
     healthz_answers_ok,
@@ -124,7 +122,12 @@ async fn metrics_can_have_a_listener_of_their_own(backend: TestBackend) {
     assert!(body["detail"].as_str().unwrap().contains("/metrics"));
     // The metrics port does, and serves nothing else.
     let metrics = format!("http://127.0.0.1:{port}");
-    let res = app.client.get(format!("{metrics}/metrics")).send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     assert!(
@@ -134,7 +137,12 @@ async fn metrics_can_have_a_listener_of_their_own(backend: TestBackend) {
         "{text}"
     );
     for path in ["/healthz", "/readyz", "/v1/admin/customers"] {
-        let res = app.client.get(format!("{metrics}{path}")).send().await.unwrap();
+        let res = app
+            .client
+            .get(format!("{metrics}{path}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 404, "{path} on the metrics port");
     }
 }

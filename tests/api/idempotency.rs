@@ -27,9 +27,7 @@ async fn refreshed(app: &TestApp, phone: &mut Phone) {
     phone.refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
 }
 
-async fn a_key_older_than_its_retention_is_pruned_and_a_younger_one_replays(
-    backend: TestBackend,
-) {
+async fn a_key_older_than_its_retention_is_pruned_and_a_younger_one_replays(backend: TestBackend) {
     let app = spawn_app_with(backend, |s| {
         s.intake.idempotency_retention_hours = 48;
         s.intake.idempotency_prune_interval_ms = 10;

@@ -136,8 +136,18 @@ fn serve_warns_at_start_about_a_platform_without_a_push_provider() {
     assert!(kill.success());
     wait_exit(&mut child, Duration::from_secs(30));
     let mut log = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut log).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     for platform in ["ios", "android"] {
         assert!(
             log.contains(&format!("no push provider is configured for {platform}")),

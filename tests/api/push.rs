@@ -415,7 +415,10 @@ async fn a_provider_refusing_our_configuration_is_reported_loudly(backend: TestB
     );
     assert_eq!(ready["push"]["platforms"]["android"], "ok");
     // Apple's own words are in the log, not on the network.
-    assert!(!ready.to_string().contains("InvalidProviderToken"), "{ready}");
+    assert!(
+        !ready.to_string().contains("InvalidProviderToken"),
+        "{ready}"
+    );
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains(r#"panic_gateway_deliveries_total{outcome="fatal",provider="apns"} 1"#),

@@ -302,7 +302,10 @@ async fn a_stored_policy_that_cannot_keep_its_promise_is_marked_and_the_gateway_
         marked.contains(&json!({ "tier": "gold", "policy_id": null })),
         "{ready}"
     );
-    assert!(!ready.to_string().contains("6 min"), "the arithmetic is for the log");
+    assert!(
+        !ready.to_string().contains("6 min"),
+        "the arithmetic is for the log"
+    );
 
     // The policy list shows the arithmetic to the admin.
     let policies: Value = restarted
