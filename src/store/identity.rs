@@ -255,9 +255,15 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Result<Option<Customer>, super::sla::PolicyMisfit>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let Some(current) = sqlx::query(
-            "SELECT id, name, tier_id, account_manager_id FROM customers WHERE id = $1",
-        )
+        // Locks are taken customer row first, then tier row, in every write that checks the
+        // SLA invariant (see `put_policy`), so two of them cannot deadlock on PostgreSQL.
+        let lock = match self.backend() {
+            super::Backend::Postgres => " FOR UPDATE",
+            super::Backend::Sqlite => "",
+        };
+        let Some(current) = sqlx::query(&format!(
+            "SELECT id, name, tier_id, account_manager_id FROM customers WHERE id = $1{lock}"
+        ))
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?

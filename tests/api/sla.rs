@@ -19,6 +19,7 @@ on_both_backends!(
     the_report_range_is_forward_and_at_most_366_days,
     a_stored_policy_that_cannot_keep_its_promise_is_marked_and_the_gateway_serves,
     moving_a_customer_to_a_stricter_tier_is_refused_when_its_policy_cannot_keep_up,
+    concurrent_policy_and_tier_writes_never_leave_a_policy_that_cannot_keep_up,
 );
 
 fn gold_sla(internal: i64, external: i64) -> Value {
@@ -444,4 +445,65 @@ async fn the_report_range_is_forward_and_at_most_366_days(backend: TestBackend) 
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["incidents"], 0);
+}
+
+async fn concurrent_policy_and_tier_writes_never_leave_a_policy_that_cannot_keep_up(
+    backend: TestBackend,
+) {
+    let app = spawn_app(backend).await;
+    let customer = app.create_customer("Racy", "silver", None).await;
+    // 20 minutes to the last step: fits Silver (30), not Gold (15).
+    let slow = json!({
+        "name": "slow", "customer_id": customer, "repeat": 0,
+        "steps": [
+            { "targets": [{ "type": "account_manager" }], "ack_timeout_minutes": 20 },
+            { "targets": [{ "type": "support_managers" }], "ack_timeout_minutes": 20 }
+        ]
+    });
+    let fast = json!({
+        "name": "fast", "customer_id": customer, "repeat": 0,
+        "steps": [
+            { "targets": [{ "type": "account_manager" }], "ack_timeout_minutes": 5 },
+            { "targets": [{ "type": "support_managers" }], "ack_timeout_minutes": 5 }
+        ]
+    });
+    let put = |body: Value| {
+        let app = &app;
+        async move {
+            app.admin(Method::PUT, "/v1/admin/policies")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let patch = |tier: &'static str| {
+        let app = &app;
+        let url = format!("/v1/admin/customers/{customer}");
+        async move {
+            app.admin(Method::PATCH, &url)
+                .json(&json!({ "tier": tier }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..8 {
+        let (a, b, c, d) = tokio::join!(
+            put(slow.clone()),
+            patch("gold"),
+            put(fast.clone()),
+            patch("silver")
+        );
+        // Each write either lands or is refused with the arithmetic; none fails or deadlocks.
+        for status in [a, b, c, d] {
+            assert!(status == 200 || status == 422, "status {status}");
+        }
+        let ready: Value = app.get("/readyz").await.json().await.unwrap();
+        assert_eq!(ready["escalation"]["status"], "ok", "{ready}");
+    }
 }
