@@ -28,6 +28,10 @@ pub struct Settings {
     pub dispatch: crate::engine::dispatcher::DispatchSettings,
     pub escalation: crate::engine::escalator::EscalationSettings,
     pub push: crate::push::settings::PushSettings,
+    /// Panic-press intake: how long idempotency keys are kept.
+    pub intake: crate::engine::idempotency_pruner::IntakeSettings,
+    /// Where `/metrics` is served.
+    pub metrics: crate::telemetry::MetricsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -241,6 +245,25 @@ impl Settings {
         if self.escalation.sweep_interval_ms == 0 {
             return Err(invalid("escalation.sweep_interval_ms", "must be positive"));
         }
+        if let Err(reason) = self.metrics.address() {
+            return Err(invalid("metrics.listen", reason));
+        }
+        let min = crate::engine::idempotency_pruner::MIN_RETENTION_HOURS;
+        if !(min..=24 * 365).contains(&self.intake.idempotency_retention_hours) {
+            return Err(invalid(
+                "intake.idempotency_retention_hours",
+                format!(
+                    "must be between {min} and 8760: a phone may retry a press for hours, and \
+                     a shorter retention would record a retry as a new alert"
+                ),
+            ));
+        }
+        if self.intake.idempotency_prune_interval_ms == 0 {
+            return Err(invalid(
+                "intake.idempotency_prune_interval_ms",
+                "must be positive",
+            ));
+        }
         if let Err(e) = self.push.validate() {
             return Err(invalid(e.key, e.reason));
         }
@@ -323,6 +346,32 @@ mod tests {
         });
         std::fs::remove_dir_all(dir).ok();
         result
+    }
+
+    #[test]
+    fn a_metrics_listener_that_is_not_an_address_is_refused_and_named() {
+        let err = with_file("[metrics]\nlisten = \"metrics.internal\"\n").unwrap_err();
+        assert!(err.to_string().contains("metrics.listen"), "{err}");
+        let s = with_file("[metrics]\nlisten = \"0.0.0.0:9090\"\n").unwrap();
+        assert_eq!(
+            s.metrics.address().unwrap(),
+            Some("0.0.0.0:9090".parse().unwrap())
+        );
+        assert_eq!(Settings::default().metrics.address().unwrap(), None);
+    }
+
+    #[test]
+    fn idempotency_retention_below_a_day_is_refused_and_named() {
+        let err = with_file("[intake]\nidempotency_retention_hours = 12\n").unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("intake.idempotency_retention_hours"),
+            "{message}"
+        );
+        assert!(message.contains("24"), "{message}");
+        let s = with_file("[intake]\nidempotency_retention_hours = 24\n").unwrap();
+        assert_eq!(s.intake.idempotency_retention_hours, 24);
+        assert_eq!(Settings::default().intake.idempotency_retention_hours, 48);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::engine::dispatcher::{Dispatcher, ProviderHealth};
 use crate::engine::escalator::Escalator;
+use crate::engine::idempotency_pruner::IdempotencyPruner;
 use crate::engine::sla_watch::SlaWatch;
 use crate::engine::webhooks::WebhookSender;
 use crate::push::Providers;
@@ -53,6 +54,8 @@ impl ShutdownHandle {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The separate `/metrics` listener (`metrics.listen`), when configured.
+    metrics_server: Option<(u16, Server)>,
     state: web::Data<AppState>,
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -77,8 +80,11 @@ impl Application {
                 .await
                 .context("cannot migrate the database")?;
         }
-        if let Err(arithmetic) = store.check_escalation_config().await? {
-            anyhow::bail!("invalid escalation configuration: {arithmetic}");
+        // A stored policy that cannot keep its tier's SLA is an operator's problem to fix, not
+        // a reason for every replica to refuse to start: warn, and /readyz and the policy list
+        // mark it until it is fixed. Writes through the API can no longer create one.
+        for misfit in store.escalation_misfits().await? {
+            tracing::warn!(tier = %misfit.tier, policy = %misfit.policy, "escalation policy cannot keep its tier's SLA: {misfit}");
         }
         let auth = &settings.auth;
         let secret = auth::signing_secret(auth, &store, clock.now()).await?;
@@ -89,6 +95,16 @@ impl Application {
             chrono::Duration::seconds(auth.access_token_ttl_secs as i64),
         ));
         let providers = crate::push::providers(&settings.push)?;
+        for platform in [crate::push::Platform::Ios, crate::push::Platform::Android] {
+            if !providers.contains_key(&platform) {
+                tracing::warn!(
+                    platform = platform.as_str(),
+                    "no push provider is configured for {}: its phones will not be paged \
+                     (enable push.apns or push.fcm)",
+                    platform.as_str()
+                );
+            }
+        }
         let enrollment_failures = FailureLimiter::new(
             auth.enrollment_max_failures,
             chrono::Duration::seconds(auth.enrollment_failure_window_secs as i64),
@@ -98,6 +114,14 @@ impl Application {
         let listener =
             TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr()?.port();
+        let metrics_listener = match settings.metrics.address() {
+            Ok(Some(addr)) => Some(
+                TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (metrics.listen)"))?,
+            ),
+            Ok(None) => None,
+            Err(reason) => anyhow::bail!("invalid setting `metrics.listen`: {reason}"),
+        };
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             store,
@@ -110,10 +134,18 @@ impl Application {
             providers,
         });
         let server = run_server(listener, state.clone())?;
+        let metrics_server = match metrics_listener {
+            Some(l) => Some((
+                l.local_addr()?.port(),
+                run_metrics_server(l, state.clone())?,
+            )),
+            None => None,
+        };
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             port,
             server,
+            metrics_server,
             state,
             shutdown: Arc::new(shutdown),
         })
@@ -121,6 +153,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate `/metrics` listener, when `metrics.listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     pub fn store(&self) -> &Store {
@@ -137,11 +174,16 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Application {
             server,
+            metrics_server,
             state,
             shutdown,
             ..
         } = self;
         let workers = start_workers(&state, shutdown.subscribe());
+        let metrics_server = metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let handle = server.handle();
         let mut server = tokio::spawn(server);
         let mut requested = shutdown.subscribe();
@@ -152,6 +194,10 @@ impl Application {
                 handle.stop(true).await;
                 server.await??;
             }
+        }
+        if let Some((handle, task)) = metrics_server {
+            handle.stop(true).await;
+            let _ = task.await;
         }
         let _ = shutdown.send(true);
         let grace = std::time::Duration::from_secs(state.settings.server.shutdown_timeout_secs);
@@ -192,6 +238,12 @@ fn start_workers(
         );
         workers.push(tokio::spawn(webhooks.run(stop.clone())));
     }
+    let pruner = IdempotencyPruner::new(
+        state.store.clone(),
+        state.clock.clone(),
+        settings.intake.clone(),
+    );
+    workers.push(tokio::spawn(pruner.run(stop.clone())));
     if settings.escalation.enabled {
         let escalator = Escalator::new(
             state.store.clone(),
@@ -237,6 +289,25 @@ fn run_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Res
         server = server.workers(server_settings.workers);
     }
     Ok(server.listen(listener)?.run())
+}
+
+/// The scrape on a listener of its own: one worker, no other route, so the metrics port can be
+/// left out of the Service that phones reach.
+fn run_metrics_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+) -> std::io::Result<Server> {
+    let shutdown_timeout = state.settings.server.shutdown_timeout_secs;
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(api::health::configure_metrics_listener)
+    })
+    .disable_signals()
+    .workers(1)
+    .shutdown_timeout(shutdown_timeout)
+    .listen(listener)?
+    .run())
 }
 
 async fn shutdown_requested(trigger: &mut watch::Receiver<bool>) -> &'static str {

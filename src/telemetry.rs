@@ -42,6 +42,31 @@ pub fn init(settings: &LogSettings) {
     };
 }
 
+/// Where the Prometheus scrape is served.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// `host:port` of a listener of its own for `GET /metrics` (e.g. `0.0.0.0:9090`), kept off
+    /// the port phones and the load balancer reach; the main port then answers 404 there.
+    /// Empty: `/metrics` is served on the main port.
+    pub listen: String,
+}
+
+impl MetricsSettings {
+    /// The separate listener's address, if one is configured; an address that does not parse
+    /// is an error naming the setting.
+    pub fn address(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        if self.listen.trim().is_empty() {
+            return Ok(None);
+        }
+        self.listen
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{:?} is not an IP address and port: {e}", self.listen))
+    }
+}
+
 /// The id of the current request, available to handlers as an extension.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);

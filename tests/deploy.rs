@@ -79,6 +79,50 @@ fn kubernetes_runs_two_replicas_probed_on_the_paths_and_port_the_gateway_serves(
 }
 
 #[test]
+fn kubernetes_scrapes_metrics_on_a_port_the_service_does_not_expose() {
+    let docs = k8s();
+    let deployment = kind(&docs, "Deployment");
+    let template = &deployment["spec"]["template"];
+    let container = &template["spec"]["containers"][0];
+    let metrics_port = container["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "metrics")
+        .expect("a container port named metrics")["containerPort"]
+        .as_u64()
+        .unwrap();
+    assert_ne!(metrics_port, 8080);
+    let annotations = &template["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/port"], metrics_port.to_string());
+    assert_eq!(annotations["prometheus.io/path"], "/metrics");
+
+    // The gateway listens for the scrape on that port, so its main port answers 404 there.
+    let toml = kind(&docs, "ConfigMap")["data"]["gateway.toml"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+        .merge(Toml::string(&toml))
+        .extract()
+        .unwrap();
+    let listen = settings.metrics.address().unwrap().expect("metrics.listen");
+    assert_eq!(u64::from(listen.port()), metrics_port);
+    assert!(
+        listen.ip().is_unspecified(),
+        "reachable by the in-cluster scraper"
+    );
+
+    // The Service routes the API only.
+    let service = kind(&docs, "Service");
+    for port in service["spec"]["ports"].as_array().unwrap() {
+        assert_ne!(port["targetPort"], "metrics", "{port}");
+        assert_ne!(port["targetPort"].as_u64(), Some(metrics_port), "{port}");
+        assert_ne!(port["port"].as_u64(), Some(metrics_port), "{port}");
+    }
+}
+
+#[test]
 #[allow(clippy::result_large_err)] // figment's Jail closure returns figment::Error
 fn compose_runs_two_gateways_on_postgres_with_settings_the_gateway_accepts() {
     let compose = documents("compose.yaml").remove(0);

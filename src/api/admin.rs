@@ -9,7 +9,7 @@ use super::validate::Validator;
 use super::{Json, Problem};
 use crate::auth::{self, Admin};
 use crate::domain::identity::UserRole;
-use crate::domain::sla::{check_policy_fits, Coverage, SlaConfigError, TierSla};
+use crate::domain::sla::{Coverage, SlaConfigError, TierSla};
 use crate::startup::AppState;
 use crate::store::identity::CustomerPatch;
 
@@ -73,15 +73,18 @@ async fn put_tier_sla(
         body.warn_at,
     )
     .map_err(sla_problem)?;
-    for (name, policy) in state.store.policies_of_tier(&id).await? {
-        check_policy_fits(&policy, &sla)
-            .map_err(|e| Problem::field("internal_ack_minutes", format!("{name}: {e}")))?;
-    }
-    state
+    match state
         .store
         .set_tier_sla(&id, &sla, state.clock.now())
-        .await?;
-    Ok(HttpResponse::Ok().json(sla))
+        .await?
+    {
+        Ok(true) => Ok(HttpResponse::Ok().json(sla)),
+        Ok(false) => Err(Problem::not_found(format!("no tier {id}"))),
+        Err(misfit) => Err(Problem::field(
+            "internal_ack_minutes",
+            format!("{}: {}", misfit.policy, misfit.reason),
+        )),
+    }
 }
 
 /// An SLA error names its field when it has one.
@@ -203,6 +206,15 @@ async fn update_customer(
         .store
         .update_customer(&id, patch, &admin.actor(), state.clock.now())
         .await?
+        .map_err(|misfit| {
+            Problem::field(
+                "tier",
+                format!(
+                    "{} cannot keep the {} SLA: {}",
+                    misfit.policy, misfit.tier, misfit.reason
+                ),
+            )
+        })?
         .ok_or_else(|| Problem::not_found(format!("no customer {id}")))?;
     Ok(HttpResponse::Ok().json(customer))
 }

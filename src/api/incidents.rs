@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::{Json, Problem};
 use crate::auth::{AnyDevice, ResponderDevice};
+use crate::domain::customer_view::customer_event;
 use crate::domain::identity::{DevicePrincipal, UserRole};
 use crate::domain::sla::covered_duration;
 use crate::startup::AppState;
@@ -75,7 +76,16 @@ async fn get_incident(
         return Err(not_found(&id));
     }
     let mut view = incident_view(&incident);
-    view["timeline"] = json!(state.store.timeline(&incident).await?);
+    let timeline = state.store.timeline(&incident).await?;
+    // Responders need the whole record; a customer's contact sees the allow-listed part.
+    view["timeline"] = if who.role == UserRole::Contact {
+        json!(timeline
+            .iter()
+            .filter_map(|e| customer_event(e.at, &e.kind, &e.detail))
+            .collect::<Vec<_>>())
+    } else {
+        json!(timeline)
+    };
     Ok(HttpResponse::Ok().json(view))
 }
 

@@ -1,8 +1,12 @@
 //! `GET /v1/reports/sla`: how fast incidents were acknowledged against the internal target and
 //! the customer-facing SLA, what breached and why, and per responder. JSON, or CSV with
 //! `Accept: text/csv`.
+//!
+//! Its cost is bounded: the range spans at most [`MAX_RANGE_DAYS`], and the store answers
+//! with a fixed number of queries (incidents, their skipped steps, the tiers' SLAs) however
+//! many incidents and tiers the range holds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -179,6 +183,23 @@ fn to_csv(lines: &[IncidentLine]) -> String {
     out
 }
 
+/// The widest range a report covers: a year, leap day included. A report reads every
+/// incident of its range, so the range is what bounds its cost.
+const MAX_RANGE_DAYS: i64 = 366;
+
+fn check_range(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), Problem> {
+    if from >= to {
+        return Err(Problem::field("from", "must be before `to`"));
+    }
+    if to - from > Duration::days(MAX_RANGE_DAYS) {
+        return Err(Problem::field(
+            "from",
+            format!("the range from `from` to `to` may span at most {MAX_RANGE_DAYS} days"),
+        ));
+    }
+    Ok(())
+}
+
 #[get("/v1/reports/sla")]
 async fn sla_report(
     state: web::Data<AppState>,
@@ -189,21 +210,21 @@ async fn sla_report(
     let now = state.clock.now();
     let to = query.to.unwrap_or(now);
     let from = query.from.unwrap_or(to - Duration::days(30));
-    if from >= to {
-        return Err(Problem::field("from", "must be before `to`"));
-    }
+    check_range(from, to)?;
     let rows = state
         .store
         .report_rows(from, to, query.customer.as_deref(), query.tier.as_deref())
         .await?;
-    let mut slas: HashMap<String, TierSla> = HashMap::new();
+    let slas = state.store.tier_slas().await?;
     let mut lines = Vec::with_capacity(rows.len());
     let mut responders: BTreeMap<String, (String, Vec<i64>)> = BTreeMap::new();
     for row in &rows {
-        if !slas.contains_key(&row.tier) {
-            slas.insert(row.tier.clone(), state.store.tier_sla(&row.tier).await?);
-        }
-        let l = line(row, &slas[&row.tier], now);
+        let sla = slas
+            .get(&row.tier)
+            .cloned()
+            .or_else(|| TierSla::defaults_for(&row.tier))
+            .unwrap_or_else(TierSla::gold);
+        let l = line(row, &sla, now);
         if let (Some(id), Some(tta)) = (&row.acknowledged_by, l.time_to_acknowledge_seconds) {
             let entry = responders.entry(id.clone()).or_insert_with(|| {
                 (
@@ -272,6 +293,15 @@ mod tests {
         assert_eq!(percentile(&v, 0.9), Some(90));
         assert_eq!(percentile(&[7], 0.9), Some(7));
         assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn the_range_is_forward_and_at_most_a_leap_year() {
+        let from: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
+        assert!(check_range(from, from + Duration::days(366)).is_ok());
+        assert!(check_range(from, from + Duration::days(366) + Duration::seconds(1)).is_err());
+        assert!(check_range(from, from).is_err());
+        assert!(check_range(from, from - Duration::seconds(1)).is_err());
     }
 
     #[test]

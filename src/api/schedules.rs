@@ -13,7 +13,6 @@ use super::{Json, Problem};
 use crate::auth::{Admin, ResponderDevice};
 use crate::domain::escalation::{EscalationPolicy, Step};
 use crate::domain::schedule::{Override, Rotation, Schedule};
-use crate::domain::sla::check_policy_fits;
 use crate::startup::AppState;
 use crate::store::schedules::{OverrideAdded, StoredSchedule};
 
@@ -227,30 +226,23 @@ async fn put_policy(
 ) -> Result<HttpResponse, Problem> {
     let mut v = Validator::new();
     let name = v.text("name", &body.name, 100);
-    let tier = match (&body.tier, &body.customer_id) {
+    match (&body.tier, &body.customer_id) {
         (Some(t), None) => {
             if !state.store.tier_exists(t).await? {
                 v.error("tier", format!("unknown tier {t:?}"));
             }
-            t.clone()
         }
-        (None, Some(c)) => match state.store.customer(c).await? {
-            Some(customer) => customer.tier,
-            None => {
+        (None, Some(c)) => {
+            if state.store.customer(c).await?.is_none() {
                 v.error("customer_id", "no such customer");
-                String::new()
             }
-        },
-        _ => {
-            v.error("tier", "give exactly one of tier and customer_id");
-            String::new()
         }
-    };
+        _ => v.error("tier", "give exactly one of tier and customer_id"),
+    }
     v.finish()?;
     let policy = EscalationPolicy::new(body.steps, body.repeat)
         .map_err(|e| Problem::field(e.field, e.reason))?;
-    let sla = state.store.tier_sla(&tier).await?;
-    check_policy_fits(&policy, &sla).map_err(|e| Problem::field("steps", e.to_string()))?;
+    // The fit with the tier's SLA is checked inside the write's transaction.
     let stored = state
         .store
         .put_policy(
@@ -260,11 +252,22 @@ async fn put_policy(
             &policy,
             state.clock.now(),
         )
-        .await?;
+        .await?
+        .map_err(|misfit| {
+            Problem::field("steps", format!("{}: {}", misfit.policy, misfit.reason))
+        })?;
     Ok(HttpResponse::Ok().json(stored))
 }
 
 #[get("/v1/admin/policies")]
 async fn list_policies(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, Problem> {
-    Ok(HttpResponse::Ok().json(state.store.list_policies().await?))
+    let misfits = state.store.escalation_misfits().await?;
+    let mut policies = state.store.list_policies().await?;
+    for p in &mut policies {
+        p.sla_misfit = misfits
+            .iter()
+            .find(|m| m.policy_id.as_deref() == Some(p.id.as_str()))
+            .map(ToString::to_string);
+    }
+    Ok(HttpResponse::Ok().json(policies))
 }

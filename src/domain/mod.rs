@@ -1,6 +1,7 @@
 //! Pure types and rules: no I/O, time passed in.
 
 pub mod calendar;
+pub mod customer_view;
 pub mod escalation;
 pub mod identity;
 pub mod incident;

@@ -119,6 +119,11 @@ impl ProviderHealth {
         v
     }
 
+    /// What the provider of `platform` last said about our configuration, if anything.
+    pub fn problem(&self, platform: Platform) -> Option<String> {
+        self.0.lock().expect("health lock").get(&platform).cloned()
+    }
+
     fn set(&self, platform: Platform, problem: Option<String>) {
         let mut map = self.0.lock().expect("health lock");
         match problem {

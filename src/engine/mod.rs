@@ -3,6 +3,7 @@
 
 pub mod dispatcher;
 pub mod escalator;
+pub mod idempotency_pruner;
 pub mod sla_watch;
 pub mod webhooks;
 

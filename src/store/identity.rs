@@ -244,18 +244,26 @@ impl Store {
         Ok(rows.iter().map(customer_row).collect::<Result<_, _>>()?)
     }
 
-    /// Applies `patch`; a tier change is audited. `None` when the customer does not exist.
+    /// Applies `patch`; a tier change is audited, and refused when the customer's own
+    /// escalation policy could not keep the new tier's SLA. `None` when the customer does not
+    /// exist.
     pub async fn update_customer(
         &self,
         id: &str,
         patch: CustomerPatch,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<Customer>, StoreError> {
+    ) -> Result<Result<Option<Customer>, super::sla::PolicyMisfit>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let Some(current) = sqlx::query(
-            "SELECT id, name, tier_id, account_manager_id FROM customers WHERE id = $1",
-        )
+        // Locks are taken customer row first, then tier row, in every write that checks the
+        // SLA invariant (see `put_policy`), so two of them cannot deadlock on PostgreSQL.
+        let lock = match self.backend() {
+            super::Backend::Postgres => " FOR UPDATE",
+            super::Backend::Sqlite => "",
+        };
+        let Some(current) = sqlx::query(&format!(
+            "SELECT id, name, tier_id, account_manager_id FROM customers WHERE id = $1{lock}"
+        ))
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
@@ -263,7 +271,7 @@ impl Store {
         .map(customer_row)
         .transpose()?
         else {
-            return Ok(None);
+            return Ok(Ok(None));
         };
         let updated = Customer {
             id: current.id.clone(),
@@ -273,6 +281,10 @@ impl Store {
                 .account_manager_id
                 .unwrap_or_else(|| current.account_manager_id.clone()),
         };
+        let moves = updated.tier != current.tier;
+        if moves {
+            super::sla::lock_tier(&mut tx, self.backend(), &updated.tier).await?;
+        }
         sqlx::query(
             "UPDATE customers SET name = $2, tier_id = $3, account_manager_id = $4, updated_at = $5 \
              WHERE id = $1",
@@ -296,8 +308,23 @@ impl Store {
             )
             .await?;
         }
+        // Its own policy must keep the new tier's SLA: checked on what this transaction sees.
+        if moves {
+            let own: Option<String> =
+                sqlx::query_scalar("SELECT id FROM escalation_policies WHERE customer_id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(own) = own {
+                let misfit =
+                    super::sla::first_misfit_tx(&mut tx, &updated.tier, Some(&own)).await?;
+                if let Some(misfit) = misfit {
+                    return Ok(Err(misfit));
+                }
+            }
+        }
         tx.commit().await?;
-        Ok(Some(updated))
+        Ok(Ok(Some(updated)))
     }
 
     pub async fn create_user(

@@ -368,6 +368,25 @@ impl Store {
         Ok(Intake::Recorded { response, pages })
     }
 
+    /// Deletes at most `limit` idempotency keys created before `cutoff`; returns how many.
+    pub async fn prune_idempotency_keys(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE (user_id, idem_key) IN \
+             (SELECT user_id, idem_key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+        )
+        .bind(millis(cutoff))
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
         let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
             .bind(id)

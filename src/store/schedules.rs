@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{millis, new_id, Store, StoreError};
+use super::sla::{first_misfit_tx, lock_tier, PolicyMisfit};
+use super::{millis, new_id, Backend, Store, StoreError};
 use crate::domain::escalation::EscalationPolicy;
 use crate::domain::schedule::{Override, Schedule, ScheduleError};
 
@@ -25,6 +26,9 @@ pub struct StoredPolicy {
     pub customer_id: Option<String>,
     #[serde(flatten)]
     pub policy: EscalationPolicy,
+    /// Why this policy cannot keep its tier's SLA, when stored data says so (edited behind
+    /// the API's back, or from before the check ran in every write); `null` when it fits.
+    pub sla_misfit: Option<String>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {
@@ -150,7 +154,8 @@ impl Store {
         Ok(OverrideAdded::Added(stored))
     }
 
-    /// Stores a policy for a tier or a customer, replacing the one it had.
+    /// Stores a policy for a tier or a customer, replacing the one it had, unless it (or
+    /// anything else paging for the tier it serves) could not keep that tier's SLA.
     pub async fn put_policy(
         &self,
         name: &str,
@@ -158,8 +163,25 @@ impl Store {
         customer_id: Option<&str>,
         policy: &EscalationPolicy,
         now: DateTime<Utc>,
-    ) -> Result<StoredPolicy, StoreError> {
+    ) -> Result<Result<StoredPolicy, PolicyMisfit>, StoreError> {
         let mut tx = self.begin_write().await?;
+        let serves: Option<String> = match (tier, customer_id) {
+            (Some(t), _) => Some(t.to_owned()),
+            // On PostgreSQL the customer's row lock orders this after a concurrent tier move.
+            (None, Some(c)) => {
+                sqlx::query_scalar(match self.backend() {
+                    Backend::Postgres => "SELECT tier_id FROM customers WHERE id = $1 FOR UPDATE",
+                    Backend::Sqlite => "SELECT tier_id FROM customers WHERE id = $1",
+                })
+                .bind(c)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            (None, None) => None,
+        };
+        if let Some(t) = &serves {
+            lock_tier(&mut tx, self.backend(), t).await?;
+        }
         sqlx::query(
             "DELETE FROM escalation_policies WHERE ($1 IS NOT NULL AND tier_id = $1) \
              OR ($2 IS NOT NULL AND customer_id = $2)",
@@ -181,14 +203,20 @@ impl Store {
         .bind(millis(now))
         .execute(&mut *tx)
         .await?;
+        if let Some(t) = &serves {
+            if let Some(misfit) = first_misfit_tx(&mut tx, t, Some(&id)).await? {
+                return Ok(Err(misfit));
+            }
+        }
         tx.commit().await?;
-        Ok(StoredPolicy {
+        Ok(Ok(StoredPolicy {
             id,
             name: name.to_owned(),
             tier: tier.map(str::to_owned),
             customer_id: customer_id.map(str::to_owned),
             policy: policy.clone(),
-        })
+            sla_misfit: None,
+        }))
     }
 
     pub async fn list_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
@@ -206,6 +234,7 @@ impl Store {
                     tier: r.try_get("tier_id")?,
                     customer_id: r.try_get("customer_id")?,
                     policy: decode("policy", &definition)?,
+                    sla_misfit: None,
                 })
             })
             .collect()

@@ -1,6 +1,8 @@
 //! SLA settings per tier, the configuration check that keeps promises keepable, pre-breach
 //! warnings and breaches per incident, and the rows behind SLA reports.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::Row;
@@ -10,6 +12,7 @@ use super::incidents::{event, On};
 use super::{from_millis, millis, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position};
 use crate::domain::sla::{check_policy_fits, TierSla};
+use crate::store::Backend;
 
 fn parse_sla(tier: &str, json: &str) -> TierSla {
     serde_json::from_str(json)
@@ -62,67 +65,38 @@ impl Store {
         Ok(parse_sla(tier, json.as_deref().unwrap_or("{}")))
     }
 
+    /// Sets a tier's SLA unless a policy that pages for the tier could not keep it; `false`
+    /// when the tier does not exist.
     pub async fn set_tier_sla(
         &self,
         tier: &str,
         sla: &TierSla,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Result<bool, PolicyMisfit>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // The UPDATE also takes the tier's row lock that policy and customer writes take.
         let done = sqlx::query("UPDATE tiers SET sla = $2, updated_at = $3 WHERE id = $1")
             .bind(tier)
             .bind(serde_json::to_string(sla).unwrap_or_default())
             .bind(millis(now))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(Ok(false));
+        }
+        if let Some(misfit) = first_misfit_tx(&mut tx, tier, None).await? {
+            return Ok(Err(misfit));
+        }
+        tx.commit().await?;
+        Ok(Ok(true))
     }
 
-    /// The policies that page for customers of `tier`: the tier's (or the default) and every
-    /// customer-specific one.
-    pub async fn policies_of_tier(
-        &self,
-        tier: &str,
-    ) -> Result<Vec<(String, EscalationPolicy)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, definition, tier_id FROM escalation_policies WHERE tier_id = $1 \
-             OR customer_id IN (SELECT id FROM customers WHERE tier_id = $1)",
-        )
-        .bind(tier)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::new();
-        let mut tier_has_own = false;
-        for r in rows {
-            let definition: String = r.try_get("definition")?;
-            tier_has_own |= r.try_get::<Option<String>, _>("tier_id")?.is_some();
-            if let Ok(p) = serde_json::from_str(&definition) {
-                out.push((format!("policy {:?}", r.try_get::<String, _>("name")?), p));
-            }
-        }
-        if !tier_has_own {
-            out.push((
-                "the built-in default policy".to_owned(),
-                EscalationPolicy::gold_default(),
-            ));
-        }
-        Ok(out)
-    }
-
-    /// Every tier's SLA against every policy that pages for it; the first that cannot keep
-    /// its promise is returned with the arithmetic.
-    pub async fn check_escalation_config(&self) -> Result<Result<(), String>, StoreError> {
-        let tiers: Vec<String> = sqlx::query_scalar("SELECT id FROM tiers ORDER BY rank DESC")
-            .fetch_all(&self.pool)
-            .await?;
-        for tier in tiers {
-            let sla = self.tier_sla(&tier).await?;
-            for (name, policy) in self.policies_of_tier(&tier).await? {
-                if let Err(e) = check_policy_fits(&policy, &sla) {
-                    return Ok(Err(format!("tier {tier}, {name}: {e}")));
-                }
-            }
-        }
-        Ok(Ok(()))
+    /// Every policy that pages for a tier and cannot keep that tier's SLA, with the
+    /// arithmetic. Two queries whatever the number of tiers and policies. The start-up check
+    /// and readiness use it: a stored misfit is reported, never a reason to stop serving.
+    pub async fn escalation_misfits(&self) -> Result<Vec<PolicyMisfit>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        misfits(&mut conn, None).await
     }
 
     /// Triggered, unacknowledged incidents.
@@ -263,7 +237,8 @@ impl Store {
         Ok(true)
     }
 
-    /// Incidents created in `[from, to)`, optionally for one customer or tier.
+    /// Incidents created in `[from, to)`, optionally for one customer or tier: two queries
+    /// however many incidents the range holds.
     pub async fn report_rows(
         &self,
         from: DateTime<Utc>,
@@ -288,15 +263,31 @@ impl Store {
         .bind(tier)
         .fetch_all(&self.pool)
         .await?;
+        // The skip reasons of all those incidents in one more query, not one per incident.
+        let skip_rows = sqlx::query(
+            "SELECT e.incident_id, e.detail FROM incident_events e \
+             JOIN incidents i ON i.id = e.incident_id \
+             WHERE e.kind = 'step.skipped' AND i.created_at >= $1 AND i.created_at < $2 \
+             AND ($3 IS NULL OR i.customer_id = $3) AND ($4 IS NULL OR i.tier_id = $4) \
+             ORDER BY e.at, e.id",
+        )
+        .bind(millis(from))
+        .bind(millis(to))
+        .bind(customer)
+        .bind(tier)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut skips: HashMap<String, Vec<String>> = HashMap::new();
+        for r in &skip_rows {
+            skips
+                .entry(r.try_get("incident_id")?)
+                .or_default()
+                .push(r.try_get("detail")?);
+        }
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let id: String = r.try_get("id")?;
-            let skips: Vec<String> = sqlx::query_scalar(
-                "SELECT detail FROM incident_events WHERE incident_id = $1 AND kind = 'step.skipped'",
-            )
-            .bind(&id)
-            .fetch_all(&self.pool)
-            .await?;
+            let skip_reasons = skips.remove(&id).unwrap_or_default();
             out.push(ReportRow {
                 id,
                 customer_id: r.try_get("customer_id")?,
@@ -314,10 +305,26 @@ impl Store {
                 acknowledged_by_name: r.try_get("ack_name")?,
                 resolved_at: r.try_get::<Option<i64>, _>("resolved_at")?.map(from_millis),
                 delivered: r.try_get::<i64, _>("delivered")? > 0,
-                skip_reasons: skips,
+                skip_reasons,
             });
         }
         Ok(out)
+    }
+
+    /// Every tier's SLA, in one query (reports need the SLA of each tier they show).
+    pub async fn tier_slas(&self) -> Result<HashMap<String, TierSla>, StoreError> {
+        let rows = sqlx::query("SELECT id, sla FROM tiers")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                let sla: Option<String> = r.try_get("sla")?;
+                let sla = parse_sla(&id, sla.as_deref().unwrap_or("{}"));
+                Ok((id, sla))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 }
 
@@ -328,4 +335,111 @@ pub(crate) async fn tier_sla_tx(tx: &mut Tx, tier: &str) -> Result<TierSla, Stor
         .fetch_optional(&mut **tx)
         .await?;
     Ok(parse_sla(tier, json.as_deref().unwrap_or("{}")))
+}
+
+/// A policy that pages for a tier and cannot keep the tier's SLA.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyMisfit {
+    pub tier: String,
+    /// `None` for the built-in default policy (a tier with no policy of its own).
+    pub policy_id: Option<String>,
+    /// `policy "name"` or `the built-in default policy`.
+    pub policy: String,
+    /// The arithmetic.
+    pub reason: String,
+}
+
+impl std::fmt::Display for PolicyMisfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tier {}, {}: {}", self.tier, self.policy, self.reason)
+    }
+}
+
+/// Takes `tier`'s row lock, so that writes that could break "every policy fits its tier's
+/// SLA" for one tier (its SLA, a policy, a customer moving in) run one after the other and
+/// each checks what the previous one committed. SQLite write transactions are already one at
+/// a time (`BEGIN IMMEDIATE`).
+pub(crate) async fn lock_tier(tx: &mut Tx, backend: Backend, tier: &str) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT id FROM tiers WHERE id = $1 FOR UPDATE")
+            .bind(tier)
+            .fetch_optional(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The first policy paging for `tier` that cannot keep its SLA, as `tx` sees the data: call
+/// it after the write and before the commit, and roll back when it finds one. With `policy`,
+/// only that stored policy is checked (the one a write changed or moved), so a misfit stored
+/// elsewhere does not block unrelated writes, including the ones that would fix it.
+pub(crate) async fn first_misfit_tx(
+    tx: &mut Tx,
+    tier: &str,
+    policy: Option<&str>,
+) -> Result<Option<PolicyMisfit>, StoreError> {
+    Ok(misfits(tx, Some(tier))
+        .await?
+        .into_iter()
+        .find(|m| policy.is_none() || m.policy_id.as_deref() == policy))
+}
+
+/// The misfits of one tier or of all, in two queries: tiers with their SLA, then every
+/// stored policy with the tier it pages for (its own, or its customer's).
+async fn misfits(
+    conn: &mut sqlx::AnyConnection,
+    only: Option<&str>,
+) -> Result<Vec<PolicyMisfit>, StoreError> {
+    let tiers = sqlx::query(
+        "SELECT id, sla FROM tiers WHERE ($1 IS NULL OR id = $1) ORDER BY rank DESC, id",
+    )
+    .bind(only)
+    .fetch_all(&mut *conn)
+    .await?;
+    let policies = sqlx::query(
+        "SELECT p.id, p.name, p.definition, p.tier_id, c.tier_id AS customer_tier \
+         FROM escalation_policies p LEFT JOIN customers c ON c.id = p.customer_id \
+         WHERE ($1 IS NULL OR p.tier_id = $1 OR c.tier_id = $1) ORDER BY p.name, p.id",
+    )
+    .bind(only)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::new();
+    for t in &tiers {
+        let tier: String = t.try_get("id")?;
+        let sla: Option<String> = t.try_get("sla")?;
+        let sla = parse_sla(&tier, sla.as_deref().unwrap_or("{}"));
+        let mut tier_has_own = false;
+        let mut check = |policy_id: Option<String>, label: String, policy: &EscalationPolicy| {
+            if let Err(e) = check_policy_fits(policy, &sla) {
+                out.push(PolicyMisfit {
+                    tier: tier.clone(),
+                    policy_id,
+                    policy: label,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        for p in &policies {
+            let own: Option<String> = p.try_get("tier_id")?;
+            let customer_tier: Option<String> = p.try_get("customer_tier")?;
+            if own.as_deref() != Some(tier.as_str()) && customer_tier.as_deref() != Some(&tier) {
+                continue;
+            }
+            tier_has_own |= own.is_some();
+            let definition: String = p.try_get("definition")?;
+            if let Ok(policy) = serde_json::from_str::<EscalationPolicy>(&definition) {
+                let name: String = p.try_get("name")?;
+                check(p.try_get("id")?, format!("policy {name:?}"), &policy);
+            }
+        }
+        if !tier_has_own {
+            check(
+                None,
+                "the built-in default policy".to_owned(),
+                &EscalationPolicy::gold_default(),
+            );
+        }
+    }
+    Ok(out)
 }

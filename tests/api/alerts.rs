@@ -197,7 +197,7 @@ async fn a_second_press_joins_the_open_incident_of_its_service(backend: TestBack
         .with_token(
             Method::GET,
             &format!("/v1/incidents/{incident}"),
-            &c.contact.access_token,
+            &c.account_manager.access_token,
         )
         .send()
         .await
@@ -205,6 +205,7 @@ async fn a_second_press_joins_the_open_incident_of_its_service(backend: TestBack
         .json()
         .await
         .unwrap();
+    // The responder's full timeline; the customer's allow-listed view is tested in lifecycle.
     let kinds: Vec<&str> = view["timeline"]
         .as_array()
         .unwrap()

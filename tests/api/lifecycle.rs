@@ -83,6 +83,80 @@ fn invalid_value_in_config_file_names_the_setting() {
 }
 
 #[test]
+fn an_idempotency_retention_under_a_day_stops_the_start_and_names_it() {
+    let dir = TempDir::new();
+    let out = gateway(&dir.0)
+        .env("PANIC_GATEWAY__INTAKE__IDEMPOTENCY_RETENTION_HOURS", "12")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("intake.idempotency_retention_hours"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_warns_at_start_about_a_platform_without_a_push_provider() {
+    use std::io::Read;
+    let dir = TempDir::new();
+    let port = free_port();
+    let mut child = gateway(&dir.0)
+        .env("PANIC_GATEWAY__SERVER__PORT", port.to_string())
+        .env("PANIC_GATEWAY__PUSH__APNS__ENABLED", "false")
+        .env("PANIC_GATEWAY__PUSH__FCM__ENABLED", "false")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ready: serde_json::Value = rt.block_on(async {
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(r) = client
+                .get(format!("http://127.0.0.1:{port}/readyz"))
+                .send()
+                .await
+            {
+                if r.status() == 200 {
+                    break r.json().await.unwrap();
+                }
+            }
+            assert!(Instant::now() < deadline, "the gateway never became ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    assert_eq!(ready["push"]["platforms"]["ios"], "not_configured");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    wait_exit(&mut child, Duration::from_secs(30));
+    let mut log = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    for platform in ["ios", "android"] {
+        assert!(
+            log.contains(&format!("no push provider is configured for {platform}")),
+            "{log}"
+        );
+    }
+}
+
+#[test]
 fn migrate_subcommand_creates_the_schema() {
     let dir = TempDir::new();
     let url = format!("sqlite://{}/m.db?mode=rwc", dir.0.display());

@@ -5,9 +5,11 @@ mod support;
 
 mod alerts;
 mod contract;
+mod customer_view;
 mod escalation;
 mod faults;
 mod health;
+mod idempotency;
 mod identity;
 mod lifecycle;
 mod push;

@@ -1,6 +1,5 @@
 //! SLA targets per tier, the promise check, pre-breach warnings, breaches and reports.
 
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
@@ -8,14 +7,19 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::on_both_backends;
-use crate::support::{assert_problem, eventually, p1_press, spawn_app, TestApp, TestBackend};
+use crate::support::{
+    assert_problem, eventually, p1_press, spawn_app, spawn_instance, TestApp, TestBackend,
+};
 
 on_both_backends!(
     incident_deadlines_follow_the_tier_sla,
     an_unkeepable_sla_is_refused_with_the_arithmetic,
     warnings_page_support_managers_before_the_breach,
     the_report_measures_acknowledgement_and_explains_breaches,
-    the_start_refuses_a_stored_configuration_that_cannot_keep_its_promise,
+    the_report_range_is_forward_and_at_most_366_days,
+    a_stored_policy_that_cannot_keep_its_promise_is_marked_and_the_gateway_serves,
+    moving_a_customer_to_a_stricter_tier_is_refused_when_its_policy_cannot_keep_up,
+    concurrent_policy_and_tier_writes_never_leave_a_policy_that_cannot_keep_up,
 );
 
 fn gold_sla(internal: i64, external: i64) -> Value {
@@ -241,11 +245,30 @@ async fn the_report_measures_acknowledgement_and_explains_breaches(backend: Test
     assert_problem(bad, 400).await;
 }
 
-async fn the_start_refuses_a_stored_configuration_that_cannot_keep_its_promise(
+async fn a_stored_policy_that_cannot_keep_its_promise_is_marked_and_the_gateway_serves(
     backend: TestBackend,
 ) {
     let app = spawn_app(backend).await;
-    // Someone edits the database behind the API's back.
+    let c = app.gold_customer().await;
+    // Reaches its last step after 10 minutes: fits Gold's 15.
+    let res = app
+        .admin(Method::PUT, "/v1/admin/policies")
+        .json(&json!({
+            "name": "acme", "customer_id": c.customer_id, "repeat": 0,
+            "steps": [
+                { "targets": [{ "type": "account_manager" }], "ack_timeout_minutes": 10 },
+                { "targets": [{ "type": "support_managers" }], "ack_timeout_minutes": 5 }
+            ]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let policy_id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Someone edits the database behind the API's back: 6 minutes to acknowledge.
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
     sqlx::query("UPDATE tiers SET sla = $1 WHERE id = 'gold'")
@@ -260,12 +283,227 @@ async fn the_start_refuses_a_stored_configuration_that_cannot_keep_its_promise(
         .await
         .unwrap();
     pool.close().await;
-    let clock = Arc::new(app.clock.clone());
-    let err = panic_gateway::startup::Application::build_with_clock(app.settings.clone(), clock)
+
+    // A replica starting now serves, and says which policies are out of line.
+    let restarted = spawn_instance(&app, app.settings.clone()).await;
+    let ready = restarted.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["escalation"]["status"], "degraded", "{ready}");
+    let marked = ready["escalation"]["policies_exceeding_sla"]
+        .as_array()
+        .unwrap();
+    assert!(
+        marked.contains(&json!({ "tier": "gold", "policy_id": policy_id })),
+        "{ready}"
+    );
+    // The built-in default (5 + 5 minutes) no longer fits either; it has no id.
+    assert!(
+        marked.contains(&json!({ "tier": "gold", "policy_id": null })),
+        "{ready}"
+    );
+    assert!(
+        !ready.to_string().contains("6 min"),
+        "the arithmetic is for the log"
+    );
+
+    // The policy list shows the arithmetic to the admin.
+    let policies: Value = restarted
+        .admin(Method::GET, "/v1/admin/policies")
+        .send()
         .await
-        .err()
-        .expect("the start is refused");
-    let message = format!("{err:#}");
-    assert!(message.contains("5 min + 5 min = 10 min"), "{message}");
-    assert!(message.contains("tier gold"), "{message}");
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let misfit = policies[0]["sla_misfit"].as_str().unwrap();
+    assert!(misfit.contains("10 min"), "{misfit}");
+    assert!(misfit.contains("6 min"), "{misfit}");
+
+    // And alerts are still taken and paged.
+    let res = restarted.press(&c.contact, "still", &p1_press("db")).await;
+    assert_eq!(res.status(), 201);
+
+    // Fixing the policy through the API clears its mark.
+    let res = restarted
+        .admin(Method::PUT, "/v1/admin/policies")
+        .json(&json!({
+            "name": "acme", "customer_id": c.customer_id, "repeat": 0,
+            "steps": [
+                { "targets": [{ "type": "account_manager" }], "ack_timeout_minutes": 5 },
+                { "targets": [{ "type": "support_managers" }], "ack_timeout_minutes": 5 }
+            ]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let policies: Value = restarted
+        .admin(Method::GET, "/v1/admin/policies")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(policies[0]["sla_misfit"].is_null(), "{policies}");
+}
+
+async fn moving_a_customer_to_a_stricter_tier_is_refused_when_its_policy_cannot_keep_up(
+    backend: TestBackend,
+) {
+    let app = spawn_app(backend).await;
+    let customer = app.create_customer("Slowpoke", "silver", None).await;
+    // Reaches its last step after 20 minutes: fits Silver's 30, not Gold's 15.
+    let res = app
+        .admin(Method::PUT, "/v1/admin/policies")
+        .json(&json!({
+            "name": "relaxed", "customer_id": customer, "repeat": 0,
+            "steps": [
+                { "targets": [{ "type": "account_manager" }], "ack_timeout_minutes": 20 },
+                { "targets": [{ "type": "support_managers" }], "ack_timeout_minutes": 20 }
+            ]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let res = app
+        .admin(Method::PATCH, &format!("/v1/admin/customers/{customer}"))
+        .json(&json!({ "tier": "gold" }))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(res, 422).await;
+    assert_eq!(body["errors"][0]["field"], "tier");
+    let detail = body["errors"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("\"relaxed\""), "{detail}");
+    assert!(detail.contains("20 min"), "{detail}");
+    assert!(detail.contains("15 min"), "{detail}");
+    // Nothing changed, and the next start has nothing to complain about.
+    let stored: Value = app
+        .admin(Method::GET, &format!("/v1/admin/customers/{customer}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["tier"], "silver");
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready["escalation"]["status"], "ok", "{ready}");
+
+    // Other changes to the customer still go through.
+    let res = app
+        .admin(Method::PATCH, &format!("/v1/admin/customers/{customer}"))
+        .json(&json!({ "name": "Slowpoke Ltd", "tier": "bronze" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+async fn the_report_range_is_forward_and_at_most_366_days(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let report = |from: &str, to: &str| {
+        let url = format!("/v1/reports/sla?from={from}&to={to}");
+        let app = &app;
+        async move { app.admin(Method::GET, &url).send().await.unwrap() }
+    };
+    // A year and a day is too wide: the report would read every incident in it.
+    let body = assert_problem(
+        report("2024-01-01T00:00:00Z", "2025-01-02T00:00:01Z").await,
+        422,
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "from");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("366 days"),
+        "{body}"
+    );
+    // Inverted.
+    let body = assert_problem(
+        report("2024-02-01T00:00:00Z", "2024-01-01T00:00:00Z").await,
+        422,
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "from");
+    // Only `from`, far back: `to` defaults to now, so the range is too wide too.
+    let res = app
+        .admin(Method::GET, "/v1/reports/sla?from=2000-01-01T00:00:00Z")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(assert_problem(res, 422).await["errors"][0]["field"], "from");
+    // A leap year exactly is fine.
+    let res = report("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["incidents"], 0);
+}
+
+async fn concurrent_policy_and_tier_writes_never_leave_a_policy_that_cannot_keep_up(
+    backend: TestBackend,
+) {
+    let app = spawn_app(backend).await;
+    let customer = app.create_customer("Racy", "silver", None).await;
+    // 20 minutes to the last step: fits Silver (30), not Gold (15).
+    let slow = json!({
+        "name": "slow", "customer_id": customer, "repeat": 0,
+        "steps": [
+            { "targets": [{ "type": "account_manager" }], "ack_timeout_minutes": 20 },
+            { "targets": [{ "type": "support_managers" }], "ack_timeout_minutes": 20 }
+        ]
+    });
+    let fast = json!({
+        "name": "fast", "customer_id": customer, "repeat": 0,
+        "steps": [
+            { "targets": [{ "type": "account_manager" }], "ack_timeout_minutes": 5 },
+            { "targets": [{ "type": "support_managers" }], "ack_timeout_minutes": 5 }
+        ]
+    });
+    let put = |body: Value| {
+        let app = &app;
+        async move {
+            app.admin(Method::PUT, "/v1/admin/policies")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let patch = |tier: &'static str| {
+        let app = &app;
+        let url = format!("/v1/admin/customers/{customer}");
+        async move {
+            app.admin(Method::PATCH, &url)
+                .json(&json!({ "tier": tier }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..8 {
+        let (a, b, c, d) = tokio::join!(
+            put(slow.clone()),
+            patch("gold"),
+            put(fast.clone()),
+            patch("silver")
+        );
+        // Each write either lands or is refused with the arithmetic; none fails or deadlocks.
+        for status in [a, b, c, d] {
+            assert!(status == 200 || status == 422, "status {status}");
+        }
+        let ready: Value = app.get("/readyz").await.json().await.unwrap();
+        assert_eq!(ready["escalation"]["status"], "ok", "{ready}");
+    }
 }

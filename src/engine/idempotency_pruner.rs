@@ -1,0 +1,84 @@
+//! The idempotency-key pruner: forgets the stored answers to panic presses once no phone can
+//! still be retrying them.
+//!
+//! A key must outlive every retry of its press, so its retention is at least a day
+//! (`intake.idempotency_retention_hours`, refused below 24 at start). Without pruning the
+//! table grows by one row per press forever. Each round deletes expired keys in bounded
+//! batches, each batch its own short write transaction, so intake is never held up for
+//! long; a round stops after a bounded number of batches and the next one continues. Deleting
+//! an expired key twice is harmless, so any number of gateway instances may run this.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::store::{Store, StoreError};
+
+/// The shortest retention accepted: a phone may keep retrying a press for hours.
+pub const MIN_RETENTION_HOURS: u64 = 24;
+/// Keys deleted per transaction.
+const BATCH: u32 = 500;
+/// Batches per round at most; the rest waits for the next round.
+const MAX_BATCHES_PER_ROUND: usize = 20;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeSettings {
+    /// How long the answer to a press is kept for replay under its idempotency key, in hours
+    /// (at least 24).
+    pub idempotency_retention_hours: u64,
+    /// How often to prune expired idempotency keys, in milliseconds.
+    pub idempotency_prune_interval_ms: u64,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        Self {
+            idempotency_retention_hours: 48,
+            idempotency_prune_interval_ms: 600_000,
+        }
+    }
+}
+
+pub struct IdempotencyPruner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    settings: IntakeSettings,
+}
+
+impl IdempotencyPruner {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: IntakeSettings) -> Self {
+        Self {
+            store,
+            clock,
+            settings,
+        }
+    }
+
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let interval = StdDuration::from_millis(self.settings.idempotency_prune_interval_ms);
+        super::every("idempotency_pruner", interval, stop, || self.round()).await;
+    }
+
+    /// Deletes keys older than the retention; returns how many.
+    pub async fn round(&self) -> Result<u64, StoreError> {
+        let retention = Duration::hours(self.settings.idempotency_retention_hours as i64);
+        let cutoff = self.clock.now() - retention;
+        let mut pruned = 0;
+        for _ in 0..MAX_BATCHES_PER_ROUND {
+            let n = self.store.prune_idempotency_keys(cutoff, BATCH).await?;
+            pruned += n;
+            if n < u64::from(BATCH) {
+                break;
+            }
+        }
+        if pruned > 0 {
+            tracing::info!(pruned, "expired idempotency keys pruned");
+        }
+        Ok(pruned)
+    }
+}
