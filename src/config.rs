@@ -28,6 +28,7 @@ pub struct Settings {
     pub dispatch: crate::engine::dispatcher::DispatchSettings,
     pub escalation: crate::engine::escalator::EscalationSettings,
     pub push: crate::push::settings::PushSettings,
+    pub intake: crate::api::alerts::IntakeSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -238,6 +239,12 @@ impl Settings {
                 "backoff_base_ms must be positive and not above backoff_max_ms",
             ));
         }
+        if self.intake.flood_max_open == 0 {
+            return Err(invalid("intake.flood_max_open", "must be at least 1"));
+        }
+        if self.intake.flood_window_secs == 0 {
+            return Err(invalid("intake.flood_window_secs", "must be positive"));
+        }
         if self.escalation.sweep_interval_ms == 0 {
             return Err(invalid("escalation.sweep_interval_ms", "must be positive"));
         }
@@ -381,6 +388,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`log.level`"), "{err}");
+    }
+
+    #[test]
+    fn a_flood_guard_that_can_never_open_an_incident_names_the_setting() {
+        let err = with_file("[intake]\nflood_max_open = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`intake.flood_max_open`"), "{err}");
+        let err = with_file("[intake]\nflood_window_secs = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`intake.flood_window_secs`"), "{err}");
     }
 
     #[test]

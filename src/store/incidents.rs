@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::escalation::{escalate_from, policy_for, PageContext};
+use super::escalation::{escalate_from, policy_for, restart_if_unanswered, PageContext};
 use super::identity::decode_error;
 use super::sla::tier_sla_tx;
 use super::{from_millis, millis, new_id, Store, StoreError, Tx};
@@ -32,6 +32,28 @@ pub struct NewAlert<'a> {
     pub ticket_ref: Option<&'a str>,
     pub app_local_time: Option<&'a str>,
     pub classification: &'a Classification,
+    pub flood: FloodGuard,
+}
+
+/// Past `max_open` incidents of one customer opened within `window` and still open, a press
+/// for yet another service joins the newest of them instead of opening one more: a flood of
+/// presses (a broken script, a panicking office) keeps one incident paging, not dozens.
+#[derive(Debug, Clone, Copy)]
+pub struct FloodGuard {
+    pub max_open: u32,
+    pub window: chrono::Duration,
+}
+
+/// Why a press joined an open incident instead of opening one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinReason {
+    /// The incident is open for the same service.
+    SameService,
+    /// The press referenced the incident's ticket.
+    SameTicket,
+    /// The customer has too many incidents open from the last minutes: see [`FloodGuard`].
+    Flood,
 }
 
 /// What the press did.
@@ -76,9 +98,17 @@ pub struct AlertRecord {
     pub priority: Priority,
     pub outcome: AlertOutcome,
     pub incident: Option<IncidentRow>,
-    /// Who the new incident's first pages went to: the account manager, or whoever the first
-    /// step with a deliverable device reached (empty when joining or not P1).
+    /// Who this press paged: for a new incident the account manager, or whoever the first
+    /// step with a deliverable device reached, else the support managers; for a press joining
+    /// an incident nobody was being paged for, whoever the restart reached. Empty otherwise.
     pub paging: Vec<PagedPerson>,
+    /// Someone is being paged for the incident, or has acknowledged it. `false` for a P1 that
+    /// reached nobody (and for tickets without an incident).
+    pub paged: bool,
+    /// Set when the press joined an open incident.
+    pub join_reason: Option<JoinReason>,
+    /// Escalation of the joined incident had run out and started again from the first step.
+    pub restarted: bool,
 }
 
 /// The recorded answer of a press.
@@ -601,6 +631,9 @@ async fn record_not_p1(
         outcome: AlertOutcome::TicketOnly,
         incident: None,
         paging: Vec::new(),
+        paged: false,
+        join_reason: None,
+        restarted: false,
     })
 }
 
@@ -609,7 +642,7 @@ async fn open_incident_for(
     customer_id: &str,
     key: &str,
     ticket_id: Option<&str>,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<(String, JoinReason)>, sqlx::Error> {
     let by_ticket: Option<String> = match ticket_id {
         Some(t) => {
             sqlx::query_scalar(
@@ -621,24 +654,59 @@ async fn open_incident_for(
         }
         None => None,
     };
-    if by_ticket.is_some() {
-        return Ok(by_ticket);
+    if let Some(id) = by_ticket {
+        return Ok(Some((id, JoinReason::SameTicket)));
     }
-    sqlx::query_scalar("SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2")
-        .bind(customer_id)
-        .bind(key)
-        .fetch_optional(&mut **tx)
-        .await
+    let by_service: Option<String> =
+        sqlx::query_scalar("SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2")
+            .bind(customer_id)
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(by_service.map(|id| (id, JoinReason::SameService)))
 }
 
-/// Adds a press to an open incident: counted and shown in its timeline; nobody is paged again.
+/// The newest open incident of a customer who already has `guard.max_open` incidents opened
+/// within `guard.window` and still open; `None` while under the threshold.
+async fn flood_target(
+    tx: &mut Tx,
+    customer_id: &str,
+    guard: FloodGuard,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, sqlx::Error> {
+    let recent: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM incidents WHERE customer_id = $1 AND state <> 'resolved' \
+         AND created_at > $2",
+    )
+    .bind(customer_id)
+    .bind(millis(now - guard.window))
+    .fetch_one(&mut **tx)
+    .await?;
+    if recent < i64::from(guard.max_open) {
+        return Ok(None);
+    }
+    sqlx::query_scalar(
+        "SELECT id FROM incidents WHERE customer_id = $1 AND state <> 'resolved' \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(customer_id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Adds a press to an open incident: counted and shown in its timeline, with the reason. While
+/// the incident is being paged or is acknowledged nobody is paged again; when nobody is being
+/// paged for it any more (its escalation ran out, or it never reached anyone), escalation
+/// starts again from the first step.
 async fn join_incident(
     tx: &mut Tx,
     incident_id: &str,
+    reason: JoinReason,
+    alert: &NewAlert<'_>,
     alert_id: &str,
     actor: &str,
     now: DateTime<Utc>,
-) -> Result<AlertRecord, StoreError> {
+) -> Result<(AlertRecord, usize), StoreError> {
     sqlx::query(
         "UPDATE incidents SET alert_count = alert_count + 1, updated_at = $2 WHERE id = $1",
     )
@@ -661,17 +729,41 @@ async fn join_incident(
         now,
         "joined",
         Some(actor),
-        json!({ "alert_count": incident.alert_count }),
+        json!({
+            "alert_count": incident.alert_count, "reason": reason,
+            "affected_service": alert.affected_service,
+        }),
     )
     .await?;
-    Ok(AlertRecord {
-        alert_id: alert_id.to_owned(),
-        ticket_ref: incident.ticket_ref.clone(),
-        priority: Priority::P1,
-        outcome: AlertOutcome::Joined,
-        incident: Some(incident),
-        paging: Vec::new(),
-    })
+    let restart = restart_if_unanswered(tx, incident_id, actor, now).await?;
+    let restarted = restart.is_some();
+    let (paging, pages, paged) = match restart {
+        Some(e) => (e.paged, e.pages, e.pages > 0),
+        None => (Vec::new(), 0, true),
+    };
+    let incident = if restarted {
+        let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
+            .bind(incident_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        incident_row(&row)?
+    } else {
+        incident
+    };
+    Ok((
+        AlertRecord {
+            alert_id: alert_id.to_owned(),
+            ticket_ref: incident.ticket_ref.clone(),
+            priority: Priority::P1,
+            outcome: AlertOutcome::Joined,
+            incident: Some(incident),
+            paging,
+            paged,
+            join_reason: Some(reason),
+            restarted,
+        },
+        pages,
+    ))
 }
 
 async fn record_p1(
@@ -683,18 +775,23 @@ async fn record_p1(
     now: DateTime<Utc>,
 ) -> Result<(AlertRecord, usize), StoreError> {
     let key = open_key(alert.customer_id, alert.affected_service);
-    if let Some(existing) = open_incident_for(
+    let mut existing = open_incident_for(
         tx,
         alert.customer_id,
         &key,
         ticket.as_ref().map(|t| t.id.as_str()),
     )
-    .await?
-    {
+    .await?;
+    if existing.is_none() {
+        existing = flood_target(tx, alert.customer_id, alert.flood, now)
+            .await?
+            .map(|id| (id, JoinReason::Flood));
+    }
+    if let Some((existing, reason)) = existing {
         if let Some(t) = &ticket {
             raise_ticket(tx, t, Priority::P1, actor, now).await?;
         }
-        return Ok((join_incident(tx, &existing, alert_id, actor, now).await?, 0));
+        return join_incident(tx, &existing, reason, alert, alert_id, actor, now).await;
     }
 
     let (ticket, created) =
@@ -729,10 +826,10 @@ async fn record_p1(
     .rows_affected();
     if inserted == 0 {
         // Opened meanwhile by a concurrent press (PostgreSQL waited for it to commit).
-        let existing = open_incident_for(tx, alert.customer_id, &key, None)
+        let (existing, reason) = open_incident_for(tx, alert.customer_id, &key, None)
             .await?
             .ok_or_else(|| StoreError::Database(decode_error("incidents.open_key", &key)))?;
-        return Ok((join_incident(tx, &existing, alert_id, actor, now).await?, 0));
+        return join_incident(tx, &existing, reason, alert, alert_id, actor, now).await;
     }
     let on = On {
         ticket: &ticket.id,
@@ -774,6 +871,9 @@ async fn record_p1(
             outcome,
             incident: Some(incident_row(&row)?),
             paging: escalated.paged,
+            paged: escalated.pages > 0,
+            join_reason: None,
+            restarted: false,
         },
         escalated.pages,
     ))

@@ -10,6 +10,7 @@ mod faults;
 mod health;
 mod identity;
 mod lifecycle;
+mod paging;
 mod push;
 mod sla;
 mod webhooks;
