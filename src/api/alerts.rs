@@ -4,7 +4,9 @@
 //! Order of checks: a customer device (401/403), a Gold customer (403, audited), an
 //! `Idempotency-Key` (400), a well-formed body (400/422). Then one transaction records the
 //! press, its ticket and incident, the first page deliveries and the answer; the dispatcher is
-//! woken after commit. No push provider is called from here.
+//! woken after commit. No push provider is called from here. A press is never refused for
+//! volume: past the flood guard (`[intake]`) it joins the newest open incident, and the answer
+//! says why (`joined_because`) and whether anyone is paged (`paged`).
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;

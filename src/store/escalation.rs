@@ -4,7 +4,11 @@
 //!
 //! A step whose targets have no deliverable device (none enrolled, all tokens dead, nobody on
 //! call, account manager away without a delegate) is skipped at once and recorded, never
-//! waited out. Advancing is guarded by the incident's current position, so with several
+//! waited out. When every remaining step reaches nobody, the support managers are paged as a
+//! last resort; when even they cannot be, a press's incident is recorded `unpaged` (the
+//! helpdesk hears `incident.unpaged`) rather than silently unanswered. A new press on an
+//! incident nobody is being paged for any more starts escalation again from the first step.
+//! Advancing and restarting are guarded by the incident's current state, so with several
 //! gateways on one database each deadline advances exactly once.
 
 use std::collections::BTreeMap;

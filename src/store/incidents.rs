@@ -1,5 +1,9 @@
 //! Panic intake in one transaction: idempotency claim, ticket, incident, timeline, and the
 //! first page deliveries (the outbox). Also the reads that let a customer follow its alert.
+//!
+//! A press never ends with nobody paged and nobody told: joining an incident whose escalation
+//! ran out restarts it, and the answer's `paged` says plainly when nobody could be reached.
+//! A customer past its flood guard joins its newest open incident instead of opening more.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -62,7 +66,8 @@ pub enum JoinReason {
 pub enum AlertOutcome {
     /// A new ticket and incident.
     Opened,
-    /// Joined the customer's open incident (same service or same ticket).
+    /// Joined an open incident of the customer: same service, same ticket, or the newest one
+    /// when the customer is flooding (see [`JoinReason`]).
     Joined,
     /// The referenced ticket was raised to P1 and an incident opened on it.
     Escalated,
