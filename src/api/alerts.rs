@@ -264,9 +264,14 @@ fn paging_detail(record: &AlertRecord) -> String {
             names()
         ),
         (true, false, false) => format!("Paging {}.", names()),
-        (true, true, _) => {
-            "Added to the open incident; its responders are already paged.".to_owned()
-        }
+        (true, true, _) => match record
+            .incident
+            .as_ref()
+            .and_then(|i| i.acknowledged_by_name.as_deref())
+        {
+            Some(name) => format!("Added to the open incident; {name} is on it."),
+            None => "Added to the open incident; its responders are already paged.".to_owned(),
+        },
     }
 }
 

@@ -127,6 +127,14 @@ async fn a_press_on_an_unanswered_incident_pages_again_from_the_first_step(backe
         "{again}"
     );
     assert_eq!(pages_to(&app, &incident, am).await, 2);
+    assert_eq!(
+        app.count(&format!(
+            "deliveries WHERE incident_id = '{incident}' AND kind = 'page' AND first_page = 1"
+        ))
+        .await,
+        2,
+        "the restart's page goes out ahead of backlogs, like the first one"
+    );
     let timeline = timeline_kinds(&app, &c, &incident).await;
     let restarted = timeline
         .iter()
