@@ -14,7 +14,7 @@ use sqlx::Row;
 use super::escalation::{escalate_from, policy_for, restart_if_unanswered, PageContext};
 use super::identity::decode_error;
 use super::sla::tier_sla_tx;
-use super::{from_millis, millis, new_id, Store, StoreError, Tx};
+use super::{from_millis, millis, new_id, Backend, Store, StoreError, Tx};
 use crate::domain::escalation::Position;
 use crate::domain::incident::{open_key, IncidentState};
 use crate::domain::p1_definition::{Classification, P1Answers};
@@ -326,6 +326,14 @@ impl Store {
         let alert_id = new_id();
         let actor = format!("device:{}", alert.device_id);
         let (record, pages) = if alert.classification.is_p1() {
+            if self.backend == Backend::Postgres {
+                // One P1 intake per customer at a time, so concurrent presses cannot all slip
+                // under the flood guard's count. (SQLite runs write transactions one at a time.)
+                sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
+                    .bind(alert.customer_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
             record_p1(&mut tx, alert, ticket, &alert_id, &actor, now).await?
         } else {
             (

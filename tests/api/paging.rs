@@ -412,6 +412,31 @@ async fn a_flood_of_presses_joins_the_newest_incident_instead_of_opening_more(
     assert_eq!(joined["detail"]["reason"], "flood");
     assert_eq!(joined["detail"]["affected_service"], "printers");
 
+    // Another customer's burst of presses at once, each for a service of its own: two
+    // incidents, the rest join, however the presses interleave.
+    let d = app.gold_customer().await;
+    let burst = (0..8).map(|i| {
+        let (app, phone) = (&app, d.contact.clone());
+        async move { press(app, &phone, &format!("burst-{i}"), &format!("burst {i}")).await }
+    });
+    let answers = futures_util::future::join_all(burst).await;
+    assert!(answers
+        .iter()
+        .all(|(status, _)| *status == 200 || *status == 201));
+    let flooded = answers
+        .iter()
+        .filter(|(_, body)| body["joined_because"] == "flood")
+        .count();
+    assert_eq!(flooded, 6);
+    assert_eq!(
+        app.count(&format!(
+            "incidents WHERE customer_id = '{}'",
+            d.customer_id
+        ))
+        .await,
+        2
+    );
+
     // Another customer is not affected by this one's flood.
     let other = app.gold_customer().await;
     let (status, _) = press(&app, &other.contact, "o1", "printers").await;
