@@ -152,8 +152,10 @@ async fn resolve_target(
     })
 }
 
-/// Pages `from`, and while a step reaches nobody, the steps after it, all at `now`.
-/// Updates the incident's position and deadline; records every page and skip.
+/// Pages `from`, and while a step reaches nobody, the steps after it, all at `now`; when none
+/// reaches anyone, the support managers. Updates the incident's position and deadline;
+/// records every page and skip. Reaching nobody at all is `unpaged` when paging starts
+/// (`from` is the first position: a press), `unanswered` when an advance runs out.
 pub(crate) async fn escalate_from(
     tx: &mut Tx,
     ctx: &PageContext<'_>,
