@@ -28,8 +28,8 @@ pub struct Settings {
     pub dispatch: crate::engine::dispatcher::DispatchSettings,
     pub escalation: crate::engine::escalator::EscalationSettings,
     pub push: crate::push::settings::PushSettings,
-    /// Panic-press intake: how long idempotency keys are kept.
-    pub intake: crate::engine::idempotency_pruner::IntakeSettings,
+    /// Panic-press intake: the flood guard and how long idempotency keys are kept.
+    pub intake: crate::api::alerts::IntakeSettings,
     /// Where `/metrics` is served.
     pub metrics: crate::telemetry::MetricsSettings,
 }
@@ -242,6 +242,12 @@ impl Settings {
                 "backoff_base_ms must be positive and not above backoff_max_ms",
             ));
         }
+        if self.intake.flood_max_open == 0 {
+            return Err(invalid("intake.flood_max_open", "must be at least 1"));
+        }
+        if self.intake.flood_window_secs == 0 {
+            return Err(invalid("intake.flood_window_secs", "must be positive"));
+        }
         if self.escalation.sweep_interval_ms == 0 {
             return Err(invalid("escalation.sweep_interval_ms", "must be positive"));
         }
@@ -430,6 +436,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`log.level`"), "{err}");
+    }
+
+    #[test]
+    fn a_flood_guard_that_can_never_open_an_incident_names_the_setting() {
+        let err = with_file("[intake]\nflood_max_open = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`intake.flood_max_open`"), "{err}");
+        let err = with_file("[intake]\nflood_window_secs = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`intake.flood_window_secs`"), "{err}");
     }
 
     #[test]

@@ -241,7 +241,8 @@ fn start_workers(
     let pruner = IdempotencyPruner::new(
         state.store.clone(),
         state.clock.clone(),
-        settings.intake.clone(),
+        chrono::Duration::hours(settings.intake.idempotency_retention_hours as i64),
+        std::time::Duration::from_millis(settings.intake.idempotency_prune_interval_ms),
     );
     workers.push(tokio::spawn(pruner.run(stop.clone())));
     if settings.escalation.enabled {

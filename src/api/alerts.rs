@@ -4,13 +4,15 @@
 //! Order of checks: a customer device (401/403), a Gold customer (403, audited), an
 //! `Idempotency-Key` (400), a well-formed body (400/422). Then one transaction records the
 //! press, its ticket and incident, the first page deliveries and the answer; the dispatcher is
-//! woken after commit. No push provider is called from here.
+//! woken after commit. No push provider is called from here. A press is never refused for
+//! volume: past the flood guard (`[intake]`) it joins the newest open incident, and the answer
+//! says why (`joined_because`) and whether anyone is paged (`paged`).
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::validate::Validator;
@@ -20,7 +22,44 @@ use crate::auth::CustomerDevice;
 use crate::domain::identity::DevicePrincipal;
 use crate::domain::p1_definition::{Classification, P1Answers};
 use crate::startup::AppState;
-use crate::store::incidents::{AlertOutcome, AlertRecord, Intake, NewAlert, StoredResponse};
+use crate::store::incidents::{
+    AlertOutcome, AlertRecord, FloodGuard, Intake, NewAlert, StoredResponse,
+};
+
+/// Intake limits (`[intake]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeSettings {
+    /// A customer with this many incidents opened within `flood_window_secs` and still open
+    /// gets no more: further presses for new services join the newest of them.
+    pub flood_max_open: u32,
+    pub flood_window_secs: u64,
+    /// How long the answer to a press is kept for replay under its idempotency key, in hours
+    /// (at least 24).
+    pub idempotency_retention_hours: u64,
+    /// How often to prune expired idempotency keys, in milliseconds.
+    pub idempotency_prune_interval_ms: u64,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        Self {
+            flood_max_open: 5,
+            flood_window_secs: 300,
+            idempotency_retention_hours: 48,
+            idempotency_prune_interval_ms: 600_000,
+        }
+    }
+}
+
+impl IntakeSettings {
+    pub fn flood_guard(&self) -> FloodGuard {
+        FloodGuard {
+            max_open: self.flood_max_open,
+            window: chrono::Duration::seconds(self.flood_window_secs.min(i64::MAX as u64) as i64),
+        }
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_alert).service(get_alert);
@@ -179,10 +218,14 @@ fn render(record: &AlertRecord, classification: &Classification) -> StoredRespon
                     "acknowledged_by": incident.acknowledged_by_name,
                     "created_at": incident.created_at,
                 },
+                "paged": record.paged,
                 "paging": {
                     "first": record.paging.first(),
                     "targets": record.paging,
+                    "restarted": record.restarted,
+                    "detail": paging_detail(record),
                 },
+                "joined_because": record.join_reason,
                 "sla": {
                     "acknowledge_by": incident.ack_due_at,
                     "respond_by": incident.respond_due_at,
@@ -206,6 +249,36 @@ fn render(record: &AlertRecord, classification: &Classification) -> StoredRespon
     StoredResponse {
         status: status.as_u16(),
         body: body.to_string(),
+    }
+}
+
+/// One sentence on who is paged, for the phone to show as it is.
+fn paging_detail(record: &AlertRecord) -> String {
+    let names = || {
+        record
+            .paging
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (record.paged, record.paging.is_empty(), record.restarted) {
+        (false, _, _) => "Nobody could be paged: no responder or support manager has a phone \
+                          that can receive pages. The helpdesk has been alerted; call it."
+            .to_owned(),
+        (true, false, true) => format!(
+            "Nobody had answered yet, so paging started again from the first step: {}.",
+            names()
+        ),
+        (true, false, false) => format!("Paging {}.", names()),
+        (true, true, _) => match record
+            .incident
+            .as_ref()
+            .and_then(|i| i.acknowledged_by_name.as_deref())
+        {
+            Some(name) => format!("Added to the open incident; {name} is on it."),
+            None => "Added to the open incident; its responders are already paged.".to_owned(),
+        },
     }
 }
 
@@ -235,6 +308,7 @@ async fn create_alert(
         ticket_ref: request.ticket_ref.as_deref(),
         app_local_time: request.app_local_time.as_deref(),
         classification: &classification,
+        flood: state.settings.intake.flood_guard(),
     };
     let outcome = state
         .store

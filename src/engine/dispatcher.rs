@@ -6,8 +6,8 @@
 //! concurrently over the providers' pooled HTTP/2 connections, and records every outcome:
 //! delivered; retried with exponential backoff and full jitter (never sooner than the
 //! provider's `Retry-After`); given up when the acknowledgement window ends, so escalation
-//! takes over; or, for a dead token, the device deactivated while the user's other devices are
-//! still paged.
+//! takes over (a page never tried is still sent once, however late); or, for a dead token,
+//! the device deactivated while the user's other devices are still paged.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -331,7 +331,10 @@ impl Dispatcher {
                 reason: "device revoked or its push token is dead".into(),
             };
         }
-        if now >= d.give_up_at {
+        // The window bounds retries, not the first try: a page that waited in the queue past
+        // its window (a backlog, an outage of this gateway) is still sent once, late rather
+        // than never. Only a page that was already tried is given up here.
+        if now >= d.give_up_at && d.attempts > 1 {
             return self.count(
                 d.platform,
                 "expired",
@@ -346,9 +349,16 @@ impl Dispatcher {
             self.health.set(d.platform, Some(error.clone()));
             return self.count(d.platform, "fatal", Recorded::Failed { error });
         };
+        // A late first send gets a fresh window of the original length, so the phone keeps
+        // it and its acknowledge button still works.
+        let expires_at = if d.expires_at <= now {
+            now + (d.expires_at - d.created_at).max(Duration::minutes(1))
+        } else {
+            d.expires_at
+        };
         let ack_token = (d.kind == crate::push::NotificationKind::Page).then(|| {
             self.tokens
-                .issue_ack(&d.user_id, &d.incident_id, d.expires_at)
+                .issue_ack(&d.user_id, &d.incident_id, expires_at)
         });
         let notification = Notification {
             kind: d.kind,
@@ -358,7 +368,7 @@ impl Dispatcher {
             body: d.body.clone(),
             ticket_ref: Some(d.ticket_ref.clone()),
             ack_token,
-            expires_at: d.expires_at,
+            expires_at,
             critical_allowed: d.critical_alerts,
         };
         let started = Instant::now();

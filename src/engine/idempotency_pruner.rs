@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
@@ -25,49 +24,36 @@ const BATCH: u32 = 500;
 /// Batches per round at most; the rest waits for the next round.
 const MAX_BATCHES_PER_ROUND: usize = 20;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct IntakeSettings {
-    /// How long the answer to a press is kept for replay under its idempotency key, in hours
-    /// (at least 24).
-    pub idempotency_retention_hours: u64,
-    /// How often to prune expired idempotency keys, in milliseconds.
-    pub idempotency_prune_interval_ms: u64,
-}
-
-impl Default for IntakeSettings {
-    fn default() -> Self {
-        Self {
-            idempotency_retention_hours: 48,
-            idempotency_prune_interval_ms: 600_000,
-        }
-    }
-}
-
 pub struct IdempotencyPruner {
     store: Store,
     clock: Arc<dyn Clock>,
-    settings: IntakeSettings,
+    retention: Duration,
+    interval: StdDuration,
 }
 
 impl IdempotencyPruner {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: IntakeSettings) -> Self {
+    /// `retention`: how long a key is kept; `interval`: how often a round runs.
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        retention: Duration,
+        interval: StdDuration,
+    ) -> Self {
         Self {
             store,
             clock,
-            settings,
+            retention,
+            interval,
         }
     }
 
     pub async fn run(self, stop: watch::Receiver<bool>) {
-        let interval = StdDuration::from_millis(self.settings.idempotency_prune_interval_ms);
-        super::every("idempotency_pruner", interval, stop, || self.round()).await;
+        super::every("idempotency_pruner", self.interval, stop, || self.round()).await;
     }
 
     /// Deletes keys older than the retention; returns how many.
     pub async fn round(&self) -> Result<u64, StoreError> {
-        let retention = Duration::hours(self.settings.idempotency_retention_hours as i64);
-        let cutoff = self.clock.now() - retention;
+        let cutoff = self.clock.now() - self.retention;
         let mut pruned = 0;
         for _ in 0..MAX_BATCHES_PER_ROUND {
             let n = self.store.prune_idempotency_keys(cutoff, BATCH).await?;

@@ -83,17 +83,27 @@ impl Store {
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let until = millis(now + lease);
         let token = format!("{owner}/{}", uuid::Uuid::new_v4().simple());
+        // Claim order: the pages of an incident's first paging before anything else; then
+        // round-robin across customers (each customer's oldest due delivery, then each one's
+        // second, ...), ties going to the customer with the shorter queue; then age. A
+        // customer with a backlog of thousands waits its turn behind everyone else's next
+        // page, and nobody's first page queues behind it.
+        let ranked = "SELECT dl.id FROM deliveries dl JOIN (\
+             SELECT d2.id, \
+             ROW_NUMBER() OVER (PARTITION BY i.customer_id, d2.first_page \
+             ORDER BY d2.due_at, d2.id) AS turn, \
+             COUNT(*) OVER (PARTITION BY i.customer_id, d2.first_page) AS queued \
+             FROM deliveries d2 JOIN incidents i ON i.id = d2.incident_id \
+             WHERE d2.state = 'pending' AND d2.due_at <= $3 \
+             AND (d2.lease_until IS NULL OR d2.lease_until <= $3)) ranked ON ranked.id = dl.id \
+             WHERE dl.state = 'pending' AND dl.due_at <= $3 \
+             AND (dl.lease_until IS NULL OR dl.lease_until <= $3) \
+             ORDER BY dl.first_page DESC, ranked.turn, ranked.queued, dl.due_at, dl.id LIMIT $4";
         let candidates = match self.backend {
-            Backend::Postgres => {
-                "SELECT id FROM deliveries WHERE state = 'pending' AND due_at <= $3 \
-                 AND (lease_until IS NULL OR lease_until <= $3) \
-                 ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED"
-            }
-            Backend::Sqlite => {
-                "SELECT id FROM deliveries WHERE state = 'pending' AND due_at <= $3 \
-                 AND (lease_until IS NULL OR lease_until <= $3) \
-                 ORDER BY due_at LIMIT $4"
-            }
+            // The conditions are repeated on `dl` so PostgreSQL re-checks them on the row it
+            // locks: a row another instance claimed meanwhile is not claimed twice.
+            Backend::Postgres => format!("{ranked} FOR UPDATE OF dl SKIP LOCKED"),
+            Backend::Sqlite => ranked.to_owned(),
         };
         let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(&format!(
@@ -118,7 +128,8 @@ impl Store {
              dl.created_at \
              FROM deliveries dl JOIN devices d ON d.id = dl.device_id \
              JOIN incidents i ON i.id = dl.incident_id JOIN tickets t ON t.id = i.ticket_id \
-             WHERE dl.lease_owner = $1 AND dl.state = 'pending' ORDER BY dl.due_at",
+             WHERE dl.lease_owner = $1 AND dl.state = 'pending' \
+             ORDER BY dl.first_page DESC, dl.due_at",
         )
         .bind(&token)
         .fetch_all(&mut *tx)

@@ -4,7 +4,11 @@
 //!
 //! A step whose targets have no deliverable device (none enrolled, all tokens dead, nobody on
 //! call, account manager away without a delegate) is skipped at once and recorded, never
-//! waited out. Advancing is guarded by the incident's current position, so with several
+//! waited out. When every remaining step reaches nobody, the support managers are paged as a
+//! last resort; when even they cannot be, a press's incident is recorded `unpaged` (the
+//! helpdesk hears `incident.unpaged`) rather than silently unanswered. A new press on an
+//! incident nobody is being paged for any more starts escalation again from the first step.
+//! Advancing and restarting are guarded by the incident's current state, so with several
 //! gateways on one database each deadline advances exactly once.
 
 use std::collections::BTreeMap;
@@ -148,8 +152,10 @@ async fn resolve_target(
     })
 }
 
-/// Pages `from`, and while a step reaches nobody, the steps after it, all at `now`.
-/// Updates the incident's position and deadline; records every page and skip.
+/// Pages `from`, and while a step reaches nobody, the steps after it, all at `now`; when none
+/// reaches anyone, the support managers. Updates the incident's position and deadline;
+/// records every page and skip. Reaching nobody at all is `unpaged` when paging starts
+/// (`from` is the first position: a press), `unanswered` when an advance runs out.
 pub(crate) async fn escalate_from(
     tx: &mut Tx,
     ctx: &PageContext<'_>,
@@ -231,12 +237,135 @@ pub(crate) async fn escalate_from(
         .await?;
         position = policy.next(pos);
     }
-    mark_unanswered(tx, ctx, now).await?;
+    if let Some(escalated) = page_support_managers(tx, ctx, policy, now).await? {
+        return Ok(escalated);
+    }
+    if from == Position::FIRST {
+        // A press (new incident or restart) that reached nobody at all: said in the answer,
+        // the timeline and to the helpdesk, never a silent success.
+        mark_unpaged(tx, ctx, now).await?;
+    } else {
+        mark_unanswered(tx, ctx, now).await?;
+    }
     Ok(Escalated {
         position: None,
         paged: Vec::new(),
         pages: 0,
     })
+}
+
+/// The last resort when every remaining step reached nobody: the support managers, paged at
+/// the policy's last position so the escalator marks the incident unanswered if they do not
+/// acknowledge within the last step's window. `None` when none of them has a device either.
+async fn page_support_managers(
+    tx: &mut Tx,
+    ctx: &PageContext<'_>,
+    policy: &EscalationPolicy,
+    now: DateTime<Utc>,
+) -> Result<Option<Escalated>, StoreError> {
+    let pos = policy.last_position();
+    let window = policy
+        .step_at(pos)
+        .map(|s| s.ack_timeout)
+        .unwrap_or_else(|| Duration::minutes(10));
+    let mut skipped = Vec::new();
+    let people: BTreeMap<String, String> = resolve_target(
+        tx,
+        &Target::SupportManagers,
+        ctx.customer_id,
+        now,
+        &mut skipped,
+    )
+    .await?
+    .into_iter()
+    .collect();
+    if people.is_empty() {
+        skipped.push(
+            json!({ "target": "support_managers", "reason": "there are no support managers" }),
+        );
+    }
+    let (paged, pages) =
+        page_people(tx, ctx, &people, pos, now + window, now, &mut skipped).await?;
+    let on = On {
+        ticket: ctx.ticket_id,
+        incident: Some(ctx.incident_id),
+        alert: None,
+    };
+    if pages == 0 {
+        event(
+            tx,
+            on,
+            now,
+            "fallback.failed",
+            None,
+            json!({ "target": "support_managers", "reasons": skipped }),
+        )
+        .await?;
+        return Ok(None);
+    }
+    sqlx::query(
+        "UPDATE incidents SET escalation_pass = $2, escalation_step = $3, \
+         next_escalation_at = $4, unanswered_at = NULL, \
+         first_page_at = COALESCE(first_page_at, $5), updated_at = $5 WHERE id = $1",
+    )
+    .bind(ctx.incident_id)
+    .bind(i64::from(pos.pass))
+    .bind(pos.step as i64)
+    .bind(millis(now + window))
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?;
+    event(
+        tx,
+        on,
+        now,
+        "paged",
+        None,
+        json!({
+            "fallback": "support_managers",
+            "reason": "no step of the escalation policy reached anyone",
+            "targets": paged, "ack_timeout_minutes": window.num_minutes(), "skipped": skipped,
+        }),
+    )
+    .await?;
+    Ok(Some(Escalated {
+        position: Some(pos),
+        paged,
+        pages,
+    }))
+}
+
+/// Nobody in the policy nor any support manager could be paged.
+async fn mark_unpaged(
+    tx: &mut Tx,
+    ctx: &PageContext<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE incidents SET next_escalation_at = NULL, unanswered_at = $2, updated_at = $2 \
+         WHERE id = $1",
+    )
+    .bind(ctx.incident_id)
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?;
+    let on = On {
+        ticket: ctx.ticket_id,
+        incident: Some(ctx.incident_id),
+        alert: None,
+    };
+    event(
+        tx,
+        on,
+        now,
+        "unpaged",
+        None,
+        json!({
+            "reason": "nobody in the escalation policy nor any support manager has a deliverable device",
+        }),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn mark_unanswered(
@@ -355,8 +484,10 @@ pub(crate) async fn queue_for_user(
         sqlx::query(
             "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \
              escalation_pass, escalation_step, title, body, state, due_at, expires_at, give_up_at, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $12, $11, $11)",
+             created_at, updated_at, first_page) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $12, $11, $11, \
+             CASE WHEN EXISTS (SELECT 1 FROM incidents WHERE id = $2 AND first_page_at IS NULL) \
+             THEN $13 ELSE 0 END)",
         )
         .bind(new_id())
         .bind(incident_id)
@@ -370,10 +501,130 @@ pub(crate) async fn queue_for_user(
         .bind(body)
         .bind(millis(now))
         .bind(millis(expires))
+        // The pages of an incident's first paging go out ahead of any backlog.
+        .bind(i64::from(kind == "page"))
         .execute(&mut **tx)
         .await?;
     }
     Ok(devices.len())
+}
+
+/// An open incident with what paging it needs, read inside the paging transaction.
+pub(crate) struct PagingIncident {
+    pub incident_id: String,
+    pub ticket_id: String,
+    pub ticket_ref: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub summary: String,
+    pub affected_service: String,
+    /// The policy the incident was opened with (the current one for older incidents).
+    pub policy: EscalationPolicy,
+}
+
+impl PagingIncident {
+    pub(crate) async fn load(tx: &mut Tx, incident_id: &str) -> Result<Self, StoreError> {
+        let row = sqlx::query(
+            "SELECT i.ticket_id, t.external_ref, i.customer_id, c.name AS customer_name, \
+             i.summary, i.affected_service, i.policy, i.tier_id \
+             FROM incidents i JOIN tickets t ON t.id = i.ticket_id \
+             JOIN customers c ON c.id = i.customer_id WHERE i.id = $1",
+        )
+        .bind(incident_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let customer_id: String = row.try_get("customer_id")?;
+        let policy = match row.try_get::<Option<String>, _>("policy")? {
+            Some(p) => serde_json::from_str(&p).map_err(|e| {
+                StoreError::Database(sqlx::Error::Decode(format!("incident policy: {e}").into()))
+            })?,
+            None => policy_for(tx, &customer_id, &row.try_get::<String, _>("tier_id")?).await?,
+        };
+        Ok(Self {
+            incident_id: incident_id.to_owned(),
+            ticket_id: row.try_get("ticket_id")?,
+            ticket_ref: row.try_get("external_ref")?,
+            customer_id,
+            customer_name: row.try_get("customer_name")?,
+            summary: row.try_get("summary")?,
+            affected_service: row.try_get("affected_service")?,
+            policy,
+        })
+    }
+
+    pub(crate) fn context(&self) -> PageContext<'_> {
+        PageContext {
+            incident_id: &self.incident_id,
+            ticket_id: &self.ticket_id,
+            ticket_ref: &self.ticket_ref,
+            customer_id: &self.customer_id,
+            customer_name: &self.customer_name,
+            summary: &self.summary,
+            affected_service: &self.affected_service,
+        }
+    }
+}
+
+/// A new press on an incident nobody is being paged for (its escalation ran out, or it never
+/// reached anyone): escalation starts again from the first step, and the timeline says why.
+/// `None` when the incident is acknowledged or still escalating: then nothing is restarted.
+/// Guarded like an advance, so two presses at once restart it once.
+pub(crate) async fn restart_if_unanswered(
+    tx: &mut Tx,
+    incident_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Escalated>, StoreError> {
+    let claimed = sqlx::query(
+        "UPDATE incidents SET unanswered_at = NULL, updated_at = $2 \
+         WHERE id = $1 AND state = 'triggered' AND unanswered_at IS NOT NULL \
+         AND next_escalation_at IS NULL",
+    )
+    .bind(incident_id)
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        return Ok(None);
+    }
+    let incident = PagingIncident::load(tx, incident_id).await?;
+    let on = On {
+        ticket: &incident.ticket_id,
+        incident: Some(incident_id),
+        alert: None,
+    };
+    event(
+        tx,
+        on,
+        now,
+        "escalation.restarted",
+        Some(actor),
+        json!({
+            "reason": "a new press joined an incident nobody was being paged for",
+            "from": { "pass": 1, "step": 1 },
+        }),
+    )
+    .await?;
+    let escalated = escalate_from(
+        tx,
+        &incident.context(),
+        &incident.policy,
+        Position::FIRST,
+        now,
+    )
+    .await?;
+    // Someone pressed again because nobody answered: these pages start a fresh escalation
+    // and go out ahead of any backlog, like an incident's first pages.
+    sqlx::query(
+        "UPDATE deliveries SET first_page = 1 WHERE incident_id = $1 AND kind = 'page' \
+         AND state = 'pending' AND created_at = $2",
+    )
+    .bind(incident_id)
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(escalated))
 }
 
 /// An incident whose acknowledgement deadline has passed.
@@ -445,45 +696,14 @@ impl Store {
         if claimed == 0 {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT i.ticket_id, t.external_ref, i.customer_id, c.name AS customer_name, \
-             i.summary, i.affected_service, i.policy, i.tier_id \
-             FROM incidents i JOIN tickets t ON t.id = i.ticket_id \
-             JOIN customers c ON c.id = i.customer_id WHERE i.id = $1",
-        )
-        .bind(&due.incident_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let customer_id: String = row.try_get("customer_id")?;
-        let policy = match row.try_get::<Option<String>, _>("policy")? {
-            Some(p) => serde_json::from_str(&p).map_err(|e| {
-                StoreError::Database(sqlx::Error::Decode(format!("incident policy: {e}").into()))
-            })?,
-            None => {
-                policy_for(&mut tx, &customer_id, &row.try_get::<String, _>("tier_id")?).await?
-            }
-        };
-        let (ticket_id, ticket_ref): (String, String) =
-            (row.try_get("ticket_id")?, row.try_get("external_ref")?);
-        let (customer_name, summary, service): (String, String, String) = (
-            row.try_get("customer_name")?,
-            row.try_get("summary")?,
-            row.try_get("affected_service")?,
-        );
-        let ctx = PageContext {
-            incident_id: &due.incident_id,
-            ticket_id: &ticket_id,
-            ticket_ref: &ticket_ref,
-            customer_id: &customer_id,
-            customer_name: &customer_name,
-            summary: &summary,
-            affected_service: &service,
-        };
+        let incident = PagingIncident::load(&mut tx, &due.incident_id).await?;
+        let (ctx, policy) = (incident.context(), &incident.policy);
+        let ticket_id = &incident.ticket_id;
         let escalated =
             match policy.next(due.position) {
                 Some(next) => {
                     let on = On {
-                        ticket: &ticket_id,
+                        ticket: ticket_id,
                         incident: Some(&due.incident_id),
                         alert: None,
                     };
@@ -492,7 +712,7 @@ impl Store {
                     "reason": "not acknowledged in time",
                 }))
                 .await?;
-                    escalate_from(&mut tx, &ctx, &policy, next, now).await?
+                    escalate_from(&mut tx, &ctx, policy, next, now).await?
                 }
                 None => {
                     mark_unanswered(&mut tx, &ctx, now).await?;

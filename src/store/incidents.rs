@@ -1,5 +1,9 @@
 //! Panic intake in one transaction: idempotency claim, ticket, incident, timeline, and the
 //! first page deliveries (the outbox). Also the reads that let a customer follow its alert.
+//!
+//! A press never ends with nobody paged and nobody told: joining an incident whose escalation
+//! ran out restarts it, and the answer's `paged` says plainly when nobody could be reached.
+//! A customer past its flood guard joins its newest open incident instead of opening more.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -7,10 +11,10 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::escalation::{escalate_from, policy_for, PageContext};
+use super::escalation::{escalate_from, policy_for, restart_if_unanswered, PageContext};
 use super::identity::decode_error;
 use super::sla::tier_sla_tx;
-use super::{from_millis, millis, new_id, Store, StoreError, Tx};
+use super::{from_millis, millis, new_id, Backend, Store, StoreError, Tx};
 use crate::domain::escalation::Position;
 use crate::domain::incident::{open_key, IncidentState};
 use crate::domain::p1_definition::{Classification, P1Answers};
@@ -32,6 +36,28 @@ pub struct NewAlert<'a> {
     pub ticket_ref: Option<&'a str>,
     pub app_local_time: Option<&'a str>,
     pub classification: &'a Classification,
+    pub flood: FloodGuard,
+}
+
+/// Past `max_open` incidents of one customer opened within `window` and still open, a press
+/// for yet another service joins the newest of them instead of opening one more: a flood of
+/// presses (a broken script, a panicking office) keeps one incident paging, not dozens.
+#[derive(Debug, Clone, Copy)]
+pub struct FloodGuard {
+    pub max_open: u32,
+    pub window: chrono::Duration,
+}
+
+/// Why a press joined an open incident instead of opening one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinReason {
+    /// The incident is open for the same service.
+    SameService,
+    /// The press referenced the incident's ticket.
+    SameTicket,
+    /// The customer has too many incidents open from the last minutes: see [`FloodGuard`].
+    Flood,
 }
 
 /// What the press did.
@@ -40,7 +66,8 @@ pub struct NewAlert<'a> {
 pub enum AlertOutcome {
     /// A new ticket and incident.
     Opened,
-    /// Joined the customer's open incident (same service or same ticket).
+    /// Joined an open incident of the customer: same service, same ticket, or the newest one
+    /// when the customer is flooding (see [`JoinReason`]).
     Joined,
     /// The referenced ticket was raised to P1 and an incident opened on it.
     Escalated,
@@ -76,9 +103,17 @@ pub struct AlertRecord {
     pub priority: Priority,
     pub outcome: AlertOutcome,
     pub incident: Option<IncidentRow>,
-    /// Who the new incident's first pages went to: the account manager, or whoever the first
-    /// step with a deliverable device reached (empty when joining or not P1).
+    /// Who this press paged: for a new incident the account manager, or whoever the first
+    /// step with a deliverable device reached, else the support managers; for a press joining
+    /// an incident nobody was being paged for, whoever the restart reached. Empty otherwise.
     pub paging: Vec<PagedPerson>,
+    /// Someone is being paged for the incident, or has acknowledged it. `false` for a P1 that
+    /// reached nobody (and for tickets without an incident).
+    pub paged: bool,
+    /// Set when the press joined an open incident.
+    pub join_reason: Option<JoinReason>,
+    /// Escalation of the joined incident had run out and started again from the first step.
+    pub restarted: bool,
 }
 
 /// The recorded answer of a press.
@@ -291,6 +326,14 @@ impl Store {
         let alert_id = new_id();
         let actor = format!("device:{}", alert.device_id);
         let (record, pages) = if alert.classification.is_p1() {
+            if self.backend == Backend::Postgres {
+                // One P1 intake per customer at a time, so concurrent presses cannot all slip
+                // under the flood guard's count. (SQLite runs write transactions one at a time.)
+                sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
+                    .bind(alert.customer_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
             record_p1(&mut tx, alert, ticket, &alert_id, &actor, now).await?
         } else {
             (
@@ -620,6 +663,9 @@ async fn record_not_p1(
         outcome: AlertOutcome::TicketOnly,
         incident: None,
         paging: Vec::new(),
+        paged: false,
+        join_reason: None,
+        restarted: false,
     })
 }
 
@@ -628,7 +674,7 @@ async fn open_incident_for(
     customer_id: &str,
     key: &str,
     ticket_id: Option<&str>,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<(String, JoinReason)>, sqlx::Error> {
     let by_ticket: Option<String> = match ticket_id {
         Some(t) => {
             sqlx::query_scalar(
@@ -640,24 +686,59 @@ async fn open_incident_for(
         }
         None => None,
     };
-    if by_ticket.is_some() {
-        return Ok(by_ticket);
+    if let Some(id) = by_ticket {
+        return Ok(Some((id, JoinReason::SameTicket)));
     }
-    sqlx::query_scalar("SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2")
-        .bind(customer_id)
-        .bind(key)
-        .fetch_optional(&mut **tx)
-        .await
+    let by_service: Option<String> =
+        sqlx::query_scalar("SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2")
+            .bind(customer_id)
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(by_service.map(|id| (id, JoinReason::SameService)))
 }
 
-/// Adds a press to an open incident: counted and shown in its timeline; nobody is paged again.
+/// The newest open incident of a customer who already has `guard.max_open` incidents opened
+/// within `guard.window` and still open; `None` while under the threshold.
+async fn flood_target(
+    tx: &mut Tx,
+    customer_id: &str,
+    guard: FloodGuard,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, sqlx::Error> {
+    let recent: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM incidents WHERE customer_id = $1 AND state <> 'resolved' \
+         AND created_at > $2",
+    )
+    .bind(customer_id)
+    .bind(millis(now - guard.window))
+    .fetch_one(&mut **tx)
+    .await?;
+    if recent < i64::from(guard.max_open) {
+        return Ok(None);
+    }
+    sqlx::query_scalar(
+        "SELECT id FROM incidents WHERE customer_id = $1 AND state <> 'resolved' \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(customer_id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Adds a press to an open incident: counted and shown in its timeline, with the reason. While
+/// the incident is being paged or is acknowledged nobody is paged again; when nobody is being
+/// paged for it any more (its escalation ran out, or it never reached anyone), escalation
+/// starts again from the first step.
 async fn join_incident(
     tx: &mut Tx,
     incident_id: &str,
+    reason: JoinReason,
+    alert: &NewAlert<'_>,
     alert_id: &str,
     actor: &str,
     now: DateTime<Utc>,
-) -> Result<AlertRecord, StoreError> {
+) -> Result<(AlertRecord, usize), StoreError> {
     sqlx::query(
         "UPDATE incidents SET alert_count = alert_count + 1, updated_at = $2 WHERE id = $1",
     )
@@ -680,17 +761,41 @@ async fn join_incident(
         now,
         "joined",
         Some(actor),
-        json!({ "alert_count": incident.alert_count }),
+        json!({
+            "alert_count": incident.alert_count, "reason": reason,
+            "affected_service": alert.affected_service,
+        }),
     )
     .await?;
-    Ok(AlertRecord {
-        alert_id: alert_id.to_owned(),
-        ticket_ref: incident.ticket_ref.clone(),
-        priority: Priority::P1,
-        outcome: AlertOutcome::Joined,
-        incident: Some(incident),
-        paging: Vec::new(),
-    })
+    let restart = restart_if_unanswered(tx, incident_id, actor, now).await?;
+    let restarted = restart.is_some();
+    let (paging, pages, paged) = match restart {
+        Some(e) => (e.paged, e.pages, e.pages > 0),
+        None => (Vec::new(), 0, true),
+    };
+    let incident = if restarted {
+        let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
+            .bind(incident_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        incident_row(&row)?
+    } else {
+        incident
+    };
+    Ok((
+        AlertRecord {
+            alert_id: alert_id.to_owned(),
+            ticket_ref: incident.ticket_ref.clone(),
+            priority: Priority::P1,
+            outcome: AlertOutcome::Joined,
+            incident: Some(incident),
+            paging,
+            paged,
+            join_reason: Some(reason),
+            restarted,
+        },
+        pages,
+    ))
 }
 
 async fn record_p1(
@@ -702,18 +807,23 @@ async fn record_p1(
     now: DateTime<Utc>,
 ) -> Result<(AlertRecord, usize), StoreError> {
     let key = open_key(alert.customer_id, alert.affected_service);
-    if let Some(existing) = open_incident_for(
+    let mut existing = open_incident_for(
         tx,
         alert.customer_id,
         &key,
         ticket.as_ref().map(|t| t.id.as_str()),
     )
-    .await?
-    {
+    .await?;
+    if existing.is_none() {
+        existing = flood_target(tx, alert.customer_id, alert.flood, now)
+            .await?
+            .map(|id| (id, JoinReason::Flood));
+    }
+    if let Some((existing, reason)) = existing {
         if let Some(t) = &ticket {
             raise_ticket(tx, t, Priority::P1, actor, now).await?;
         }
-        return Ok((join_incident(tx, &existing, alert_id, actor, now).await?, 0));
+        return join_incident(tx, &existing, reason, alert, alert_id, actor, now).await;
     }
 
     let (ticket, created) =
@@ -748,10 +858,10 @@ async fn record_p1(
     .rows_affected();
     if inserted == 0 {
         // Opened meanwhile by a concurrent press (PostgreSQL waited for it to commit).
-        let existing = open_incident_for(tx, alert.customer_id, &key, None)
+        let (existing, reason) = open_incident_for(tx, alert.customer_id, &key, None)
             .await?
             .ok_or_else(|| StoreError::Database(decode_error("incidents.open_key", &key)))?;
-        return Ok((join_incident(tx, &existing, alert_id, actor, now).await?, 0));
+        return join_incident(tx, &existing, reason, alert, alert_id, actor, now).await;
     }
     let on = On {
         ticket: &ticket.id,
@@ -793,6 +903,9 @@ async fn record_p1(
             outcome,
             incident: Some(incident_row(&row)?),
             paging: escalated.paged,
+            paged: escalated.pages > 0,
+            join_reason: None,
+            restarted: false,
         },
         escalated.pages,
     ))

@@ -31,6 +31,7 @@ embedded! {
     6 => "0006_webhooks",
     7 => "0007_claim_indexes",
     8 => "0008_idempotency_prune",
+    9 => "0009_paging",
 }
 
 /// Where the database stands against the migrations this binary carries.

@@ -14,7 +14,7 @@ use super::incidents::On;
 use super::{from_millis, millis, new_id, Backend, Store, StoreError, Tx};
 
 /// Every event type an endpoint may subscribe to.
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 9] = [
     "incident.opened",
     "incident.escalated",
     "incident.acknowledged",
@@ -23,6 +23,7 @@ pub const EVENT_TYPES: [&str; 8] = [
     "incident.sla_warning",
     "incident.sla_breached",
     "ticket.priority_changed",
+    "incident.unpaged",
 ];
 
 /// How long a webhook is retried before it is given up.
@@ -39,6 +40,7 @@ pub(crate) fn event_type(kind: &str) -> Option<&'static str> {
         "sla_warning" => "incident.sla_warning",
         "sla_breached" => "incident.sla_breached",
         "ticket.priority_changed" => "ticket.priority_changed",
+        "unpaged" => "incident.unpaged",
         _ => return None,
     })
 }
@@ -333,6 +335,7 @@ mod tests {
             "sla_warning",
             "sla_breached",
             "ticket.priority_changed",
+            "unpaged",
         ] {
             assert!(EVENT_TYPES.contains(&event_type(kind).unwrap()));
         }

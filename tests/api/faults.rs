@@ -59,6 +59,7 @@ fn gateway(db_url: &str, mocks: &MockProviders, port: u16) -> Child {
             &f.service_account_file,
         )
         .env("PANIC_GATEWAY__PUSH__FCM__CA_FILE", &f.ca_file)
+        .env("PANIC_GATEWAY__INTAKE__FLOOD_MAX_OPEN", "1000")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

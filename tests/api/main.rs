@@ -12,6 +12,7 @@ mod health;
 mod idempotency;
 mod identity;
 mod lifecycle;
+mod paging;
 mod push;
 mod sla;
 mod webhooks;

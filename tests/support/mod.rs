@@ -146,6 +146,9 @@ pub fn test_settings(database_url: &str) -> Settings {
     // Tests move a manual clock; the workers notice within a few milliseconds.
     settings.dispatch.sweep_interval_ms = 10;
     settings.escalation.sweep_interval_ms = 10;
+    // Tests open many incidents for one customer on purpose; tests/api/paging.rs sets the
+    // flood guard it tests.
+    settings.intake.flood_max_open = 1000;
     settings
 }
 
