@@ -83,6 +83,19 @@ pub fn customer_event(at: DateTime<Utc>, kind: &str, detail: &Value) -> Option<C
                 .to_owned(),
             Value::Null,
         ),
+        "escalation.restarted" => (
+            "paging_restarted",
+            "A new press came in after everyone had been paged; paging starts again from the \
+             first level."
+                .to_owned(),
+            Value::Null,
+        ),
+        "unpaged" => (
+            "unpaged",
+            "Nobody could be paged automatically; the helpdesk has been told to reach you."
+                .to_owned(),
+            Value::Null,
+        ),
         "delivered" if text("kind") == Some("page") => (
             "page_delivered",
             "A page reached a responder's phone.".to_owned(),
@@ -264,5 +277,20 @@ mod tests {
         ] {
             assert_eq!(view(kind, json!({ "due_at": "x" })), None, "{kind}");
         }
+    }
+
+    #[test]
+    fn a_restart_and_nobody_paged_are_told_without_the_internal_reason() {
+        let restarted = view(
+            "escalation.restarted",
+            json!({ "reason": "internal words", "from": { "pass": 1, "step": 1 } }),
+        )
+        .unwrap();
+        assert_eq!(restarted.kind, "paging_restarted");
+        assert_eq!(restarted.detail, Value::Null);
+        let unpaged = view("unpaged", json!({ "reason": "no deliverable device" })).unwrap();
+        assert_eq!(unpaged.kind, "unpaged");
+        assert!(!flat(&unpaged).contains("deliverable"));
+        assert_eq!(view("fallback.failed", json!({ "step": 1 })), None);
     }
 }

@@ -336,6 +336,25 @@ impl TestApp {
         n
     }
 
+    /// The stored timeline of an incident, oldest first, as `{kind, detail}` objects.
+    pub async fn timeline_rows(&self, incident_id: &str) -> Vec<Value> {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.db_url).await.expect("test db");
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT kind, detail FROM incident_events WHERE incident_id = $1 ORDER BY at, id",
+        )
+        .bind(incident_id)
+        .fetch_all(&pool)
+        .await
+        .expect("timeline query");
+        pool.close().await;
+        rows.into_iter()
+            .map(|(kind, detail)| {
+                json!({ "kind": kind, "detail": serde_json::from_str::<Value>(&detail).unwrap() })
+            })
+            .collect()
+    }
+
     /// Presses the panic button from `phone` with `key` and `body`.
     pub async fn press(&self, phone: &Phone, key: &str, body: &Value) -> reqwest::Response {
         self.with_token(reqwest::Method::POST, "/v1/alerts", &phone.access_token)
