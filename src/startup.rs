@@ -81,13 +81,16 @@ impl Application {
             anyhow::bail!("invalid escalation configuration: {arithmetic}");
         }
         let auth = &settings.auth;
-        let secret = auth::signing_secret(auth, &store, clock.now()).await?;
-        let tokens = Arc::new(TokenIssuer::new(
-            &secret,
-            &auth.issuer,
-            &auth.audience,
-            chrono::Duration::seconds(auth.access_token_ttl_secs as i64),
-        ));
+        let secrets = auth::signing_secrets(auth, &settings.database.url)?;
+        let tokens = Arc::new(
+            TokenIssuer::new(
+                &secrets.current,
+                &auth.issuer,
+                &auth.audience,
+                chrono::Duration::seconds(auth.access_token_ttl_secs as i64),
+            )
+            .with_previous(&secrets.previous),
+        );
         let providers = crate::push::providers(&settings.push)?;
         let enrollment_failures = FailureLimiter::new(
             auth.enrollment_max_failures,
