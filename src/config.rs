@@ -402,6 +402,64 @@ mod tests {
     }
 
     #[test]
+    fn placeholder_and_plain_text_secrets_are_refused_naming_the_setting() {
+        for (toml, key, reason) in [
+            (
+                "[auth]\njwt_secret = \"CHANGE_ME: base64 of 32 random bytes\"\n",
+                "`auth.jwt_secret`",
+                "placeholder",
+            ),
+            (
+                "[auth]\njwt_secret = \"my own long and secret passphrase, 40 chars\"\n",
+                "`auth.jwt_secret`",
+                "plain text",
+            ),
+            (
+                "[auth]\njwt_secret = \"AAAAAAAAAAAAAAAAAAAAAA==\"\n",
+                "`auth.jwt_secret`",
+                "shorter",
+            ),
+            (
+                "[auth]\nprevious_jwt_secrets = [\"CHANGE_ME\"]\n",
+                "`auth.previous_jwt_secrets`",
+                "placeholder",
+            ),
+            (
+                "[database]\nurl = \"postgres://db/gw\"\n",
+                "`auth.jwt_secret_file`",
+                "PostgreSQL",
+            ),
+        ] {
+            let err = with_file(toml).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(reason), "{toml}: {err}");
+        }
+        let good = format!(
+            "[database]\nurl = \"postgres://db/gw\"\n[auth]\njwt_secret = \"{}\"\n",
+            crate::auth::secrets::random_token(32)
+        );
+        with_file(&good).unwrap();
+    }
+
+    #[test]
+    fn a_secret_file_holding_a_placeholder_is_refused_naming_the_setting() {
+        let dir = std::env::temp_dir().join(format!("pgw-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("jwt_secret");
+        std::fs::write(&file, "CHANGE_ME: base64 of 32 random bytes\n").unwrap();
+        let err = with_file(&format!(
+            "[auth]\njwt_secret_file = \"{}\"\n",
+            file.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`auth.jwt_secret_file`") && err.contains("placeholder"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
     fn invalid_database_url_names_the_setting() {
         let err = with_file("[database]\nurl = \"mysql://x\"\n")
             .unwrap_err()

@@ -494,8 +494,8 @@ impl Store {
             // response, or two of its requests racing (no `used_at` read: the other one claimed
             // it between our read and our update): both get a pair for the same device. After
             // the window it is a copy in someone else's hands (RFC 9700 4.14.2).
-            let within_grace =
-                used_at.is_none_or(|at| millis(now) - at <= grace.num_milliseconds());
+            let within_grace = grace > Duration::zero()
+                && used_at.is_none_or(|at| millis(now) - at < grace.num_milliseconds());
             if !within_grace {
                 revoke(&mut tx, &device_id, "refresh token reuse detected", now).await?;
                 super::audit(

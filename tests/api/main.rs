@@ -12,4 +12,5 @@ mod identity;
 mod lifecycle;
 mod push;
 mod sla;
+mod tokens;
 mod webhooks;
