@@ -257,7 +257,13 @@ impl Settings {
         if let Err(e) = self.p1.validate() {
             return Err(invalid("p1.rules", e.to_string()));
         }
-        self.auth.validate()?;
+        self.auth.validate()
+    }
+
+    /// What `serve` needs beyond [`Settings::validate`]: a configured signing secret on
+    /// PostgreSQL (several instances share the database, and each must sign with the same key;
+    /// a key file beside one instance would not do). Other commands do not sign tokens.
+    pub fn validate_for_serving(&self) -> Result<(), ConfigError> {
         if self.auth.jwt_secret_file.is_empty()
             && self.auth.jwt_secret.is_empty()
             && crate::store::Backend::from_url(&self.database.url)
@@ -430,14 +436,19 @@ mod tests {
                 "PostgreSQL",
             ),
         ] {
-            let err = with_file(toml).unwrap_err().to_string();
+            let err = with_file(toml)
+                .and_then(|s| s.validate_for_serving())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(key) && err.contains(reason), "{toml}: {err}");
         }
+        // Other commands (migrate, admin) need no signing secret.
+        with_file("[database]\nurl = \"postgres://db/gw\"\n").unwrap();
         let good = format!(
             "[database]\nurl = \"postgres://db/gw\"\n[auth]\njwt_secret = \"{}\"\n",
             crate::auth::secrets::random_token(32)
         );
-        with_file(&good).unwrap();
+        with_file(&good).unwrap().validate_for_serving().unwrap();
     }
 
     #[test]

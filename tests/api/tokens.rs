@@ -80,14 +80,30 @@ async fn device_revoked(app: &TestApp, user_id: &str) -> bool {
     devices[0]["revoked"].as_bool().unwrap()
 }
 
+/// `panic-gateway serve` on `database_url`, configured by nothing but the environment given.
+fn serve_command(database_url: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_panic-gateway"));
+    command
+        .args(["--database-url", database_url, "serve", "--port", "0"])
+        .env_remove("PANIC_GATEWAY_CONFIG")
+        .env("RUST_LOG", "error");
+    command
+}
+
 async fn without_a_secret_sqlite_keeps_a_0600_key_file_and_postgres_refuses_to_start(
     backend: TestBackend,
 ) {
     if backend == TestBackend::Postgres {
         let db = TestDatabase::create(backend).await;
+        // `serve` stops with a configuration error (exit 2) naming the setting.
+        let out = serve_command(db.url()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("`auth.jwt_secret_file`"), "{stderr}");
         let mut settings = test_settings(db.url());
         settings.auth.jwt_secret.clear();
-        let err = settings.validate().unwrap_err().to_string();
+        settings.validate().unwrap();
+        let err = settings.validate_for_serving().unwrap_err().to_string();
         assert!(err.contains("`auth.jwt_secret_file`"), "{err}");
         assert!(err.contains("PostgreSQL"), "{err}");
         let Err(err) = Application::build(settings).await else {
@@ -98,7 +114,7 @@ async fn without_a_secret_sqlite_keeps_a_0600_key_file_and_postgres_refuses_to_s
         return;
     }
     let app = spawn_app_with(backend, |s| s.auth.jwt_secret.clear()).await;
-    assert!(app.settings.validate().is_ok());
+    app.settings.validate_for_serving().unwrap();
     let path = panic_gateway::auth::dev_key_path(&app.db_url).unwrap();
     let db_file = app.db_url["sqlite://".len()..].split('?').next().unwrap();
     assert_eq!(path.parent(), std::path::Path::new(db_file).parent());
@@ -163,6 +179,21 @@ async fn a_token_signed_with_the_previous_secret_still_verifies(backend: TestBac
 
 async fn tokens_name_their_kind_and_key(backend: TestBackend) {
     let app = spawn_app(backend).await;
+    // The example's placeholder never signs anything: `serve` refuses to start with it.
+    let out = serve_command(&app.db_url)
+        .env(
+            "PANIC_GATEWAY__AUTH__JWT_SECRET",
+            "CHANGE_ME: base64 of 32 random bytes",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`auth.jwt_secret`") && stderr.contains("placeholder"),
+        "{stderr}"
+    );
+
     let user = app.create_user("responder", None, "Rita").await;
     let phone = app.enroll(&user, "ios").await;
     let header = jwt_part(&phone.access_token, 0);
