@@ -290,7 +290,8 @@ impl AuthSettings {
             crate::auth::parse_secret(&text).map_err(|r| invalid("auth.jwt_secret_file", r))?;
         }
         if !self.jwt_secret.is_empty() {
-            crate::auth::parse_secret(&self.jwt_secret).map_err(|r| invalid("auth.jwt_secret", r))?;
+            crate::auth::parse_secret(&self.jwt_secret)
+                .map_err(|r| invalid("auth.jwt_secret", r))?;
         }
         for secret in &self.previous_jwt_secrets {
             crate::auth::parse_secret(secret)

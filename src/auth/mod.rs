@@ -125,7 +125,10 @@ pub fn load_or_create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// The access-token signing secrets: the configured file or value (checked by the
 /// configuration already), else, on SQLite only, a development key kept in a file beside the
 /// database.
-pub fn signing_secrets(settings: &AuthSettings, database_url: &str) -> anyhow::Result<SigningSecrets> {
+pub fn signing_secrets(
+    settings: &AuthSettings,
+    database_url: &str,
+) -> anyhow::Result<SigningSecrets> {
     let previous = settings
         .previous_jwt_secrets
         .iter()
@@ -199,14 +202,19 @@ mod tests {
         let b64 = STANDARD.encode([7u8; 32]);
         assert_eq!(decode_secret(&b64).unwrap(), vec![7u8; 32]);
         assert_eq!(decode_secret(&format!("{b64}\n")).unwrap(), vec![7u8; 32]);
-        assert_eq!(decode_secret(&URL_SAFE_NO_PAD.encode([7u8; 32])).unwrap(), vec![7u8; 32]);
+        assert_eq!(
+            decode_secret(&URL_SAFE_NO_PAD.encode([7u8; 32])).unwrap(),
+            vec![7u8; 32]
+        );
         assert!(parse_secret(&STANDARD.encode([7u8; 16]))
             .unwrap_err()
             .contains("shorter"));
         // Plain text, however long, is not a key.
-        assert!(parse_secret("this is my very secret passphrase, trust me!!")
-            .unwrap_err()
-            .contains("plain text"));
+        assert!(
+            parse_secret("this is my very secret passphrase, trust me!!")
+                .unwrap_err()
+                .contains("plain text")
+        );
         assert!(decode_secret("short").is_none());
         for placeholder in [
             "CHANGE_ME: base64 of 32 random bytes",
@@ -214,7 +222,9 @@ mod tests {
             "changeme-changeme-changeme-changeme-changeme",
         ] {
             assert!(
-                parse_secret(placeholder).unwrap_err().contains("placeholder"),
+                parse_secret(placeholder)
+                    .unwrap_err()
+                    .contains("placeholder"),
                 "{placeholder}"
             );
         }

@@ -156,7 +156,10 @@ impl std::fmt::Debug for TokenIssuer {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl", &self.ttl)
-            .field("kids", &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>())
+            .field(
+                "kids",
+                &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -391,7 +394,11 @@ mod tests {
         let ack = t.issue_ack("u1", "d1", "inc-1", now() + Duration::minutes(5), now());
         let claims = t.verify_ack(&ack, now()).unwrap();
         assert_eq!(
-            (claims.sub.as_str(), claims.did.as_str(), claims.inc.as_str()),
+            (
+                claims.sub.as_str(),
+                claims.did.as_str(),
+                claims.inc.as_str()
+            ),
             ("u1", "d1", "inc-1")
         );
         assert_eq!(claims.iat, now().timestamp());
@@ -463,22 +470,38 @@ mod tests {
         let access_key = hmac(SECRET, Kind::Access.label());
         let (token, _) = t.issue(subject(), now());
         // Re-signing with the derived key and unchanged header still verifies (sanity).
-        assert!(t.verify(&resign(&token, |_| {}, &access_key), now()).is_ok());
+        assert!(t
+            .verify(&resign(&token, |_| {}, &access_key), now())
+            .is_ok());
         let ack_typ = resign(&token, |h| h.typ = Some(ACK_TYP.into()), &access_key);
         assert_eq!(t.verify(&ack_typ, now()).unwrap_err(), TokenError::Invalid);
         let jwt_typ = resign(&token, |h| h.typ = Some("JWT".into()), &access_key);
         assert_eq!(t.verify(&jwt_typ, now()).unwrap_err(), TokenError::Invalid);
         let no_kid = resign(&token, |h| h.kid = None, &access_key);
         assert_eq!(t.verify(&no_kid, now()).unwrap_err(), TokenError::Invalid);
-        let other_kid = resign(&token, |h| h.kid = Some("0011223344556677".into()), &access_key);
-        assert_eq!(t.verify(&other_kid, now()).unwrap_err(), TokenError::Invalid);
+        let other_kid = resign(
+            &token,
+            |h| h.kid = Some("0011223344556677".into()),
+            &access_key,
+        );
+        assert_eq!(
+            t.verify(&other_kid, now()).unwrap_err(),
+            TokenError::Invalid
+        );
         // Signed with the configured secret itself instead of the derived key.
         let raw = resign(&token, |_| {}, SECRET);
         assert_eq!(t.verify(&raw, now()).unwrap_err(), TokenError::Invalid);
         // An ack token re-labelled as an access token fails on the key, not only the typ.
         let ack = t.issue_ack("u1", "d1", "inc-1", now() + Duration::minutes(5), now());
-        let relabelled = resign(&ack, |h| h.typ = Some(ACCESS_TYP.into()), &hmac(SECRET, Kind::Ack.label()));
-        assert_eq!(t.verify(&relabelled, now()).unwrap_err(), TokenError::Invalid);
+        let relabelled = resign(
+            &ack,
+            |h| h.typ = Some(ACCESS_TYP.into()),
+            &hmac(SECRET, Kind::Ack.label()),
+        );
+        assert_eq!(
+            t.verify(&relabelled, now()).unwrap_err(),
+            TokenError::Invalid
+        );
     }
 
     #[test]
@@ -492,15 +515,23 @@ mod tests {
         assert!(rotated.verify(&old_token, now()).is_ok());
         assert!(rotated.verify_ack(&old_ack, now()).is_ok());
         assert_eq!(
-            rotated.verify(&old_token, now() + Duration::minutes(15)).unwrap_err(),
+            rotated
+                .verify(&old_token, now() + Duration::minutes(15))
+                .unwrap_err(),
             TokenError::Expired
         );
         let (new_token, _) = rotated.issue(subject(), now());
         assert_eq!(
-            jsonwebtoken::decode_header(&new_token).unwrap().kid.as_deref(),
+            jsonwebtoken::decode_header(&new_token)
+                .unwrap()
+                .kid
+                .as_deref(),
             Some(key_id(SECRET).as_str())
         );
         // Without the previous secret, the old token is refused.
-        assert_eq!(issuer().verify(&old_token, now()).unwrap_err(), TokenError::Invalid);
+        assert_eq!(
+            issuer().verify(&old_token, now()).unwrap_err(),
+            TokenError::Invalid
+        );
     }
 }

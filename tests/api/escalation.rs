@@ -288,7 +288,11 @@ async fn the_ack_token_from_the_page_acknowledges_without_a_session(backend: Tes
     )
     .await;
 
-    let res = ack(&incident, issuer.issue_ack(am, am_device, &incident, expires, now)).await;
+    let res = ack(
+        &incident,
+        issuer.issue_ack(am, am_device, &incident, expires, now),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let view: Value = res.json().await.unwrap();
     assert_eq!(view["acknowledged_by"]["name"], "Alice Manager");
