@@ -30,6 +30,7 @@ embedded! {
     5 => "0005_sla",
     6 => "0006_webhooks",
     7 => "0007_claim_indexes",
+    8 => "0008_dev_signing_key",
 }
 
 /// Where the database stands against the migrations this binary carries.
