@@ -93,17 +93,15 @@ pub fn load_or_create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
         file.write_all(STANDARD.encode(random_key()).as_bytes())?;
         file.sync_all()?;
         drop(file);
-        let linked = std::fs::hard_link(&tmp, path);
+        let linked = match std::fs::hard_link(&tmp, path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            // A filesystem without hard links: a rename, which another instance starting at
+            // the very same moment could overwrite (it would then sign with its own key).
+            Err(_) if !path.exists() => std::fs::rename(&tmp, path),
+            other => other,
+        };
         let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("cannot create the signing key file {}", path.display())
-                })
-            }
-        }
+        linked.with_context(|| format!("cannot create the signing key file {}", path.display()))?;
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the signing key file {}", path.display()))?;
@@ -228,6 +226,31 @@ mod tests {
                 "{placeholder}"
             );
         }
+    }
+
+    #[test]
+    fn instances_starting_together_agree_on_one_private_key_file() {
+        let dir = std::env::temp_dir().join(format!("pgw-key-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gw.db.jwt-key");
+        let keys: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| load_or_create_key_file(&path).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(keys[0].len(), 32);
+        assert!(keys.iter().all(|k| k == &keys[0]));
+        assert_eq!(load_or_create_key_file(&path).unwrap(), keys[0]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Only the key file is left: no temporary files.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]
