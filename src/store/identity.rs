@@ -20,7 +20,8 @@ pub struct NewDevice<'a> {
 /// Result of presenting a refresh token.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The token was live: it is now used up, and the new one is stored.
+    /// The token was live (or used within the grace window): it is now used up, and the new
+    /// one is stored.
     Rotated(DevicePrincipal),
     /// The token had been used before: someone holds a copy. The device is now revoked.
     Reused { device_id: String },
