@@ -127,6 +127,11 @@ impl Gateway {
                 std::env::var("BENCH_DB_CONNECTIONS").unwrap_or_else(|_| "16".into()),
             )
             .env("PANIC_GATEWAY__SERVER__PORT", port.to_string())
+            // A signing secret of the run's own (PostgreSQL refuses to start without one).
+            .env(
+                "PANIC_GATEWAY__AUTH__JWT_SECRET",
+                crate::auth::secrets::random_token(32),
+            )
             .env("PANIC_GATEWAY__LOG__LEVEL", "warn")
             .env("PANIC_GATEWAY__PUSH__APNS__ENABLED", "true")
             .env("PANIC_GATEWAY__PUSH__APNS__BASE_URL", &a.base_url)

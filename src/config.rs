@@ -112,12 +112,20 @@ impl Default for LogSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
-    /// File holding the access-token signing secret (base64 of at least 32 bytes, or at least
-    /// 32 raw characters). Empty: use `jwt_secret`; both empty: a development secret is
-    /// generated at first start and kept in the database.
+    /// File holding the token signing secret: base64 of at least 32 random bytes. Empty: use
+    /// `jwt_secret`; both empty: on SQLite a development key is generated at first start into
+    /// a file beside the database (mode 0600); on PostgreSQL the start is refused.
     pub jwt_secret_file: String,
     /// The signing secret itself (prefer the file; never commit it).
     pub jwt_secret: String,
+    /// Earlier signing secrets (same format): tokens they signed still verify until they
+    /// expire, nothing new is signed with them. For rotating the secret without signing
+    /// every device out.
+    pub previous_jwt_secrets: Vec<String>,
+    /// Seconds during which a refresh token that was just used may be presented again (a
+    /// retry after a lost response, two requests racing) and still get a token pair instead
+    /// of revoking the device (0..=300).
+    pub refresh_reuse_grace_secs: u64,
     pub issuer: String,
     pub audience: String,
     /// Access-token lifetime in seconds (60..=3600).
@@ -136,6 +144,8 @@ impl Default for AuthSettings {
         Self {
             jwt_secret_file: String::new(),
             jwt_secret: String::new(),
+            previous_jwt_secrets: Vec::new(),
+            refresh_reuse_grace_secs: 30,
             issuer: "panic-gateway".into(),
             audience: "panic-gateway-mobile".into(),
             access_token_ttl_secs: 900,
@@ -278,17 +288,48 @@ impl Settings {
         }
         self.auth.validate()
     }
+
+    /// What `serve` needs beyond [`Settings::validate`]: a configured signing secret on
+    /// PostgreSQL (several instances share the database, and each must sign with the same key;
+    /// a key file beside one instance would not do). Other commands do not sign tokens.
+    pub fn validate_for_serving(&self) -> Result<(), ConfigError> {
+        if self.auth.jwt_secret_file.is_empty()
+            && self.auth.jwt_secret.is_empty()
+            && crate::store::Backend::from_url(&self.database.url)
+                == Some(crate::store::Backend::Postgres)
+        {
+            return Err(invalid(
+                "auth.jwt_secret_file",
+                "is required with PostgreSQL (every instance must sign with the same key); \
+                 generate one with `head -c 32 /dev/urandom | base64`",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl AuthSettings {
     fn validate(&self) -> Result<(), ConfigError> {
-        if !self.jwt_secret_file.is_empty() && !Path::new(&self.jwt_secret_file).is_file() {
-            return Err(invalid("auth.jwt_secret_file", "file does not exist"));
+        if !self.jwt_secret_file.is_empty() {
+            if !Path::new(&self.jwt_secret_file).is_file() {
+                return Err(invalid("auth.jwt_secret_file", "file does not exist"));
+            }
+            let text = std::fs::read_to_string(&self.jwt_secret_file)
+                .map_err(|e| invalid("auth.jwt_secret_file", format!("cannot be read: {e}")))?;
+            crate::auth::parse_secret(&text).map_err(|r| invalid("auth.jwt_secret_file", r))?;
         }
-        if !self.jwt_secret.is_empty() && crate::auth::decode_secret(&self.jwt_secret).is_none() {
+        if !self.jwt_secret.is_empty() {
+            crate::auth::parse_secret(&self.jwt_secret)
+                .map_err(|r| invalid("auth.jwt_secret", r))?;
+        }
+        for secret in &self.previous_jwt_secrets {
+            crate::auth::parse_secret(secret)
+                .map_err(|r| invalid("auth.previous_jwt_secrets", r))?;
+        }
+        if self.refresh_reuse_grace_secs > 300 {
             return Err(invalid(
-                "auth.jwt_secret",
-                "must be at least 32 bytes (base64) or 32 characters",
+                "auth.refresh_reuse_grace_secs",
+                "must be between 0 and 300",
             ));
         }
         if self.issuer.is_empty() || self.audience.is_empty() {
@@ -420,6 +461,69 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("server.port"), "{err}");
+    }
+
+    #[test]
+    fn placeholder_and_plain_text_secrets_are_refused_naming_the_setting() {
+        for (toml, key, reason) in [
+            (
+                "[auth]\njwt_secret = \"CHANGE_ME: base64 of 32 random bytes\"\n",
+                "`auth.jwt_secret`",
+                "placeholder",
+            ),
+            (
+                "[auth]\njwt_secret = \"my own long and secret passphrase, 40 chars\"\n",
+                "`auth.jwt_secret`",
+                "plain text",
+            ),
+            (
+                "[auth]\njwt_secret = \"AAAAAAAAAAAAAAAAAAAAAA==\"\n",
+                "`auth.jwt_secret`",
+                "shorter",
+            ),
+            (
+                "[auth]\nprevious_jwt_secrets = [\"CHANGE_ME\"]\n",
+                "`auth.previous_jwt_secrets`",
+                "placeholder",
+            ),
+            (
+                "[database]\nurl = \"postgres://db/gw\"\n",
+                "`auth.jwt_secret_file`",
+                "PostgreSQL",
+            ),
+        ] {
+            let err = with_file(toml)
+                .and_then(|s| s.validate_for_serving())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key) && err.contains(reason), "{toml}: {err}");
+        }
+        // Other commands (migrate, admin) need no signing secret.
+        with_file("[database]\nurl = \"postgres://db/gw\"\n").unwrap();
+        let good = format!(
+            "[database]\nurl = \"postgres://db/gw\"\n[auth]\njwt_secret = \"{}\"\n",
+            crate::auth::secrets::random_token(32)
+        );
+        with_file(&good).unwrap().validate_for_serving().unwrap();
+    }
+
+    #[test]
+    fn a_secret_file_holding_a_placeholder_is_refused_naming_the_setting() {
+        let dir = std::env::temp_dir().join(format!("pgw-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("jwt_secret");
+        std::fs::write(&file, "CHANGE_ME: base64 of 32 random bytes\n").unwrap();
+        let err = with_file(&format!(
+            "[auth]\njwt_secret_file = \"{}\"\n",
+            file.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`auth.jwt_secret_file`") && err.contains("placeholder"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

@@ -165,12 +165,16 @@ fn load_settings(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Settings, Strin
             overrides.push(("server.port".to_owned(), port.into()));
         }
     }
-    Settings::load(&Sources {
+    let settings = Settings::load(&Sources {
         file: cli.config.clone(),
         environment: true,
         overrides,
     })
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    if serve.is_some() {
+        settings.validate_for_serving().map_err(|e| e.to_string())?;
+    }
+    Ok(settings)
 }
 
 #[tokio::main]

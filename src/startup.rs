@@ -87,13 +87,16 @@ impl Application {
             tracing::warn!(tier = %misfit.tier, policy = %misfit.policy, "escalation policy cannot keep its tier's SLA: {misfit}");
         }
         let auth = &settings.auth;
-        let secret = auth::signing_secret(auth, &store, clock.now()).await?;
-        let tokens = Arc::new(TokenIssuer::new(
-            &secret,
-            &auth.issuer,
-            &auth.audience,
-            chrono::Duration::seconds(auth.access_token_ttl_secs as i64),
-        ));
+        let secrets = auth::signing_secrets(auth, &settings.database.url)?;
+        let tokens = Arc::new(
+            TokenIssuer::new(
+                &secrets.current,
+                &auth.issuer,
+                &auth.audience,
+                chrono::Duration::seconds(auth.access_token_ttl_secs as i64),
+            )
+            .with_previous(&secrets.previous),
+        );
         let providers = crate::push::providers(&settings.push)?;
         for platform in [crate::push::Platform::Ios, crate::push::Platform::Android] {
             if !providers.contains_key(&platform) {

@@ -164,6 +164,11 @@ fn the_kit_carries_placeholders_not_secrets() {
             "{key} must be a placeholder"
         );
     }
+    // And the gateway refuses to sign with the signing-secret placeholder.
+    let jwt = secret["stringData"]["jwt_secret"].as_str().unwrap();
+    assert!(panic_gateway::auth::parse_secret(jwt)
+        .unwrap_err()
+        .contains("placeholder"));
     for file in [
         "Dockerfile",
         "compose.yaml",

@@ -298,7 +298,7 @@ async fn create_enrollment_code(
     let (code, expires_at) =
         auth::issue_enrollment_code(&state.store, &id, ttl, &admin.actor(), state.clock.now())
             .await?;
-    Ok(HttpResponse::Created().json(IssuedCode {
+    Ok(super::no_store(HttpResponse::Created()).json(IssuedCode {
         user_id: id.into_inner(),
         code: code.display(),
         expires_at,

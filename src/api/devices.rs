@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::validate::Validator;
-use super::{Json, Problem};
+use super::{no_store, Json, Problem};
 use crate::auth::secrets::{self, EnrollmentCode};
 use crate::auth::tokens::{DeviceRole, Subject};
 use crate::auth::AnyDevice;
@@ -143,7 +143,7 @@ async fn enroll(
         return Err(invalid_code());
     };
     tracing::info!(device_id = %principal.device_id, user_id = %principal.user_id, platform = body.platform.as_str(), "device enrolled");
-    Ok(HttpResponse::Created().json(token_pair(
+    Ok(no_store(HttpResponse::Created()).json(token_pair(
         &state,
         &principal,
         refresh_token,
@@ -171,11 +171,12 @@ async fn refresh(
             &secrets::digest(body.refresh_token.trim()),
             &secrets::digest(&refresh_token),
             refresh_expires,
+            Duration::seconds(state.settings.auth.refresh_reuse_grace_secs as i64),
             now,
         )
         .await?;
     match rotation {
-        Rotation::Rotated(principal) => Ok(HttpResponse::Ok().json(token_pair(
+        Rotation::Rotated(principal) => Ok(no_store(HttpResponse::Ok()).json(token_pair(
             &state,
             &principal,
             refresh_token,

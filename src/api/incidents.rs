@@ -97,12 +97,15 @@ struct ActionBody {
 }
 
 /// Who is acting: a responder device that was paged for the incident (or any support
-/// manager), or the holder of the incident's ack token.
+/// manager), or the holder of the incident's ack token. An ack token only acknowledges (it
+/// travels in a push payload, so it gets the least it needs): resolving takes a responder
+/// device's access token. It is bound to the paged device and dies with it.
 async fn acting_user(
     state: &AppState,
     req: &HttpRequest,
     incident: &IncidentRow,
     body: Option<Json<ActionBody>>,
+    resolving: bool,
 ) -> Result<String, Problem> {
     if req
         .headers()
@@ -132,6 +135,18 @@ async fn acting_user(
             "this ack token belongs to another incident",
         ));
     }
+    if resolving {
+        return Err(Problem::forbidden(
+            "ack-token-only-acknowledges",
+            "an ack token only acknowledges; resolving needs a responder device's access token",
+        ));
+    }
+    let device = state.store.device_principal(&claims.did).await?;
+    if !device.is_some_and(|d| !d.revoked && d.user_id == claims.sub) {
+        return Err(Problem::unauthorized(
+            "the device this ack token was sent to is no longer enrolled",
+        ));
+    }
     Ok(claims.sub)
 }
 
@@ -147,7 +162,7 @@ async fn act(
         .incident(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    let user = acting_user(&state, &req, &incident, body).await?;
+    let user = acting_user(&state, &req, &incident, body, resolving).await?;
     let now = state.clock.now();
     let change = if resolving {
         state.store.resolve_incident(&id, &user, now).await?

@@ -48,3 +48,14 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, Problem> {
         req.path()
     )))
 }
+
+/// Responses that carry a token or secret must not be kept by any cache (RFC 6749 5.1).
+pub(crate) fn no_store(
+    mut builder: actix_web::HttpResponseBuilder,
+) -> actix_web::HttpResponseBuilder {
+    use actix_web::http::header;
+    builder
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    builder
+}

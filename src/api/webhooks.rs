@@ -53,7 +53,7 @@ async fn create(
     let mut body = serde_json::to_value(&endpoint).unwrap_or_default();
     // Shown once: the receiver needs it to check signatures.
     body["secret"] = serde_json::Value::String(secret);
-    Ok(HttpResponse::Created().json(body))
+    Ok(super::no_store(HttpResponse::Created()).json(body))
 }
 
 #[get("/v1/admin/webhooks")]

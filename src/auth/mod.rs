@@ -6,8 +6,10 @@ pub mod rate_limit;
 pub mod secrets;
 pub mod tokens;
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Context;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 
@@ -17,50 +19,147 @@ use crate::config::AuthSettings;
 use crate::store::{Store, StoreError};
 use secrets::EnrollmentCode;
 
-const DEV_SECRET_KEY: &str = "auth.dev_jwt_secret";
 const MIN_SECRET_BYTES: usize = 32;
 
-/// Reads a configured secret: base64 (standard or URL-safe) of >= 32 bytes, else >= 32 raw
-/// characters.
-pub fn decode_secret(text: &str) -> Option<Vec<u8>> {
+/// Values that ship in examples and must never sign anything.
+const PLACEHOLDERS: [&str; 3] = ["change_me", "changeme", "replace_me"];
+
+/// Reads a configured secret: base64 (standard or URL-safe, padded or not) of at least 32
+/// bytes. Placeholders and plain text are refused, with the reason.
+pub fn parse_secret(text: &str) -> Result<Vec<u8>, &'static str> {
     let text = text.trim();
-    STANDARD
-        .decode(text)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(text))
-        .ok()
-        .filter(|b| b.len() >= MIN_SECRET_BYTES)
-        .or_else(|| (text.len() >= MIN_SECRET_BYTES).then(|| text.as_bytes().to_vec()))
+    let lower = text.to_ascii_lowercase();
+    if PLACEHOLDERS.iter().any(|p| lower.contains(p)) {
+        return Err("is a placeholder from the examples; generate one with \
+                    `head -c 32 /dev/urandom | base64`");
+    }
+    let bytes = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(text).ok())
+        .ok_or("must be base64 of at least 32 random bytes (`head -c 32 /dev/urandom | base64`), not plain text")?;
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Err("must be base64 of at least 32 random bytes; this one is shorter");
+    }
+    Ok(bytes)
 }
 
-/// The access-token signing secret: from the configured file or value, else a development
-/// secret generated once and kept in the database (so restarts and several instances on one
-/// database agree).
-pub async fn signing_secret(
+/// 32 bytes from the operating system's generator.
+fn random_key() -> Vec<u8> {
+    use rand::RngCore;
+    let mut key = vec![0u8; MIN_SECRET_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    key
+}
+
+/// As [`parse_secret`], without the reason.
+pub fn decode_secret(text: &str) -> Option<Vec<u8>> {
+    parse_secret(text).ok()
+}
+
+/// The signing secrets: the current one (signs and verifies) and the previous ones (only
+/// verify, until the tokens they signed have expired).
+pub struct SigningSecrets {
+    pub current: Vec<u8>,
+    pub previous: Vec<Vec<u8>>,
+}
+
+/// Where the zero-config development key lives: beside the SQLite database file, so it is
+/// neither in the database (a copied database must not carry the key) nor lost on restart.
+/// `None` for PostgreSQL and in-memory SQLite.
+pub fn dev_key_path(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || path == "memory" {
+        return None;
+    }
+    Some(PathBuf::from(format!("{path}.jwt-key")))
+}
+
+/// Reads the development key at `path`, or creates it with mode 0600. Creation goes through a
+/// temporary file and a hard link, so two instances starting together agree on one key and
+/// neither ever reads a half-written file.
+pub fn load_or_create_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    if !path.exists() {
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&tmp)
+            .with_context(|| format!("cannot create the signing key file {}", tmp.display()))?;
+        file.write_all(STANDARD.encode(random_key()).as_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        let linked = match std::fs::hard_link(&tmp, path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            // A filesystem without hard links: a rename, which another instance starting at
+            // the very same moment could overwrite (it would then sign with its own key).
+            Err(_) if !path.exists() => std::fs::rename(&tmp, path),
+            other => other,
+        };
+        let _ = std::fs::remove_file(&tmp);
+        linked.with_context(|| format!("cannot create the signing key file {}", path.display()))?;
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the signing key file {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                "the signing key file is readable by other users; chmod 600 it"
+            );
+        }
+    }
+    parse_secret(&text)
+        .map_err(|reason| anyhow::anyhow!("the signing key file {} {reason}", path.display()))
+}
+
+/// The access-token signing secrets: the configured file or value (checked by the
+/// configuration already), else, on SQLite only, a development key kept in a file beside the
+/// database.
+pub fn signing_secrets(
     settings: &AuthSettings,
-    store: &Store,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Vec<u8>> {
-    if !settings.jwt_secret_file.is_empty() {
+    database_url: &str,
+) -> anyhow::Result<SigningSecrets> {
+    let previous = settings
+        .previous_jwt_secrets
+        .iter()
+        .map(|s| parse_secret(s).map_err(|r| anyhow::anyhow!("auth.previous_jwt_secrets {r}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let current = if !settings.jwt_secret_file.is_empty() {
         let text = std::fs::read_to_string(&settings.jwt_secret_file).with_context(|| {
             format!(
                 "cannot read auth.jwt_secret_file {}",
                 settings.jwt_secret_file
             )
         })?;
-        return decode_secret(&text)
-            .context("auth.jwt_secret_file must hold at least 32 bytes (base64) or 32 characters");
-    }
-    if !settings.jwt_secret.is_empty() {
-        return decode_secret(&settings.jwt_secret).context("auth.jwt_secret is too short");
-    }
-    let stored = store
-        .setting_or_insert(DEV_SECRET_KEY, &secrets::random_token(32), now)
-        .await?;
-    tracing::warn!(
-        "auth.jwt_secret_file is not set: using a development signing secret generated at first \
-         start and kept in the database; configure a secret file in production"
-    );
-    decode_secret(&stored).context("stored development secret is unreadable")
+        parse_secret(&text).map_err(|r| anyhow::anyhow!("auth.jwt_secret_file {r}"))?
+    } else if !settings.jwt_secret.is_empty() {
+        parse_secret(&settings.jwt_secret).map_err(|r| anyhow::anyhow!("auth.jwt_secret {r}"))?
+    } else if let Some(path) = dev_key_path(database_url) {
+        let key = load_or_create_key_file(&path)?;
+        tracing::warn!(
+            path = %path.display(),
+            "auth.jwt_secret_file is not set: signing with a development key kept beside the \
+             SQLite database; configure a secret file in production"
+        );
+        key
+    } else if crate::store::Backend::from_url(database_url) == Some(crate::store::Backend::Sqlite) {
+        tracing::warn!(
+            "auth.jwt_secret_file is not set and the database is in memory: signing with a key \
+             that lives only as long as this process"
+        );
+        random_key()
+    } else {
+        anyhow::bail!("auth.jwt_secret_file must be set with PostgreSQL");
+    };
+    Ok(SigningSecrets { current, previous })
 }
 
 /// Creates an admin API key; the key is returned once and only its digest is stored.
@@ -97,12 +196,74 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_decode_from_base64_or_raw_and_must_be_long() {
+    fn secrets_must_be_base64_of_32_bytes_and_not_placeholders() {
         let b64 = STANDARD.encode([7u8; 32]);
         assert_eq!(decode_secret(&b64).unwrap(), vec![7u8; 32]);
         assert_eq!(decode_secret(&format!("{b64}\n")).unwrap(), vec![7u8; 32]);
-        assert!(decode_secret(&STANDARD.encode([7u8; 16])).is_none());
-        assert_eq!(decode_secret(&"x".repeat(40)).unwrap().len(), 40);
+        assert_eq!(
+            decode_secret(&URL_SAFE_NO_PAD.encode([7u8; 32])).unwrap(),
+            vec![7u8; 32]
+        );
+        assert!(parse_secret(&STANDARD.encode([7u8; 16]))
+            .unwrap_err()
+            .contains("shorter"));
+        // Plain text, however long, is not a key.
+        assert!(
+            parse_secret("this is my very secret passphrase, trust me!!")
+                .unwrap_err()
+                .contains("plain text")
+        );
         assert!(decode_secret("short").is_none());
+        for placeholder in [
+            "CHANGE_ME: base64 of 32 random bytes",
+            "CHANGE_ME",
+            "changeme-changeme-changeme-changeme-changeme",
+        ] {
+            assert!(
+                parse_secret(placeholder)
+                    .unwrap_err()
+                    .contains("placeholder"),
+                "{placeholder}"
+            );
+        }
+    }
+
+    #[test]
+    fn instances_starting_together_agree_on_one_private_key_file() {
+        let dir = std::env::temp_dir().join(format!("pgw-key-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gw.db.jwt-key");
+        let keys: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| load_or_create_key_file(&path).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(keys[0].len(), 32);
+        assert!(keys.iter().all(|k| k == &keys[0]));
+        assert_eq!(load_or_create_key_file(&path).unwrap(), keys[0]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Only the key file is left: no temporary files.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn the_development_key_lives_beside_the_sqlite_file() {
+        assert_eq!(
+            dev_key_path("sqlite://data/gw.db?mode=rwc"),
+            Some(PathBuf::from("data/gw.db.jwt-key"))
+        );
+        assert_eq!(
+            dev_key_path("sqlite:///var/lib/gw.db"),
+            Some(PathBuf::from("/var/lib/gw.db.jwt-key"))
+        );
+        assert_eq!(dev_key_path("sqlite::memory:"), None);
+        assert_eq!(dev_key_path("postgres://h/d"), None);
     }
 }

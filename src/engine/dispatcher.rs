@@ -358,7 +358,7 @@ impl Dispatcher {
         };
         let ack_token = (d.kind == crate::push::NotificationKind::Page).then(|| {
             self.tokens
-                .issue_ack(&d.user_id, &d.incident_id, expires_at)
+                .issue_ack(&d.user_id, &d.device_id, &d.incident_id, expires_at, now)
         });
         let notification = Notification {
             kind: d.kind,

@@ -1,6 +1,6 @@
 //! Tiers, customers, users, admin keys, enrollment codes, devices and refresh tokens.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -20,7 +20,8 @@ pub struct NewDevice<'a> {
 /// Result of presenting a refresh token.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The token was live: it is now used up, and the new one is stored.
+    /// The token was live (or used within the grace window): it is now used up, and the new
+    /// one is stored.
     Rotated(DevicePrincipal),
     /// The token had been used before: someone holds a copy. The device is now revoked.
     Reused { device_id: String },
@@ -478,13 +479,16 @@ impl Store {
         Ok(Some(principal))
     }
 
-    /// Trades a refresh token for a new one. Presenting a used token revokes the device:
-    /// either the phone or a thief has a copy, and only a fresh enrollment can tell them apart.
+    /// Trades a refresh token for a new one. Presenting a used token again within `grace` of
+    /// its first use gets another successor for the same device (a retry or a race); later, it
+    /// revokes the device: either the phone or a thief has a copy, and only a fresh enrollment
+    /// can tell them apart.
     pub async fn rotate_refresh_token(
         &self,
         digest: &str,
         new_digest: &str,
         new_expires: DateTime<Utc>,
+        grace: Duration,
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -514,19 +518,27 @@ impl Store {
             false
         };
         if !claimed {
-            revoke(&mut tx, &device_id, "refresh token reuse detected", now).await?;
-            super::audit(
-                &mut tx,
-                now,
-                "system",
-                "device.refresh_reuse",
-                "device",
-                &device_id,
-                serde_json::json!({}),
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(Rotation::Reused { device_id });
+            // Used before. Within the grace window that is the app retrying after a lost
+            // response, or two of its requests racing (no `used_at` read: the other one claimed
+            // it between our read and our update): both get a pair for the same device. After
+            // the window it is a copy in someone else's hands (RFC 9700 4.14.2).
+            let within_grace = grace > Duration::zero()
+                && used_at.is_none_or(|at| millis(now) - at < grace.num_milliseconds());
+            if !within_grace {
+                revoke(&mut tx, &device_id, "refresh token reuse detected", now).await?;
+                super::audit(
+                    &mut tx,
+                    now,
+                    "system",
+                    "device.refresh_reuse",
+                    "device",
+                    &device_id,
+                    serde_json::json!({}),
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(Rotation::Reused { device_id });
+            }
         }
         let principal = sqlx::query(PRINCIPAL)
             .bind(&device_id)

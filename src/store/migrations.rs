@@ -32,6 +32,7 @@ embedded! {
     7 => "0007_claim_indexes",
     8 => "0008_idempotency_prune",
     9 => "0009_paging",
+    10 => "0010_dev_signing_key",
 }
 
 /// Where the database stands against the migrations this binary carries.

@@ -255,6 +255,8 @@ async fn the_ack_token_from_the_page_acknowledges_without_a_session(backend: Tes
         Duration::minutes(15),
     );
     let am = &t.customer.account_manager.user_id;
+    let am_device = &t.customer.account_manager.device_id;
+    let now = app.clock_now();
     let expires = app.clock_now() + Duration::minutes(5);
     let ack = |incident: &str, token: String| {
         let app = &app;
@@ -269,7 +271,7 @@ async fn the_ack_token_from_the_page_acknowledges_without_a_session(backend: Tes
         }
     };
     // A token for another incident, a forged one, none at all.
-    let wrong = issuer.issue_ack(am, "another-incident", expires);
+    let wrong = issuer.issue_ack(am, am_device, "another-incident", expires, now);
     assert_problem(ack(&incident, wrong).await, 403).await;
     assert_problem(ack(&incident, "forged.token.value".into()).await, 401).await;
     let res = app
@@ -286,14 +288,18 @@ async fn the_ack_token_from_the_page_acknowledges_without_a_session(backend: Tes
     )
     .await;
 
-    let res = ack(&incident, issuer.issue_ack(am, &incident, expires)).await;
+    let res = ack(
+        &incident,
+        issuer.issue_ack(am, am_device, &incident, expires, now),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let view: Value = res.json().await.unwrap();
     assert_eq!(view["acknowledged_by"]["name"], "Alice Manager");
 
     // Expired with its window.
     app.clock.advance(Duration::minutes(6));
-    let late = issuer.issue_ack(am, &incident, expires);
+    let late = issuer.issue_ack(am, am_device, &incident, expires, now);
     assert_problem(ack(&incident, late).await, 401).await;
 }
 

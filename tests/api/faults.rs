@@ -29,6 +29,12 @@ on_both_backends!(
 const WAIT: StdDuration = StdDuration::from_secs(20);
 
 /// The gateway binary on `db_url`, paging into `mocks`, leases of two seconds.
+/// A signing secret generated for this test run, the same for every start of the gateway.
+fn signing_secret() -> &'static str {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET.get_or_init(|| panic_gateway::auth::secrets::random_token(32))
+}
+
 fn gateway(db_url: &str, mocks: &MockProviders, port: u16) -> Child {
     let a = &mocks.settings.apns;
     let f = &mocks.settings.fcm;
@@ -38,10 +44,7 @@ fn gateway(db_url: &str, mocks: &MockProviders, port: u16) -> Child {
         .env("RUST_LOG", "error")
         .env("PANIC_GATEWAY__DATABASE__URL", db_url)
         .env("PANIC_GATEWAY__SERVER__PORT", port.to_string())
-        .env(
-            "PANIC_GATEWAY__AUTH__JWT_SECRET",
-            "fault-test-secret-fault-test-secret-0123",
-        )
+        .env("PANIC_GATEWAY__AUTH__JWT_SECRET", signing_secret())
         .env("PANIC_GATEWAY__DISPATCH__LEASE_SECS", "2")
         .env("PANIC_GATEWAY__DISPATCH__SWEEP_INTERVAL_MS", "100")
         .env("PANIC_GATEWAY__PUSH__APNS__ENABLED", "true")

@@ -139,7 +139,9 @@ async fn refresh_rotates_and_reuse_revokes_the_device(backend: TestBackend) {
         .unwrap();
     assert_eq!(ok.status(), 200);
 
-    // The old refresh token again: someone has a copy. Refused, and the device is signed out.
+    // The old refresh token again, after the grace window for retries: someone has a copy.
+    // Refused, and the device is signed out.
+    app.clock.advance(chrono::Duration::seconds(31));
     let reuse = assert_problem(refresh(&app, &phone.refresh_token).await, 401).await;
     assert!(reuse["detail"].as_str().unwrap().contains("already used"));
     let res = app
@@ -210,21 +212,31 @@ async fn bad_access_tokens_are_refused(backend: TestBackend) {
         }
     };
 
-    let mut wrong_aud = claims.clone();
-    wrong_aud["aud"] = "someone-else".into();
+    // Signed with the gateway's own keys (right typ, kid and derived key), but for another
+    // audience or from another issuer.
+    let auth = &app.settings.auth;
+    let subject = || panic_gateway::auth::tokens::Subject {
+        user_id: &customer.contact.user_id,
+        device_id: &customer.contact.device_id,
+        role: panic_gateway::auth::tokens::DeviceRole::Customer,
+    };
+    for (iss, aud) in [
+        (auth.issuer.as_str(), "someone-else"),
+        ("evil", auth.audience.as_str()),
+    ] {
+        let other = panic_gateway::auth::tokens::TokenIssuer::new(
+            &secret,
+            iss,
+            aud,
+            chrono::Duration::minutes(15),
+        );
+        call(other.issue(subject(), app.clock_now()).0).await;
+    }
+    // Signed with the configured secret itself rather than the derived access-token key.
     call(forge(
         &app,
-        json!({"alg":"HS256","typ":"JWT"}),
-        wrong_aud,
-        Some(&secret),
-    ))
-    .await;
-    let mut wrong_iss = claims.clone();
-    wrong_iss["iss"] = "evil".into();
-    call(forge(
-        &app,
-        json!({"alg":"HS256","typ":"JWT"}),
-        wrong_iss,
+        serde_json::to_value(jsonwebtoken::decode_header(token).unwrap()).unwrap(),
+        claims.clone(),
         Some(&secret),
     ))
     .await;

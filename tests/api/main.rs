@@ -15,4 +15,5 @@ mod lifecycle;
 mod paging;
 mod push;
 mod sla;
+mod tokens;
 mod webhooks;
