@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
 
-use crate::phone::{press_body, Phone};
+use crate::admin_client::AdminClient;
+use crate::phone::press_body;
 use crate::push::mock::MockProviders;
 use crate::push::{Notification, NotificationKind, Provider};
 
@@ -221,51 +221,6 @@ fn admin_key(db: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
-async fn admin_post(
-    http: &reqwest::Client,
-    base: &str,
-    key: &str,
-    path: &str,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let res = http
-        .post(format!("{base}{path}"))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await?;
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or_default();
-    anyhow::ensure!(status.is_success(), "{path}: {status} {body}");
-    Ok(body)
-}
-
-async fn enroll(
-    http: &reqwest::Client,
-    base: &str,
-    key: &str,
-    user: &str,
-    platform: &str,
-) -> anyhow::Result<Phone> {
-    let code = admin_post(
-        http,
-        base,
-        key,
-        &format!("/v1/admin/users/{user}/enrollment-codes"),
-        json!({}),
-    )
-    .await?;
-    let token = format!("{platform}-bench-{}", uuid::Uuid::new_v4().simple());
-    Phone::enroll(
-        base,
-        code["code"].as_str().unwrap_or_default(),
-        platform,
-        &token,
-        "bench phone",
-    )
-    .await
-}
-
 /// One durable insert transaction, timed `n` times.
 async fn floor_database(url: &str, n: usize) -> anyhow::Result<Summary> {
     sqlx::any::install_default_drivers();
@@ -312,16 +267,14 @@ async fn floor_push(mocks: &MockProviders, n: usize) -> anyhow::Result<Summary> 
         expires_at: Utc::now() + chrono::Duration::minutes(5),
         critical_allowed: true,
     };
+    let token =
+        crate::domain::push_token::PushToken::simulated(crate::domain::platform::Platform::Ios);
     // Warm the connection and the provider token.
-    client
-        .send("floor-device", &notification(0), Utc::now())
-        .await;
+    client.send(&token, &notification(0), Utc::now()).await;
     let mut ms = Vec::with_capacity(n);
     for i in 0..n {
         let started = Instant::now();
-        client
-            .send("floor-device", &notification(i), Utc::now())
-            .await;
+        client.send(&token, &notification(i), Utc::now()).await;
         ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(Summary::of(ms))
@@ -383,44 +336,24 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let manager = admin_post(
-        &http,
-        &base,
-        &key,
-        "/v1/admin/users",
-        json!({ "role": "responder", "name": "Bench Manager" }),
-    )
-    .await?;
-    let manager = manager["id"].as_str().unwrap_or_default().to_owned();
-    let customer = admin_post(
-        &http,
-        &base,
-        &key,
-        "/v1/admin/customers",
-        json!({ "name": "Bench Corp", "tier": "gold", "account_manager_id": manager }),
-    )
-    .await?;
-    let customer = customer["id"].as_str().unwrap_or_default().to_owned();
-    let mut am_phone = enroll(&http, &base, &key, &manager, "ios").await?;
+    let admin = AdminClient::new(http.clone(), &base, &key);
+    let manager = admin
+        .create_user("responder", "Bench Manager", None)
+        .await?;
+    let customer = admin
+        .create_customer("Bench Corp", "gold", Some(&manager))
+        .await?;
+    let mut am_phone = admin.enroll_phone(&manager, "ios", "bench phone").await?;
     let mut phones = Vec::new();
     for i in 0..opts.devices {
-        let contact = admin_post(
-            &http,
-            &base,
-            &key,
-            "/v1/admin/users",
-            json!({ "role": "contact", "customer_id": customer, "name": format!("Contact {i}") }),
-        )
-        .await?;
+        let contact = admin
+            .create_user("contact", &format!("Contact {i}"), Some(&customer))
+            .await?;
+        let platform = if i % 2 == 0 { "ios" } else { "android" };
         phones.push(
-            enroll(
-                &http,
-                &base,
-                &key,
-                contact["id"].as_str().unwrap_or_default(),
-                if i % 2 == 0 { "ios" } else { "android" },
-            )
-            .await?,
+            admin
+                .enroll_phone(&contact, platform, "bench phone")
+                .await?,
         );
     }
 

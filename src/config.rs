@@ -11,6 +11,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthSettings;
+
 /// The file read when no `--config` is given and it exists in the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "panic-gateway.toml";
 /// Prefix of environment variables; `__` separates nesting levels.
@@ -20,18 +22,20 @@ pub const ENV_PREFIX: &str = "PANIC_GATEWAY__";
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub log: LogSettings,
-    pub auth: AuthSettings,
+    pub database: crate::store::DatabaseSettings,
+    pub log: crate::telemetry::LogSettings,
+    pub auth: crate::auth::AuthSettings,
     /// The written P1 definition: what makes a panic press a P1.
     pub p1: crate::domain::p1_definition::P1Definition,
     pub dispatch: crate::engine::dispatcher::DispatchSettings,
     pub escalation: crate::engine::escalator::EscalationSettings,
     pub push: crate::push::settings::PushSettings,
     /// Panic-press intake: the flood guard and how long idempotency keys are kept.
-    pub intake: crate::api::alerts::IntakeSettings,
+    pub intake: crate::store::incidents::IntakeSettings,
     /// Where `/metrics` is served.
     pub metrics: crate::telemetry::MetricsSettings,
+    /// Outbound webhooks: where they may go, how their secrets are kept, how they are sent.
+    pub webhooks: crate::engine::webhooks::WebhookSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -47,34 +51,10 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct DatabaseSettings {
-    /// `sqlite://path?mode=rwc` (embedded default) or `postgres://user@host/db`.
-    pub url: String,
-    /// Upper bound of pooled connections.
-    pub max_connections: u32,
-    /// Apply pending migrations when `serve` starts.
-    pub migrate_on_start: bool,
-    /// How long a request waits for a connection before answering 503 with Retry-After.
-    pub acquire_timeout_ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    /// A tracing `EnvFilter` directive; `RUST_LOG` overrides it.
-    pub level: String,
+    /// Reverse proxies (CIDR blocks or addresses) whose `X-Forwarded-For` names the client
+    /// for the failure limits. Empty (the default): the header is never believed and the TCP
+    /// peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -85,74 +65,7 @@ impl Default for ServerSettings {
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_secs: 30,
             workers: 0,
-        }
-    }
-}
-
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            url: "sqlite://panic-gateway.db?mode=rwc".into(),
-            max_connections: 8,
-            migrate_on_start: true,
-            acquire_timeout_ms: 3000,
-        }
-    }
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Pretty,
-            level: "info".into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthSettings {
-    /// File holding the token signing secret: base64 of at least 32 random bytes. Empty: use
-    /// `jwt_secret`; both empty: on SQLite a development key is generated at first start into
-    /// a file beside the database (mode 0600); on PostgreSQL the start is refused.
-    pub jwt_secret_file: String,
-    /// The signing secret itself (prefer the file; never commit it).
-    pub jwt_secret: String,
-    /// Earlier signing secrets (same format): tokens they signed still verify until they
-    /// expire, nothing new is signed with them. For rotating the secret without signing
-    /// every device out.
-    pub previous_jwt_secrets: Vec<String>,
-    /// Seconds during which a refresh token that was just used may be presented again (a
-    /// retry after a lost response, two requests racing) and still get a token pair instead
-    /// of revoking the device (0..=300).
-    pub refresh_reuse_grace_secs: u64,
-    pub issuer: String,
-    pub audience: String,
-    /// Access-token lifetime in seconds (60..=3600).
-    pub access_token_ttl_secs: u64,
-    /// Refresh-token lifetime in days (1..=365); every use rotates it.
-    pub refresh_token_ttl_days: u64,
-    /// Enrollment-code lifetime in hours (1..=720).
-    pub enrollment_code_ttl_hours: u64,
-    /// Failed enrollment attempts allowed per client address per window.
-    pub enrollment_max_failures: u32,
-    pub enrollment_failure_window_secs: u64,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        Self {
-            jwt_secret_file: String::new(),
-            jwt_secret: String::new(),
-            previous_jwt_secrets: Vec::new(),
-            refresh_reuse_grace_secs: 30,
-            issuer: "panic-gateway".into(),
-            audience: "panic-gateway-mobile".into(),
-            access_token_ttl_secs: 900,
-            refresh_token_ttl_days: 30,
-            enrollment_code_ttl_hours: 72,
-            enrollment_max_failures: 5,
-            enrollment_failure_window_secs: 300,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -229,6 +142,18 @@ impl Settings {
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
+        if let Err(reason) =
+            crate::auth::client_address::TrustedProxies::parse(&self.server.trusted_proxies)
+        {
+            return Err(invalid("server.trusted_proxies", reason));
+        }
+        if self.auth.max_concurrent_unauthenticated > self.database.max_connections {
+            return Err(invalid(
+                "auth.max_concurrent_unauthenticated",
+                "must not exceed database.max_connections (enroll and refresh must leave \
+                 connections for panic presses)",
+            ));
+        }
         if crate::store::Backend::from_url(&self.database.url).is_none() {
             return Err(invalid(
                 "database.url",
@@ -286,7 +211,19 @@ impl Settings {
         if let Err(e) = self.p1.validate() {
             return Err(invalid("p1.rules", e.to_string()));
         }
+        if let Err((key, reason)) = self.webhooks.validate() {
+            return Err(invalid(key, reason));
+        }
         self.auth.validate()
+    }
+
+    /// How many enroll and refresh requests are handled at once
+    /// (`auth.max_concurrent_unauthenticated`, or a quarter of the pool).
+    pub fn max_concurrent_unauthenticated(&self) -> usize {
+        match self.auth.max_concurrent_unauthenticated {
+            0 => (self.database.max_connections / 4).max(1) as usize,
+            n => n as usize,
+        }
     }
 
     /// What `serve` needs beyond [`Settings::validate`]: a configured signing secret on
@@ -338,7 +275,7 @@ impl AuthSettings {
                 "issuer and audience must not be empty",
             ));
         }
-        let ranges: [(&'static str, u64, std::ops::RangeInclusive<u64>); 4] = [
+        let ranges: [(&'static str, u64, std::ops::RangeInclusive<u64>); 5] = [
             (
                 "auth.access_token_ttl_secs",
                 self.access_token_ttl_secs,
@@ -359,6 +296,11 @@ impl AuthSettings {
                 self.enrollment_failure_window_secs,
                 1..=86_400,
             ),
+            (
+                "auth.refresh_failure_window_secs",
+                self.refresh_failure_window_secs,
+                1..=86_400,
+            ),
         ];
         for (key, value, range) in ranges {
             if !range.contains(&value) {
@@ -368,11 +310,18 @@ impl AuthSettings {
                 ));
             }
         }
-        if self.enrollment_max_failures == 0 {
-            return Err(invalid(
-                "auth.enrollment_max_failures",
-                "must be at least 1",
-            ));
+        let minimums: [(&'static str, u32); 3] = [
+            ("auth.enrollment_max_failures", self.enrollment_max_failures),
+            (
+                "auth.enrollment_global_failures_per_minute",
+                self.enrollment_global_failures_per_minute,
+            ),
+            ("auth.refresh_max_failures", self.refresh_max_failures),
+        ];
+        for (key, value) in minimums {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
         }
         Ok(())
     }
@@ -524,6 +473,46 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn webhook_settings_that_cannot_work_are_refused_and_named() {
+        for (toml, key, reason) in [
+            (
+                "[webhooks]\nrequest_timeout_ms = 30000\n",
+                "`webhooks.request_timeout_ms`",
+                "lease_secs",
+            ),
+            (
+                "[webhooks]\nsecret_key = \"CHANGE_ME: base64 of 32 random bytes\"\n",
+                "`webhooks.secret_key`",
+                "placeholder",
+            ),
+            (
+                "[webhooks]\nsecret_key = \"a passphrase that is plain text\"\n",
+                "`webhooks.secret_key`",
+                "plain text",
+            ),
+            (
+                "[webhooks]\nallow_networks = [\"intranet\"]\n",
+                "`webhooks.allow_networks`",
+                "`intranet`",
+            ),
+        ] {
+            let err = with_file(toml).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(reason), "{toml}: {err}");
+        }
+        let s = with_file(&format!(
+            "[webhooks]\nallow_networks = [\"10.20.0.0/16\"]\nrequest_timeout_ms = 5000\n\
+             lease_secs = 6\nsecret_key = \"{}\"\n",
+            crate::auth::secrets::random_token(32)
+        ))
+        .unwrap();
+        assert_eq!(s.webhooks.allow_networks, ["10.20.0.0/16"]);
+        assert!(
+            !Settings::default().webhooks.allow_http,
+            "https only by default"
+        );
     }
 
     #[test]

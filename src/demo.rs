@@ -11,70 +11,10 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{json, Value};
 
+use crate::admin_client::AdminClient;
 use crate::config::Settings;
-use crate::phone::Phone;
 use crate::push::mock::MockProviders;
 use crate::startup::Application;
-
-struct Seeder {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl Seeder {
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.send(reqwest::Method::POST, path, body).await
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> anyhow::Result<Value> {
-        let res = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .json(&body)
-            .send()
-            .await?;
-        let status = res.status();
-        let body: Value = res.json().await.unwrap_or_default();
-        anyhow::ensure!(
-            status.is_success(),
-            "seeding {path} failed ({status}): {body}"
-        );
-        Ok(body)
-    }
-
-    async fn user(&self, role: &str, name: &str, customer: Option<&str>) -> anyhow::Result<String> {
-        let body = self
-            .post(
-                "/v1/admin/users",
-                json!({ "role": role, "name": name, "customer_id": customer }),
-            )
-            .await?;
-        Ok(body["id"].as_str().unwrap_or_default().to_owned())
-    }
-
-    async fn code(&self, user: &str) -> anyhow::Result<String> {
-        let body = self
-            .post(
-                &format!("/v1/admin/users/{user}/enrollment-codes"),
-                json!({}),
-            )
-            .await?;
-        Ok(body["code"].as_str().unwrap_or_default().to_owned())
-    }
-
-    async fn phone(&self, user: &str, platform: &str, name: &str) -> anyhow::Result<Phone> {
-        let code = self.code(user).await?;
-        let token = format!("{platform}-demo-{}", uuid::Uuid::new_v4().simple());
-        Phone::enroll(&self.base, &code, platform, &token, name).await
-    }
-}
 
 fn rotation(user: &str) -> Value {
     json!({ "name": "weekly", "participants": [user], "turn": "weekly",
@@ -97,30 +37,28 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
     settings.escalation.sweep_interval_ms = 200;
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
-    let (_, key) = crate::auth::create_admin_key(app.store(), "demo", chrono::Utc::now()).await?;
+    let demo_key = crate::store::admin_keys::NewAdminKey {
+        name: "demo",
+        scopes: &crate::domain::admin_key::Scopes::admin(),
+        expires_at: None,
+    };
+    let (_, key) =
+        crate::auth::create_admin_key(app.store(), demo_key, "demo", chrono::Utc::now()).await?;
     let shutdown = app.shutdown_handle();
     let mut server = tokio::spawn(app.run_until_stopped());
 
-    let s = Seeder {
-        http: reqwest::Client::new(),
-        base: base.clone(),
-        key: key.clone(),
-    };
-    let alice = s.user("responder", "Alice Manager", None).await?;
-    let customer = s
-        .post(
-            "/v1/admin/customers",
-            json!({ "name": "Acme Corp", "tier": "gold", "account_manager_id": alice }),
-        )
-        .await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let carl = s.user("contact", "Carl Contact", Some(&customer)).await?;
-    let pat = s.user("responder", "Pat Primary", None).await?;
-    let sam = s.user("responder", "Sam Secondary", None).await?;
-    let morgan = s.user("support_manager", "Morgan Manager", None).await?;
-    let spare = s.user("responder", "Riley Reserve", None).await?;
+    let s = AdminClient::new(reqwest::Client::new(), &base, &key);
+    let alice = s.create_user("responder", "Alice Manager", None).await?;
+    let customer = s.create_customer("Acme Corp", "gold", Some(&alice)).await?;
+    let carl = s
+        .create_user("contact", "Carl Contact", Some(&customer))
+        .await?;
+    let pat = s.create_user("responder", "Pat Primary", None).await?;
+    let sam = s.create_user("responder", "Sam Secondary", None).await?;
+    let morgan = s
+        .create_user("support_manager", "Morgan Manager", None)
+        .await?;
+    let spare = s.create_user("responder", "Riley Reserve", None).await?;
     s.post("/v1/admin/schedules", json!({ "name": "Primary on-call", "role": "primary", "time_zone": "Europe/Paris", "rotations": [rotation(&pat)] })).await?;
     s.post("/v1/admin/schedules", json!({ "name": "Secondary on-call", "role": "secondary", "time_zone": "America/New_York", "rotations": [rotation(&sam)] })).await?;
     // The Gold default waits 5 minutes per step; the demo's policy moves every minute.
@@ -135,27 +73,30 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
     )
     .await?;
 
-    let carl_phone = s.phone(&carl, "ios", "Carl's iPhone").await?;
+    let carl_phone = s.enroll_phone(&carl, "ios", "Carl's iPhone").await?;
     let phones = [
         (
-            s.phone(&alice, "ios", "Alice's iPhone").await?,
+            s.enroll_phone(&alice, "ios", "Alice's iPhone").await?,
             "Alice Manager",
         ),
         (
-            s.phone(&alice, "android", "Alice's Pixel").await?,
+            s.enroll_phone(&alice, "android", "Alice's Pixel").await?,
             "Alice Manager",
         ),
         (
-            s.phone(&pat, "android", "Pat's Pixel").await?,
+            s.enroll_phone(&pat, "android", "Pat's Pixel").await?,
             "Pat Primary",
         ),
-        (s.phone(&sam, "ios", "Sam's iPhone").await?, "Sam Secondary"),
         (
-            s.phone(&morgan, "ios", "Morgan's iPhone").await?,
+            s.enroll_phone(&sam, "ios", "Sam's iPhone").await?,
+            "Sam Secondary",
+        ),
+        (
+            s.enroll_phone(&morgan, "ios", "Morgan's iPhone").await?,
             "Morgan Manager",
         ),
     ];
-    let spare_code = s.code(&spare).await?;
+    let spare_code = s.enrollment_code(&spare).await?;
     let mut owners: HashMap<String, String> = phones
         .iter()
         .map(|(p, who)| (p.session.push_token.clone(), (*who).to_owned()))

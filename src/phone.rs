@@ -18,6 +18,18 @@ pub struct Session {
     pub push_token: String,
 }
 
+/// A fresh push token of the shape `platform`'s provider issues ("ios" or "android"), for a
+/// simulated phone; empty for an unknown platform (the gateway then names the platform).
+pub fn simulated_push_token(platform: &str) -> String {
+    crate::domain::platform::Platform::parse(platform)
+        .map(|p| {
+            crate::domain::push_token::PushToken::simulated(p)
+                .as_str()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
 /// A phone talking to one gateway.
 #[derive(Clone)]
 pub struct Phone {

@@ -14,7 +14,8 @@ use tokio::sync::watch;
 
 use crate::api;
 use crate::api::json::BodyLimit;
-use crate::auth::{self, rate_limit::FailureLimiter, tokens::TokenIssuer};
+use crate::auth::unauthenticated::UnauthenticatedGuard;
+use crate::auth::{self, tokens::TokenIssuer};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::engine::dispatcher::{Dispatcher, ProviderHealth};
@@ -22,24 +23,11 @@ use crate::engine::escalator::Escalator;
 use crate::engine::idempotency_pruner::IdempotencyPruner;
 use crate::engine::sla_watch::SlaWatch;
 use crate::engine::webhooks::WebhookSender;
-use crate::push::Providers;
+use crate::engine::Engine;
+use crate::secret_box::SecretBox;
+use crate::state::AppState;
 use crate::store::Store;
-use crate::telemetry::{self, Metrics};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub store: Store,
-    pub metrics: web::Data<Metrics>,
-    pub clock: Arc<dyn Clock>,
-    pub tokens: Arc<TokenIssuer>,
-    pub enrollment_failures: FailureLimiter,
-    /// Wakes the dispatcher right after a transaction queued deliveries.
-    pub dispatch_wake: Arc<tokio::sync::Notify>,
-    /// Push providers that rejected our configuration, for readiness.
-    pub provider_health: Arc<ProviderHealth>,
-    pub providers: Providers,
-}
+use crate::telemetry::Metrics;
 
 /// Asks a running [`Application`] to shut down gracefully, as SIGTERM would.
 #[derive(Clone)]
@@ -57,6 +45,9 @@ pub struct Application {
     /// The separate `/metrics` listener (`metrics.listen`), when configured.
     metrics_server: Option<(u16, Server)>,
     state: web::Data<AppState>,
+    /// This instance's workers: spawned as loops by `run_until_stopped`, driven directly by
+    /// [`Engine::run_due_work`] in tests.
+    engine: Engine,
     shutdown: Arc<watch::Sender<bool>>,
 }
 
@@ -97,8 +88,23 @@ impl Application {
             )
             .with_previous(&secrets.previous),
         );
+        let webhook_policy = Arc::new(
+            settings
+                .webhooks
+                .policy()
+                .map_err(|r| anyhow::anyhow!("invalid setting `webhooks.allow_networks`: {r}"))?,
+        );
+        let webhook_key = settings
+            .webhooks
+            .secret_key()
+            .map_err(|r| anyhow::anyhow!("invalid setting `webhooks.secret_key`: {r}"))?;
+        let webhook_secrets = Arc::new(SecretBox::from_settings(webhook_key, &secrets));
+        seal_webhook_secrets(&store, &webhook_secrets).await?;
         let providers = crate::push::providers(&settings.push)?;
-        for platform in [crate::push::Platform::Ios, crate::push::Platform::Android] {
+        for platform in [
+            crate::domain::platform::Platform::Ios,
+            crate::domain::platform::Platform::Android,
+        ] {
             if !providers.contains_key(&platform) {
                 tracing::warn!(
                     platform = platform.as_str(),
@@ -108,10 +114,13 @@ impl Application {
                 );
             }
         }
-        let enrollment_failures = FailureLimiter::new(
-            auth.enrollment_max_failures,
-            chrono::Duration::seconds(auth.enrollment_failure_window_secs as i64),
-        );
+        let enrollment_codes = secrets.enrollment_code_keys();
+        let unauthenticated = UnauthenticatedGuard::new(
+            &settings.auth,
+            settings.max_concurrent_unauthenticated(),
+            &settings.server.trusted_proxies,
+        )
+        .map_err(|reason| anyhow::anyhow!("invalid setting `server.trusted_proxies`: {reason}"))?;
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener =
@@ -131,10 +140,13 @@ impl Application {
             metrics: web::Data::new(Metrics::new()),
             clock,
             tokens,
-            enrollment_failures,
+            enrollment_codes,
+            unauthenticated,
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),
             provider_health: Arc::new(ProviderHealth::default()),
             providers,
+            webhook_policy,
+            webhook_secrets,
         });
         let server = run_server(listener, state.clone())?;
         let metrics_server = match metrics_listener {
@@ -145,11 +157,13 @@ impl Application {
             None => None,
         };
         let (shutdown, _) = watch::channel(false);
+        let engine = build_engine(&state);
         Ok(Self {
             port,
             server,
             metrics_server,
             state,
+            engine,
             shutdown: Arc::new(shutdown),
         })
     }
@@ -171,6 +185,11 @@ impl Application {
         ShutdownHandle(self.shutdown.clone())
     }
 
+    /// The workers `run_until_stopped` runs in loops, to drive a round now.
+    pub fn engine(&self) -> Engine {
+        self.engine.clone()
+    }
+
     /// Serves until SIGTERM, SIGINT or [`ShutdownHandle::trigger`], then drains: the HTTP
     /// server stops accepting and finishes in-flight requests, the workers finish the round
     /// they are in, and the pool closes.
@@ -179,10 +198,11 @@ impl Application {
             server,
             metrics_server,
             state,
+            engine,
             shutdown,
             ..
         } = self;
-        let workers = start_workers(&state, shutdown.subscribe());
+        let workers = engine.spawn(shutdown.subscribe());
         let metrics_server = metrics_server.map(|(_, server)| {
             let handle = server.handle();
             (handle, tokio::spawn(server))
@@ -215,14 +235,10 @@ impl Application {
     }
 }
 
-/// Starts the background workers this instance runs.
-fn start_workers(
-    state: &web::Data<AppState>,
-    stop: watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut workers = Vec::new();
+/// The background workers this instance runs, as its settings enable them.
+fn build_engine(state: &web::Data<AppState>) -> Engine {
     let settings = &state.settings;
-    if settings.dispatch.enabled {
+    let (dispatcher, webhooks) = if settings.dispatch.enabled {
         let dispatcher = Dispatcher::new(
             state.store.clone(),
             state.providers.clone(),
@@ -233,29 +249,31 @@ fn start_workers(
             state.provider_health.clone(),
             &state.metrics.registry,
         );
-        workers.push(tokio::spawn(dispatcher.run(stop.clone())));
         let webhooks = WebhookSender::new(
             state.store.clone(),
             state.clock.clone(),
             settings.dispatch.clone(),
+            settings.webhooks.clone(),
+            state.webhook_policy.clone(),
+            state.webhook_secrets.clone(),
         );
-        workers.push(tokio::spawn(webhooks.run(stop.clone())));
-    }
-    let pruner = IdempotencyPruner::new(
+        (Some(Arc::new(dispatcher)), Some(Arc::new(webhooks)))
+    } else {
+        (None, None)
+    };
+    let idempotency_pruner = Arc::new(IdempotencyPruner::new(
         state.store.clone(),
         state.clock.clone(),
         chrono::Duration::hours(settings.intake.idempotency_retention_hours as i64),
         std::time::Duration::from_millis(settings.intake.idempotency_prune_interval_ms),
-    );
-    workers.push(tokio::spawn(pruner.run(stop.clone())));
-    if settings.escalation.enabled {
+    ));
+    let (escalator, sla_watch) = if settings.escalation.enabled {
         let escalator = Escalator::new(
             state.store.clone(),
             state.clock.clone(),
             settings.escalation.clone(),
             state.dispatch_wake.clone(),
         );
-        workers.push(tokio::spawn(escalator.run(stop.clone())));
         let watch = SlaWatch::new(
             state.store.clone(),
             state.clock.clone(),
@@ -263,9 +281,52 @@ fn start_workers(
             state.dispatch_wake.clone(),
             state.metrics.clone(),
         );
-        workers.push(tokio::spawn(watch.run(stop)));
+        (Some(Arc::new(escalator)), Some(Arc::new(watch)))
+    } else {
+        (None, None)
+    };
+    Engine {
+        dispatcher,
+        webhooks,
+        escalator,
+        sla_watch,
+        idempotency_pruner,
     }
-    workers
+}
+
+/// Seals endpoint secrets that are not sealed under the current key: plain text written by
+/// versions before sealing, and values sealed under a key an earlier configuration used. Done
+/// at every start, before anything is sent, so the database holds no plain secret after the
+/// first start of this version. A value no configured key opens is left alone and logged: its
+/// webhooks fail with the reason until the key is configured again.
+async fn seal_webhook_secrets(store: &Store, secrets: &SecretBox) -> anyhow::Result<()> {
+    let mut sealed = 0;
+    for (id, stored) in store
+        .webhook_secrets()
+        .await
+        .context("cannot read webhook endpoint secrets")?
+    {
+        match secrets.reseal(&stored) {
+            Ok(None) => {}
+            Ok(Some(new)) => {
+                if store
+                    .replace_webhook_secret(&id, &stored, &new)
+                    .await
+                    .context("cannot seal a webhook endpoint secret")?
+                {
+                    sealed += 1;
+                }
+            }
+            Err(e) => tracing::error!(endpoint = %id, "webhook endpoint secret left as it is: {e}"),
+        }
+    }
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "webhook endpoint secrets sealed under the current key"
+        );
+    }
+    Ok(())
 }
 
 fn backend_name(settings: &Settings) -> &'static str {
@@ -279,7 +340,7 @@ fn run_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Res
     let limit = server_settings.body_limit_bytes;
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(telemetry::observe))
+            .wrap(from_fn(api::observe::observe))
             .app_data(state.clone())
             .app_data(state.metrics.clone())
             .app_data(BodyLimit(limit))

@@ -1,30 +1,38 @@
-//! Logs, request ids and Prometheus metrics.
+//! Logs and Prometheus metrics.
 //!
 //! Logs go through `tracing`: human-readable for a terminal, one JSON object per line when
-//! configured. Every request runs inside a span carrying its request id (taken from a sane
-//! incoming `X-Request-Id`, else generated) and the id is echoed on the response. Metrics live
-//! in a registry owned by the application rather than a process global, so several gateways
-//! in one process (the test suite) keep separate counts.
+//! configured (the HTTP side, request ids and per-request spans, is [`crate::api::observe`]).
+//! Metrics live in a registry owned by the application rather than a process global, so
+//! several gateways in one process (the test suite) keep separate counts.
 
-use std::time::Instant;
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
-use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogFormat, LogSettings};
+use serde::{Deserialize, Serialize};
 
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
 
-/// Request headers past this size are refused with a 431 problem: phones send a few hundred
-/// bytes, and nothing legitimate needs more. (actix itself only drops a connection at 128 KiB,
-/// without an answer.)
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
 
 /// Installs the global tracing subscriber. `RUST_LOG`, when set, wins over `log.level`.
 pub fn init(settings: &LogSettings) {
@@ -66,10 +74,6 @@ impl MetricsSettings {
             .map_err(|e| format!("{:?} is not an IP address and port: {e}", self.listen))
     }
 }
-
-/// The id of the current request, available to handlers as an extension.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 /// The gateway's metrics; later capabilities register theirs on `registry`.
 pub struct Metrics {
@@ -160,6 +164,16 @@ impl Metrics {
         }
     }
 
+    /// Counts one answered HTTP request and its latency.
+    pub fn observe_http(&self, method: &str, route: &str, status: &str, seconds: f64) {
+        self.http_requests
+            .with_label_values(&[method, route, status])
+            .inc();
+        self.http_duration
+            .with_label_values(&[method, route])
+            .observe(seconds);
+    }
+
     /// The Prometheus text exposition of every registered metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -176,92 +190,9 @@ impl Default for Metrics {
     }
 }
 
-/// An incoming request id is kept only if it is short and plain, so it can be logged safely.
-fn acceptable_request_id(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= 64
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-}
-
-/// Middleware: header-size limit, request id, request span, access log line and HTTP metrics.
-pub async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let header_bytes: usize = req
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        let problem = crate::api::Problem::new(
-            actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers-too-large",
-            "Request headers too large",
-            format!("the request headers exceed {MAX_HEADER_BYTES} bytes"),
-        );
-        let response = actix_web::ResponseError::error_response(&problem);
-        return Ok(req.into_response(response).map_into_right_body());
-    }
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| acceptable_request_id(v))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    req.extensions_mut().insert(RequestId(request_id.clone()));
-    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let method = req.method().as_str().to_owned();
-    let span =
-        tracing::info_span!("request", request_id = %request_id, %method, path = %req.path());
-    let started = Instant::now();
-
-    let result = next.call(req).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
-    let mut res = result?.map_into_left_body();
-
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let status = res.status();
-    if let Some(m) = metrics {
-        m.http_requests
-            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
-            .inc();
-        m.http_duration
-            .with_label_values(&[method.as_str(), route.as_str()])
-            .observe(elapsed.as_secs_f64());
-    }
-    span.in_scope(|| {
-        tracing::info!(
-            status = status.as_u16(),
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            route = %route,
-            "request completed"
-        )
-    });
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        res.headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
-    }
-    Ok(res)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_ids_are_filtered() {
-        assert!(acceptable_request_id("abc-123_x.y"));
-        assert!(!acceptable_request_id(""));
-        assert!(!acceptable_request_id("a b"));
-        assert!(!acceptable_request_id("x\r\ny"));
-        assert!(!acceptable_request_id(&"a".repeat(65)));
-    }
 
     #[test]
     fn metrics_render_in_text_format() {

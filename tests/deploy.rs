@@ -184,6 +184,37 @@ fn the_kit_carries_placeholders_not_secrets() {
     }
 }
 
+/// Production builds leave out the developer kit (mock providers, demo, bench, simulated
+/// phones: tests/production_build.rs shows what that removes). The k8s Deployment and compose
+/// run the Dockerfile's image, so the Dockerfile and the unit's build line are what to check.
+#[test]
+fn the_image_and_the_unit_are_built_without_the_developer_kit() {
+    let docker = read("Dockerfile");
+    let builds: Vec<&str> = docker
+        .lines()
+        .filter(|line| line.contains("cargo build"))
+        .collect();
+    assert!(!builds.is_empty(), "the Dockerfile builds the gateway");
+    for line in builds {
+        assert!(line.contains("--no-default-features"), "{line}");
+        assert!(!line.contains("--features"), "{line}");
+        assert!(!line.contains("--all-features"), "{line}");
+    }
+    let unit = read("systemd/panic-gateway.service");
+    assert!(
+        unit.lines()
+            .any(|line| line.contains("cargo build") && line.contains("--no-default-features")),
+        "the unit says how to build its binary without the kit"
+    );
+    // The orchestrated deployments run that image.
+    let compose = documents("compose.yaml").remove(0);
+    assert_eq!(
+        compose["x-gateway"]["build"]["dockerfile"],
+        "deploy/Dockerfile"
+    );
+    assert!(read("k8s/deployment.yaml").contains("Built from deploy/Dockerfile"));
+}
+
 #[test]
 fn the_image_runs_as_a_user_and_the_unit_is_hardened() {
     let docker = read("Dockerfile");

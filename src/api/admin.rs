@@ -1,16 +1,18 @@
-//! Support operations: tiers, customers, users, enrollment codes and devices. Every route
-//! takes an [`Admin`] key; every change is audited with the key that made it.
+//! Support operations: tiers, customers, users and devices (enrollment codes have their own
+//! room, [`super::enrollment_codes`]). Every route takes an [`Admin`] key; every change is
+//! audited with the key that made it. The lists come a page at a time ([`PageRequest`]), by id.
 
 use actix_web::{get, patch, post, put, web, HttpResponse};
 use chrono::Duration;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 
+use super::extract::Admin;
+use super::page::PageRequest;
 use super::validate::Validator;
 use super::{Json, Problem};
-use crate::auth::{self, Admin};
 use crate::domain::identity::UserRole;
 use crate::domain::sla::{Coverage, SlaConfigError, TierSla};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::identity::CustomerPatch;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -22,7 +24,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(update_customer)
         .service(create_user)
         .service(list_users)
-        .service(create_enrollment_code)
         .service(list_devices)
         .service(revoke_device);
 }
@@ -150,8 +151,16 @@ async fn create_customer(
 }
 
 #[get("/v1/admin/customers")]
-async fn list_customers(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, Problem> {
-    Ok(HttpResponse::Ok().json(state.store.list_customers().await?))
+async fn list_customers(
+    state: web::Data<AppState>,
+    _: Admin,
+    page: PageRequest,
+) -> Result<HttpResponse, Problem> {
+    let rows = state
+        .store
+        .customers_page(page.after(), page.fetch())
+        .await?;
+    Ok(HttpResponse::Ok().json(page.page(rows, |c| &c.id)))
 }
 
 #[get("/v1/admin/customers/{id}")]
@@ -273,36 +282,13 @@ async fn list_users(
     state: web::Data<AppState>,
     _: Admin,
     query: web::Query<UserFilter>,
+    page: PageRequest,
 ) -> Result<HttpResponse, Problem> {
-    Ok(HttpResponse::Ok().json(state.store.list_users(query.customer_id.as_deref()).await?))
-}
-
-#[derive(Serialize)]
-struct IssuedCode {
-    user_id: String,
-    /// Shown once; only its digest is stored.
-    code: String,
-    expires_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[post("/v1/admin/users/{id}/enrollment-codes")]
-async fn create_enrollment_code(
-    state: web::Data<AppState>,
-    admin: Admin,
-    id: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    if state.store.user(&id).await?.is_none() {
-        return Err(Problem::not_found(format!("no user {id}")));
-    }
-    let ttl = Duration::hours(state.settings.auth.enrollment_code_ttl_hours as i64);
-    let (code, expires_at) =
-        auth::issue_enrollment_code(&state.store, &id, ttl, &admin.actor(), state.clock.now())
-            .await?;
-    Ok(super::no_store(HttpResponse::Created()).json(IssuedCode {
-        user_id: id.into_inner(),
-        code: code.display(),
-        expires_at,
-    }))
+    let rows = state
+        .store
+        .users_page(query.customer_id.as_deref(), page.after(), page.fetch())
+        .await?;
+    Ok(HttpResponse::Ok().json(page.page(rows, |u| &u.id)))
 }
 
 #[derive(Deserialize)]
@@ -315,8 +301,13 @@ async fn list_devices(
     state: web::Data<AppState>,
     _: Admin,
     query: web::Query<DeviceFilter>,
+    page: PageRequest,
 ) -> Result<HttpResponse, Problem> {
-    Ok(HttpResponse::Ok().json(state.store.list_devices(query.user_id.as_deref()).await?))
+    let rows = state
+        .store
+        .devices_page(query.user_id.as_deref(), page.after(), page.fetch())
+        .await?;
+    Ok(HttpResponse::Ok().json(page.page(rows, |d| &d.id)))
 }
 
 #[post("/v1/admin/devices/{id}/revoke")]

@@ -12,54 +12,18 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
+use super::extract::CustomerDevice;
 use super::validate::Validator;
 use super::{json as body, FieldError, Json, Problem};
 use crate::auth::secrets::digest;
-use crate::auth::CustomerDevice;
+use crate::domain::idempotency_key::IdempotencyKey;
 use crate::domain::identity::DevicePrincipal;
 use crate::domain::p1_definition::{Classification, P1Answers};
-use crate::startup::AppState;
-use crate::store::incidents::{
-    AlertOutcome, AlertRecord, FloodGuard, Intake, NewAlert, StoredResponse,
-};
-
-/// Intake limits (`[intake]`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct IntakeSettings {
-    /// A customer with this many incidents opened within `flood_window_secs` and still open
-    /// gets no more: further presses for new services join the newest of them.
-    pub flood_max_open: u32,
-    pub flood_window_secs: u64,
-    /// How long the answer to a press is kept for replay under its idempotency key, in hours
-    /// (at least 24).
-    pub idempotency_retention_hours: u64,
-    /// How often to prune expired idempotency keys, in milliseconds.
-    pub idempotency_prune_interval_ms: u64,
-}
-
-impl Default for IntakeSettings {
-    fn default() -> Self {
-        Self {
-            flood_max_open: 5,
-            flood_window_secs: 300,
-            idempotency_retention_hours: 48,
-            idempotency_prune_interval_ms: 600_000,
-        }
-    }
-}
-
-impl IntakeSettings {
-    pub fn flood_guard(&self) -> FloodGuard {
-        FloodGuard {
-            max_open: self.flood_max_open,
-            window: chrono::Duration::seconds(self.flood_window_secs.min(i64::MAX as u64) as i64),
-        }
-    }
-}
+use crate::state::AppState;
+use crate::store::incidents::{AlertOutcome, AlertRecord, Intake, NewAlert, StoredResponse};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_alert).service(get_alert);
@@ -104,9 +68,7 @@ impl FromRequest for PanicCaller {
     }
 }
 
-/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters (a UUID, typically).
-pub struct IdempotencyKey(pub String);
-
+/// The `Idempotency-Key` header, parsed by [`IdempotencyKey::parse`].
 impl FromRequest for IdempotencyKey {
     type Error = Problem;
     type Future = std::future::Ready<Result<Self, Problem>>;
@@ -118,10 +80,8 @@ impl FromRequest for IdempotencyKey {
             .map(|v| v.to_str().map(str::trim));
         std::future::ready(match key {
             None => Err(header_problem("the Idempotency-Key header is required: send a fresh UUID per press and reuse it on retries")),
-            Some(Ok(k)) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
-                Ok(IdempotencyKey(k.to_owned()))
-            }
-            Some(_) => Err(header_problem("the Idempotency-Key must be 1 to 255 visible ASCII characters")),
+            Some(Ok(k)) => IdempotencyKey::parse(k).map_err(header_problem),
+            Some(Err(_)) => Err(header_problem(IdempotencyKey::RULE)),
         })
     }
 }
@@ -286,7 +246,7 @@ fn paging_detail(record: &AlertRecord) -> String {
 async fn create_alert(
     state: web::Data<AppState>,
     PanicCaller(caller): PanicCaller,
-    IdempotencyKey(key): IdempotencyKey,
+    key: IdempotencyKey,
     Json(raw): Json<serde_json::Value>,
 ) -> Result<HttpResponse, Problem> {
     let request = check_press(raw)?;
@@ -299,7 +259,7 @@ async fn create_alert(
         user_id: &caller.user_id,
         device_id: &caller.device_id,
         tier_id: &tier_id,
-        idempotency_key: &key,
+        idempotency_key: key.as_str(),
         request_digest: &request.digest,
         summary: &request.summary,
         details: request.details.as_deref(),

@@ -1,18 +1,27 @@
 //! Device enrollment and session: enroll with a one-time code, rotate refresh tokens, keep the
 //! push token current, unenroll.
+//!
+//! Enroll and refresh take no credential yet, so anyone can call them. Order of checks: the
+//! concurrency gate (503 when full, see [`crate::auth::unauthenticated`]), the failure limits
+//! of the client (429), the body (422), then the secret, looked up with a plain read so a
+//! wrong one is answered without a write transaction. A wrong, used, expired or revoked code
+//! gets one and the same 401.
 
 use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::extract::AnyDevice;
 use super::validate::Validator;
 use super::{no_store, Json, Problem};
 use crate::auth::secrets::{self, EnrollmentCode};
-use crate::auth::tokens::{DeviceRole, Subject};
-use crate::auth::AnyDevice;
+use crate::auth::tokens::Subject;
+use crate::auth::unauthenticated::Refusal;
 use crate::domain::identity::DevicePrincipal;
-use crate::push::Platform;
-use crate::startup::AppState;
+use crate::domain::identity::DeviceRole;
+use crate::domain::platform::Platform;
+use crate::domain::push_token::{PushToken, PushTokenError};
+use crate::state::AppState;
 use crate::store::identity::{NewDevice, Rotation};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -22,9 +31,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(update_push_token)
         .service(unenroll);
 }
-
-/// Longest push token accepted (APNs tokens are 64 hex chars, FCM tokens about 160).
-const MAX_PUSH_TOKEN: usize = 4096;
 
 #[derive(Deserialize)]
 struct EnrollRequest {
@@ -80,6 +86,11 @@ fn token_pair(
     }
 }
 
+/// A push token that is not of its platform's shape (it could steer the provider request).
+fn push_token_problem(e: PushTokenError) -> Problem {
+    Problem::field("push_token", e.to_string())
+}
+
 fn refresh_ttl(state: &AppState) -> Duration {
     Duration::days(state.settings.auth.refresh_token_ttl_days as i64)
 }
@@ -93,31 +104,77 @@ fn invalid_code() -> Problem {
     )
 }
 
+/// A place among the unauthenticated requests running now, or 503 at once.
+fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Problem> {
+    state.unauthenticated.admit().ok_or_else(|| {
+        Problem::unavailable(
+            "too many enrollment and token requests at once; try again shortly",
+            1,
+        )
+    })
+}
+
+/// The address the failure limits count this request under.
+fn client_address(state: &AppState, req: &HttpRequest) -> std::net::IpAddr {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+    let forwarded_for = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    state.unauthenticated.client(peer, forwarded_for)
+}
+
+fn too_many(refusal: Refusal, what: &str) -> Problem {
+    match refusal {
+        Refusal::Client { secs } => Problem::too_many_requests(
+            format!("too many failed {what} attempts from this address; try again later"),
+            secs,
+        ),
+        Refusal::Everyone { secs } => Problem::too_many_requests(
+            format!(
+                "too many failed {what} attempts from all addresses this minute; try again \
+                 when it ends"
+            ),
+            secs,
+        ),
+    }
+}
+
 #[post("/v1/devices/enroll")]
 async fn enroll(
     state: web::Data<AppState>,
     req: HttpRequest,
     Json(body): Json<EnrollRequest>,
 ) -> Result<HttpResponse, Problem> {
+    let _admitted = admit(&state)?;
     let now = state.clock.now();
-    let addr = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    if let Some(secs) = state.enrollment_failures.blocked_for(addr, now) {
-        return Err(Problem::too_many_requests(
-            "too many failed enrollment attempts from this address; try again later",
-            secs,
-        ));
+    let client = client_address(&state, &req);
+    if let Some(refusal) = state.unauthenticated.enrollment_refused(client, now) {
+        return Err(too_many(refusal, "enrollment"));
     }
     let mut v = Validator::new();
-    let push_token = v.token("push_token", &body.push_token, MAX_PUSH_TOKEN);
+    let push_token = PushToken::parse(body.platform, &body.push_token);
+    if let Err(e) = &push_token {
+        v.error("push_token", e.to_string());
+    }
     let app_version = v.text("app_version", &body.app_version, 64);
     let device_name = v.text("device_name", &body.device_name, 128);
     v.finish()?;
+    let push_token = push_token.map_err(push_token_problem)?;
 
     let Some(code) = EnrollmentCode::parse(&body.code) else {
-        state.enrollment_failures.record_failure(addr, now);
+        state.unauthenticated.enrollment_failed(client, now);
+        return Err(invalid_code());
+    };
+    let found = state
+        .store
+        .live_enrollment_code(&state.enrollment_codes.candidates(&code), now)
+        .await?;
+    let Some(code_id) = found else {
+        state.unauthenticated.enrollment_failed(client, now);
         return Err(invalid_code());
     };
     let refresh_token = secrets::new_refresh_token();
@@ -125,9 +182,8 @@ async fn enroll(
     let enrolled = state
         .store
         .enroll_device(
-            &code.digest(),
+            &code_id,
             NewDevice {
-                platform: body.platform,
                 push_token: &push_token,
                 app_version: &app_version,
                 name: &device_name,
@@ -139,7 +195,7 @@ async fn enroll(
         )
         .await?;
     let Some(principal) = enrolled else {
-        state.enrollment_failures.record_failure(addr, now);
+        state.unauthenticated.enrollment_failed(client, now);
         return Err(invalid_code());
     };
     tracing::info!(device_id = %principal.device_id, user_id = %principal.user_id, platform = body.platform.as_str(), "device enrolled");
@@ -160,9 +216,15 @@ struct RefreshRequest {
 #[post("/v1/devices/token/refresh")]
 async fn refresh(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Json(body): Json<RefreshRequest>,
 ) -> Result<HttpResponse, Problem> {
+    let _admitted = admit(&state)?;
     let now = state.clock.now();
+    let client = client_address(&state, &req);
+    if let Some(refusal) = state.unauthenticated.refresh_refused(client, now) {
+        return Err(too_many(refusal, "token refresh"));
+    }
     let refresh_token = secrets::new_refresh_token();
     let refresh_expires = now + refresh_ttl(&state);
     let rotation = state
@@ -190,9 +252,12 @@ async fn refresh(
                  and must be enrolled again",
             ))
         }
-        Rotation::Invalid => Err(Problem::unauthorized(
-            "the refresh token is invalid or expired; enroll the device again",
-        )),
+        Rotation::Invalid => {
+            state.unauthenticated.refresh_failed(client, now);
+            Err(Problem::unauthorized(
+                "the refresh token is invalid or expired; enroll the device again",
+            ))
+        }
     }
 }
 
@@ -223,9 +288,7 @@ async fn update_push_token(
     AnyDevice(p): AnyDevice,
     Json(body): Json<PushTokenRequest>,
 ) -> Result<HttpResponse, Problem> {
-    let mut v = Validator::new();
-    let token = v.token("push_token", &body.push_token, MAX_PUSH_TOKEN);
-    v.finish()?;
+    let token = PushToken::parse(p.platform, &body.push_token).map_err(push_token_problem)?;
     state
         .store
         .update_push_token(&p.device_id, &token, state.clock.now())

@@ -12,8 +12,8 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::Problem;
-use crate::push::Platform;
-use crate::startup::AppState;
+use crate::domain::platform::Platform;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz).service(readyz).service(metrics);
@@ -38,13 +38,13 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
         .with_extension("reason", json!(reason))
     };
     if let Err(e) = state.store.ping().await {
-        tracing::error!(error = %super::problem::error_chain(&e), "not ready: database unreachable");
+        tracing::error!(error = %crate::error_chain::error_chain(&e), "not ready: database unreachable");
         return Err(not_ready("database"));
     }
     let migrations = match state.store.migration_state().await {
         Ok(m) => m,
         Err(e) => {
-            tracing::error!(error = %super::problem::error_chain(&e), "not ready: schema unknown");
+            tracing::error!(error = %crate::error_chain::error_chain(&e), "not ready: schema unknown");
             return Err(not_ready("schema"));
         }
     };
@@ -80,7 +80,7 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let misfits = match state.store.escalation_misfits().await {
         Ok(m) => m,
         Err(e) => {
-            tracing::error!(error = %super::problem::error_chain(&e), "not ready: policies unreadable");
+            tracing::error!(error = %crate::error_chain::error_chain(&e), "not ready: policies unreadable");
             return Err(not_ready("database"));
         }
     };

@@ -4,12 +4,12 @@ use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::extract::{AnyDevice, ResponderDevice};
 use super::{Json, Problem};
-use crate::auth::{AnyDevice, ResponderDevice};
 use crate::domain::customer_view::customer_event;
 use crate::domain::identity::{DevicePrincipal, UserRole};
 use crate::domain::sla::covered_duration;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::escalation::StateChange;
 use crate::store::incidents::IncidentRow;
 

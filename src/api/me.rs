@@ -4,11 +4,11 @@ use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::extract::{CustomerDevice, ResponderDevice};
 use super::validate::Validator;
 use super::{Json, Problem};
-use crate::auth::{CustomerDevice, ResponderDevice};
 use crate::domain::identity::UserRole;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(customer_me)

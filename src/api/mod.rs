@@ -1,12 +1,17 @@
 //! The HTTP surface: one file per resource, thin handlers (parse, call domain and store, map).
 
 pub mod admin;
+pub mod admin_keys;
 pub mod alerts;
 pub mod devices;
+pub mod enrollment_codes;
+pub mod extract;
 pub mod health;
 pub mod incidents;
 pub mod json;
 pub mod me;
+pub mod observe;
+pub mod page;
 pub mod problem;
 pub mod reports;
 pub mod schedules;
@@ -32,6 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(devices::configure)
     .configure(me::configure)
     .configure(admin::configure)
+    .configure(admin_keys::configure)
+    .configure(enrollment_codes::configure)
     .configure(alerts::configure)
     .configure(incidents::configure)
     .configure(tickets::configure)

@@ -10,6 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::error_chain::error_chain;
 use crate::store::StoreError;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -175,18 +176,6 @@ impl Problem {
 
 fn type_uri<S: serde::Serializer>(slug: &&'static str, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&format_args!("urn:panic-gateway:problem:{slug}"))
-}
-
-/// `cause: source: source ...`, for one log line per failure.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        next = s.source();
-    }
-    out
 }
 
 impl std::fmt::Display for Problem {

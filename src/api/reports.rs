@@ -13,10 +13,10 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::extract::ReportsReader;
 use super::Problem;
-use crate::auth::Admin;
 use crate::domain::sla::{breach_state, covered_duration, TargetState, TierSla};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::sla::ReportRow;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -203,7 +203,7 @@ fn check_range(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), Problem> {
 #[get("/v1/reports/sla")]
 async fn sla_report(
     state: web::Data<AppState>,
-    _: Admin,
+    _: ReportsReader,
     req: HttpRequest,
     query: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, Problem> {

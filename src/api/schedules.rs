@@ -8,12 +8,13 @@ use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::extract::{Admin, ResponderDevice};
+use super::page::PageRequest;
 use super::validate::Validator;
 use super::{Json, Problem};
-use crate::auth::{Admin, ResponderDevice};
 use crate::domain::escalation::{EscalationPolicy, Step};
 use crate::domain::schedule::{Override, Rotation, Schedule};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::schedules::{OverrideAdded, StoredSchedule};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -80,8 +81,16 @@ async fn replace_schedule(
 }
 
 #[get("/v1/admin/schedules")]
-async fn list_schedules(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, Problem> {
-    Ok(HttpResponse::Ok().json(state.store.list_schedules().await?))
+async fn list_schedules(
+    state: web::Data<AppState>,
+    _: Admin,
+    page: PageRequest,
+) -> Result<HttpResponse, Problem> {
+    let rows = state
+        .store
+        .schedules_page(page.after(), page.fetch())
+        .await?;
+    Ok(HttpResponse::Ok().json(page.page(rows, |s| &s.id)))
 }
 
 #[get("/v1/admin/schedules/{id}")]
@@ -260,14 +269,21 @@ async fn put_policy(
 }
 
 #[get("/v1/admin/policies")]
-async fn list_policies(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, Problem> {
+async fn list_policies(
+    state: web::Data<AppState>,
+    _: Admin,
+    page: PageRequest,
+) -> Result<HttpResponse, Problem> {
     let misfits = state.store.escalation_misfits().await?;
-    let mut policies = state.store.list_policies().await?;
+    let mut policies = state
+        .store
+        .policies_page(page.after(), page.fetch())
+        .await?;
     for p in &mut policies {
         p.sla_misfit = misfits
             .iter()
             .find(|m| m.policy_id.as_deref() == Some(p.id.as_str()))
             .map(ToString::to_string);
     }
-    Ok(HttpResponse::Ok().json(policies))
+    Ok(HttpResponse::Ok().json(page.page(policies, |p| &p.id)))
 }

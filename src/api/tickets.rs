@@ -1,14 +1,14 @@
-//! Helpdesk tickets: the helpdesk (with an admin or integration key) upserts them by external
-//! reference, so customers can self-escalate a ticket the helpdesk already has.
+//! Helpdesk tickets: the helpdesk (with a `tickets:write` or `admin` key) upserts them by
+//! external reference, so customers can self-escalate a ticket the helpdesk already has.
 
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 
+use super::extract::TicketsWriter;
 use super::validate::Validator;
 use super::{Json, Problem};
-use crate::auth::Admin;
 use crate::domain::priority::Priority;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::tickets::TicketUpsert;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -52,7 +52,7 @@ fn open() -> TicketStatus {
 #[post("/v1/tickets")]
 async fn upsert_ticket(
     state: web::Data<AppState>,
-    admin: Admin,
+    writer: TicketsWriter,
     Json(body): Json<UpsertTicket>,
 ) -> Result<HttpResponse, Problem> {
     let mut v = Validator::new();
@@ -72,7 +72,7 @@ async fn upsert_ticket(
                 priority: body.priority,
                 status: body.status.as_str(),
             },
-            &admin.actor(),
+            &writer.actor(),
             state.clock.now(),
         )
         .await?;
@@ -91,7 +91,7 @@ struct TicketFilter {
 #[get("/v1/tickets")]
 async fn list_tickets(
     state: web::Data<AppState>,
-    _: Admin,
+    _: TicketsWriter,
     query: web::Query<TicketFilter>,
 ) -> Result<HttpResponse, Problem> {
     Ok(HttpResponse::Ok().json(state.store.list_tickets(query.customer.as_deref()).await?))

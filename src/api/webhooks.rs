@@ -1,12 +1,20 @@
 //! Admin: the helpdesk's webhook endpoints.
+//!
+//! A URL is refused here when it can be without resolving it: a scheme other than `https`
+//! (`http` only where `webhooks.allow_http` is set) and an IP-literal host in a range webhooks
+//! may not reach. Host names are checked when a webhook is sent, after resolution. The secret
+//! is generated here, shown once in the answer, and stored only sealed.
 
 use actix_web::{delete, get, post, web, HttpResponse};
 use serde::Deserialize;
 
+use super::extract::Admin;
+use super::page::PageRequest;
 use super::validate::Validator;
 use super::{Json, Problem};
-use crate::auth::{secrets, Admin};
-use crate::startup::AppState;
+use crate::auth::secrets;
+use crate::domain::outbound_address::check_url;
+use crate::state::AppState;
 use crate::store::webhooks::EVENT_TYPES;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -28,9 +36,15 @@ async fn create(
 ) -> Result<HttpResponse, Problem> {
     let mut v = Validator::new();
     let url = v.token("url", &body.url, 2048);
+    let allow_http = state.settings.webhooks.allow_http;
     match reqwest::Url::parse(&url) {
-        Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
-        _ => v.error("url", "must be an http(s) URL"),
+        Ok(u) => {
+            if let Err(refusal) = check_url(&u, allow_http, &state.webhook_policy) {
+                v.error("url", refusal.to_string());
+            }
+        }
+        Err(_) if allow_http => v.error("url", "must be an http(s) URL"),
+        Err(_) => v.error("url", "must be an https URL"),
     }
     let events = body.events.unwrap_or_else(|| vec!["*".to_owned()]);
     if events.is_empty() {
@@ -48,7 +62,12 @@ async fn create(
     let secret = secrets::random_token(32);
     let endpoint = state
         .store
-        .create_webhook_endpoint(&url, &secret, &events, state.clock.now())
+        .create_webhook_endpoint(
+            &url,
+            &state.webhook_secrets.seal(&secret),
+            &events,
+            state.clock.now(),
+        )
         .await?;
     let mut body = serde_json::to_value(&endpoint).unwrap_or_default();
     // Shown once: the receiver needs it to check signatures.
@@ -57,8 +76,16 @@ async fn create(
 }
 
 #[get("/v1/admin/webhooks")]
-async fn list(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, Problem> {
-    Ok(HttpResponse::Ok().json(state.store.list_webhook_endpoints().await?))
+async fn list(
+    state: web::Data<AppState>,
+    _: Admin,
+    page: PageRequest,
+) -> Result<HttpResponse, Problem> {
+    let rows = state
+        .store
+        .webhook_endpoints_page(page.after(), page.fetch())
+        .await?;
+    Ok(HttpResponse::Ok().json(page.page(rows, |e| &e.id)))
 }
 
 #[delete("/v1/admin/webhooks/{id}")]

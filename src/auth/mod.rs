@@ -1,10 +1,12 @@
 //! Who may call what: enrollment codes, access tokens, refresh tokens, admin keys, and the
 //! actix extractors that make the wrong caller a compile error in a handler's signature.
 
-pub mod extract;
+pub mod client_address;
 pub mod rate_limit;
 pub mod secrets;
+mod settings;
 pub mod tokens;
+pub mod unauthenticated;
 
 use std::path::{Path, PathBuf};
 
@@ -13,11 +15,12 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 
-pub use extract::{Admin, AnyDevice, CustomerDevice, ResponderDevice};
+pub use settings::AuthSettings;
 
-use crate::config::AuthSettings;
+use crate::domain::admin_key::AdminKey;
+use crate::store::admin_keys::NewAdminKey;
 use crate::store::{Store, StoreError};
-use secrets::EnrollmentCode;
+use secrets::{EnrollmentCode, EnrollmentCodeKeys};
 
 const MIN_SECRET_BYTES: usize = 32;
 
@@ -61,6 +64,13 @@ pub fn decode_secret(text: &str) -> Option<Vec<u8>> {
 pub struct SigningSecrets {
     pub current: Vec<u8>,
     pub previous: Vec<Vec<u8>>,
+}
+
+impl SigningSecrets {
+    /// The keys enrollment codes are hashed with, derived from these secrets.
+    pub fn enrollment_code_keys(&self) -> EnrollmentCodeKeys {
+        EnrollmentCodeKeys::new(&self.current, &self.previous)
+    }
 }
 
 /// Where the zero-config development key lives: beside the SQLite database file, so it is
@@ -162,33 +172,48 @@ pub fn signing_secrets(
     Ok(SigningSecrets { current, previous })
 }
 
-/// Creates an admin API key; the key is returned once and only its digest is stored.
+/// Creates an admin API key, audited as `actor`; the key is returned once (with what is
+/// stored about it) and only its digest is stored.
 pub async fn create_admin_key(
     store: &Store,
-    name: &str,
+    key: NewAdminKey<'_>,
+    actor: &str,
     now: DateTime<Utc>,
-) -> Result<(String, String), StoreError> {
-    let key = secrets::new_admin_key();
-    let id = store
-        .create_admin_key(name, &secrets::digest(&key), now)
+) -> Result<(AdminKey, String), StoreError> {
+    let secret = secrets::new_admin_key();
+    let stored = store
+        .create_admin_key(key, &secrets::digest(&secret), actor, now)
         .await?;
-    Ok((id, key))
+    Ok((stored, secret))
 }
 
-/// Issues a one-time enrollment code for `user_id`; returned once, stored as a digest.
+/// A new enrollment code: the code itself is shown once and never stored.
+#[derive(Debug)]
+pub struct IssuedCode {
+    pub id: String,
+    pub code: EnrollmentCode,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Issues a one-time enrollment code for `user_id`, stored as its keyed hash.
 pub async fn issue_enrollment_code(
     store: &Store,
+    keys: &EnrollmentCodeKeys,
     user_id: &str,
     ttl: Duration,
     actor: &str,
     now: DateTime<Utc>,
-) -> Result<(EnrollmentCode, DateTime<Utc>), StoreError> {
+) -> Result<IssuedCode, StoreError> {
     let code = EnrollmentCode::generate();
     let expires_at = now + ttl;
-    store
-        .create_enrollment_code(user_id, &code.digest(), expires_at, actor, now)
+    let id = store
+        .create_enrollment_code(user_id, &keys.hash(&code), expires_at, actor, now)
         .await?;
-    Ok((code, expires_at))
+    Ok(IssuedCode {
+        id,
+        code,
+        expires_at,
+    })
 }
 
 #[cfg(test)]

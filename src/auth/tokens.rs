@@ -19,18 +19,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::domain::identity::DeviceRole;
+
 /// `typ` of an access token (RFC 9068).
 pub const ACCESS_TYP: &str = "at+jwt";
 /// `typ` of an acknowledgement token.
 pub const ACK_TYP: &str = "ack+jwt";
-
-/// Which kind of person a device belongs to; checked by the extractor of every handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceRole {
-    Customer,
-    Responder,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -93,7 +87,9 @@ impl Kind {
     }
 }
 
-fn hmac(secret: &[u8], label: &[u8]) -> [u8; 32] {
+/// HMAC-SHA256 of `label` under `secret`: how every key the gateway needs is derived from the
+/// configured secret (one label per use), and how enrollment codes are hashed.
+pub(crate) fn hmac(secret: &[u8], label: &[u8]) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(label);
     mac.finalize().into_bytes().into()

@@ -2,8 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::tokens::DeviceRole;
-use crate::push::Platform;
+use super::platform::Platform;
+
+/// Which kind of person a device belongs to; checked by the extractor of every handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceRole {
+    Customer,
+    Responder,
+}
 
 /// A support tier. Tiers are data (seeded gold/silver/bronze); `panic_button` says whether a
 /// customer of the tier may press it.

@@ -1,12 +1,19 @@
 //! Pure types and rules: no I/O, time passed in.
 
+pub mod admin_key;
 pub mod calendar;
+pub mod crockford;
 pub mod customer_view;
 pub mod escalation;
+pub mod idempotency_key;
 pub mod identity;
 pub mod incident;
 pub mod minutes;
+pub mod outbound_address;
 pub mod p1_definition;
+pub mod platform;
 pub mod priority;
+pub mod push_token;
 pub mod schedule;
 pub mod sla;
+pub mod ticket_ref;

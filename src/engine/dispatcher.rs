@@ -21,7 +21,9 @@ use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::auth::tokens::TokenIssuer;
 use crate::clock::Clock;
-use crate::push::{Notification, Outcome, Platform, Providers};
+use crate::domain::platform::Platform;
+use crate::domain::push_token::PushToken;
+use crate::push::{Notification, Outcome, Providers};
 use crate::store::deliveries::{ClaimedDelivery, Recorded};
 use crate::store::Store;
 
@@ -195,10 +197,10 @@ impl Dispatcher {
     /// outcome to the recorder; the recorder commits outcomes in batches (one transaction,
     /// one fsync for however many sends finished meanwhile). A stalled provider holds its own
     /// slots until its timeout, never the claiming of new pages.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let sweep = std::time::Duration::from_millis(self.settings.sweep_interval_ms);
         let slots = self.settings.concurrency.max(1) as usize;
-        let this = Arc::new(self);
+        let this = self;
         let permits = Arc::new(Semaphore::new(slots));
         let (outcomes, received) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(this.clone().record(received));
@@ -223,7 +225,7 @@ impl Dispatcher {
                 Ok(n) if n == free => continue,
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %crate::api::problem::error_chain(&e), "claiming deliveries failed; retrying")
+                    tracing::warn!(error = %crate::error_chain::error_chain(&e), "claiming deliveries failed; retrying")
                 }
             }
             tokio::select! {
@@ -240,7 +242,42 @@ impl Dispatcher {
         tracing::info!(instance = %this.instance, "dispatcher stopped");
     }
 
+    /// One round without the loop: claims up to `dispatch.batch_size` due deliveries, sends
+    /// them (`dispatch.concurrency` at a time), records every outcome, and returns how many it
+    /// claimed. What the loop does on each wake, finished before returning.
+    #[tracing::instrument(name = "dispatch round", skip_all, fields(instance = %self.instance, claimed))]
+    pub async fn run_once(&self) -> Result<usize, crate::store::StoreError> {
+        use futures_util::StreamExt;
+        let now = self.clock.now();
+        let lease = Duration::seconds(self.settings.lease_secs as i64);
+        let batch = self
+            .store
+            .claim_due_deliveries(
+                &self.instance,
+                now,
+                lease,
+                i64::from(self.settings.batch_size),
+            )
+            .await?;
+        let claimed = batch.len();
+        tracing::Span::current().record("claimed", claimed);
+        if claimed == 0 {
+            return Ok(0);
+        }
+        let outcomes: Vec<(ClaimedDelivery, Recorded)> = futures_util::stream::iter(batch)
+            .map(|d| async move {
+                let recorded = self.send(&d).await;
+                (d, recorded)
+            })
+            .buffer_unordered(self.settings.concurrency.max(1) as usize)
+            .collect()
+            .await;
+        self.record_batch(&outcomes).await;
+        Ok(claimed)
+    }
+
     /// Claims up to `limit` due deliveries and starts a send for each; returns how many.
+    #[tracing::instrument(name = "dispatch claim", skip_all, fields(instance = %self.instance, limit = limit, claimed))]
     async fn claim_and_send(
         self: &Arc<Self>,
         limit: usize,
@@ -254,6 +291,7 @@ impl Dispatcher {
             .claim_due_deliveries(&self.instance, now, lease, limit as i64)
             .await?;
         let n = batch.len();
+        tracing::Span::current().record("claimed", n);
         for d in batch {
             let permit = permits
                 .clone()
@@ -285,23 +323,29 @@ impl Dispatcher {
                     Err(_) => break,
                 }
             }
-            // A failed commit is retried briefly; after that the leases expire and the
-            // deliveries are sent again (the collapse id keeps phones from showing it twice).
-            for attempt in 0..5u32 {
-                match self.store.record_deliveries(&batch, self.clock.now()).await {
-                    Ok(recorded) => {
-                        if recorded < batch.len() {
-                            tracing::warn!(
-                                lost = batch.len() - recorded,
-                                "leases lost before outcomes were recorded"
-                            );
-                        }
-                        break;
+            self.record_batch(&batch).await;
+        }
+    }
+
+    /// Commits one batch of outcomes in one transaction.
+    #[tracing::instrument(name = "dispatch record", skip_all, fields(outcomes = batch.len()))]
+    async fn record_batch(&self, batch: &[(ClaimedDelivery, Recorded)]) {
+        // A failed commit is retried briefly; after that the leases expire and the
+        // deliveries are sent again (the collapse id keeps phones from showing it twice).
+        for attempt in 0..5u32 {
+            match self.store.record_deliveries(batch, self.clock.now()).await {
+                Ok(recorded) => {
+                    if recorded < batch.len() {
+                        tracing::warn!(
+                            lost = batch.len() - recorded,
+                            "leases lost before outcomes were recorded"
+                        );
                     }
-                    Err(e) => {
-                        tracing::error!(error = %crate::api::problem::error_chain(&e), attempt, "could not record delivery outcomes");
-                        tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
-                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %crate::error_chain::error_chain(&e), attempt, "could not record delivery outcomes");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
                 }
             }
         }
@@ -319,6 +363,14 @@ impl Dispatcher {
         }
     }
 
+    /// One delivery: decides whether it may still go, sends it through its platform's
+    /// provider, and turns the answer into what is recorded. The span names the delivery and
+    /// device, never the token or the payload.
+    #[tracing::instrument(
+        name = "push send",
+        skip_all,
+        fields(delivery = %d.id, device = %d.device_id, platform = d.platform.as_str(), attempts = d.attempts)
+    )]
     async fn send(&self, d: &ClaimedDelivery) -> Recorded {
         let now = self.clock.now();
         if d.kind == crate::push::NotificationKind::Page && !d.incident_state.is_open() {
@@ -371,12 +423,23 @@ impl Dispatcher {
             expires_at,
             critical_allowed: d.critical_alerts,
         };
-        let started = Instant::now();
-        let outcome = provider.send(&d.push_token, &notification, now).await;
-        self.metrics
-            .send_seconds
-            .with_label_values(&[d.platform.as_str()])
-            .observe(started.elapsed().as_secs_f64());
+        // Tokens are checked when a phone sends them; one stored before that check existed
+        // and not of its platform's shape could never be delivered to, and must not reach the
+        // provider's request: it is dead.
+        let outcome = match PushToken::parse(d.platform, &d.push_token) {
+            Ok(token) => {
+                let started = Instant::now();
+                let outcome = provider.send(&token, &notification, now).await;
+                self.metrics
+                    .send_seconds
+                    .with_label_values(&[d.platform.as_str()])
+                    .observe(started.elapsed().as_secs_f64());
+                outcome
+            }
+            Err(e) => Outcome::TokenDead {
+                reason: format!("the stored push token is malformed: {e}"),
+            },
+        };
         let now = self.clock.now();
         match outcome {
             Outcome::Accepted {

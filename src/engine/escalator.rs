@@ -52,15 +52,19 @@ impl Escalator {
         }
     }
 
-    pub async fn run(self, stop: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
         let interval = std::time::Duration::from_millis(self.settings.sweep_interval_ms);
-        super::every("escalator", interval, stop, || self.round()).await;
+        super::every("escalator", interval, stop, || self.run_once()).await;
     }
 
-    /// Advances every incident whose deadline has passed; returns how many it advanced.
-    pub async fn round(&self) -> Result<usize, crate::store::StoreError> {
+    /// One round: advances every incident whose deadline has passed (at most 100); returns
+    /// how many it advanced.
+    #[tracing::instrument(name = "escalator round", skip_all, fields(due, advanced))]
+    pub async fn run_once(&self) -> Result<usize, crate::store::StoreError> {
         let now = self.clock.now();
         let due = self.store.due_escalations(now, 100).await?;
+        let span = tracing::Span::current();
+        span.record("due", due.len());
         let mut advanced = 0;
         for incident in due {
             if let Some(escalated) = self.store.advance_escalation(&incident, now).await? {
@@ -78,6 +82,7 @@ impl Escalator {
                 }
             }
         }
+        span.record("advanced", advanced);
         Ok(advanced)
     }
 }

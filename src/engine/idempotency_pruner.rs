@@ -47,12 +47,16 @@ impl IdempotencyPruner {
         }
     }
 
-    pub async fn run(self, stop: watch::Receiver<bool>) {
-        super::every("idempotency_pruner", self.interval, stop, || self.round()).await;
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        super::every("idempotency_pruner", self.interval, stop, || {
+            self.run_once()
+        })
+        .await;
     }
 
-    /// Deletes keys older than the retention; returns how many.
-    pub async fn round(&self) -> Result<u64, StoreError> {
+    /// One round: deletes keys older than the retention, in bounded batches; returns how many.
+    #[tracing::instrument(name = "idempotency pruner round", skip_all, fields(pruned))]
+    pub async fn run_once(&self) -> Result<u64, StoreError> {
         let cutoff = self.clock.now() - self.retention;
         let mut pruned = 0;
         for _ in 0..MAX_BATCHES_PER_ROUND {
@@ -62,6 +66,7 @@ impl IdempotencyPruner {
                 break;
             }
         }
+        tracing::Span::current().record("pruned", pruned);
         if pruned > 0 {
             tracing::info!(pruned, "expired idempotency keys pruned");
         }

@@ -38,15 +38,23 @@ impl SlaWatch {
         }
     }
 
-    pub async fn run(self, stop: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
         let interval = self.interval;
-        super::every("sla watch", interval, stop, || self.round()).await;
+        super::every("sla watch", interval, stop, || self.run_once()).await;
     }
 
-    pub async fn round(&self) -> Result<(), crate::store::StoreError> {
+    /// One round over the incidents still waiting for an acknowledgement: sends the warnings
+    /// that are due and records the breaches; returns how many warnings and breaches it
+    /// recorded.
+    #[tracing::instrument(name = "sla watch round", skip_all, fields(waiting, recorded))]
+    pub async fn run_once(&self) -> Result<usize, crate::store::StoreError> {
         let now = self.clock.now();
         let mut slas: HashMap<String, TierSla> = HashMap::new();
-        for incident in self.store.open_unacknowledged().await? {
+        let waiting = self.store.open_unacknowledged().await?;
+        let span = tracing::Span::current();
+        span.record("waiting", waiting.len());
+        let mut recorded = 0;
+        for incident in waiting {
             if !slas.contains_key(&incident.tier) {
                 let sla = self.store.tier_sla(&incident.tier).await?;
                 slas.insert(incident.tier.clone(), sla);
@@ -67,6 +75,7 @@ impl SlaWatch {
                         .store
                         .record_sla_warning(&incident, due.len() as i64, *fraction, now)
                         .await?;
+                    recorded += 1;
                     self.metrics
                         .sla_warnings
                         .with_label_values(&[incident.tier.as_str()])
@@ -85,6 +94,7 @@ impl SlaWatch {
                     && now >= deadline
                     && self.store.record_breach(&incident, external, now).await?
                 {
+                    recorded += 1;
                     let target = if external { "external" } else { "internal" };
                     self.metrics
                         .sla_breaches
@@ -94,6 +104,7 @@ impl SlaWatch {
                 }
             }
         }
-        Ok(())
+        span.record("recorded", recorded);
+        Ok(recorded)
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 
 use super::settings::{http_client, invalid, ApnsSettings, PushConfigError};
 use super::{payload, Notification, Outcome, Platform, Provider};
+use crate::domain::push_token::PushToken;
 
 /// Renew the provider token after this long.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(40 * 60);
@@ -80,7 +81,7 @@ impl ApnsClient {
 
     async fn send_once(
         &self,
-        device_token: &str,
+        device_token: &PushToken,
         request: &payload::ApnsRequest,
         renew_token: bool,
     ) -> Result<reqwest::Response, Outcome> {
@@ -92,7 +93,11 @@ impl ApnsClient {
             })?;
         let mut req = self
             .http
-            .post(format!("{}/3/device/{device_token}", self.base_url))
+            .post(format!(
+                "{}/3/device/{}",
+                self.base_url,
+                device_token.as_str()
+            ))
             .bearer_auth(token)
             .header("content-type", "application/json")
             .body(request.body.clone());
@@ -105,7 +110,19 @@ impl ApnsClient {
         })
     }
 
-    async fn deliver(&self, device_token: &str, n: &Notification, now: DateTime<Utc>) -> Outcome {
+    /// The span names the platform, delivery and incident; never the device token, the
+    /// provider credential or the payload.
+    #[tracing::instrument(
+        name = "apns send",
+        skip_all,
+        fields(platform = "ios", delivery = %n.delivery_id, incident = %n.incident_id)
+    )]
+    async fn deliver(
+        &self,
+        device_token: &PushToken,
+        n: &Notification,
+        now: DateTime<Utc>,
+    ) -> Outcome {
         let request = payload::apns(n, &self.topic, now);
         let mut renewed = false;
         loop {
@@ -189,7 +206,7 @@ impl Provider for ApnsClient {
 
     fn send<'a>(
         &'a self,
-        device_token: &'a str,
+        device_token: &'a PushToken,
         notification: &'a Notification,
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Outcome> {

@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 use super::apns::{retry_after, without_url};
 use super::settings::{http_client, invalid, FcmSettings, PushConfigError};
 use super::{payload, Notification, Outcome, Platform, Provider};
+use crate::domain::push_token::PushToken;
 
 pub const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 /// Refresh the access token this long before Google says it expires.
@@ -158,8 +159,20 @@ impl FcmClient {
         Ok(answer.access_token)
     }
 
-    async fn deliver(&self, device_token: &str, n: &Notification, now: DateTime<Utc>) -> Outcome {
-        let body = payload::fcm(n, device_token, now);
+    /// The span names the platform, delivery and incident; never the device token, the
+    /// provider credential or the payload.
+    #[tracing::instrument(
+        name = "fcm send",
+        skip_all,
+        fields(platform = "android", delivery = %n.delivery_id, incident = %n.incident_id)
+    )]
+    async fn deliver(
+        &self,
+        device_token: &PushToken,
+        n: &Notification,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let body = payload::fcm(n, device_token.as_str(), now);
         let mut renewed = false;
         loop {
             let token = match self.access_token(renewed).await {
@@ -247,7 +260,7 @@ impl Provider for FcmClient {
 
     fn send<'a>(
         &'a self,
-        device_token: &'a str,
+        device_token: &'a PushToken,
         notification: &'a Notification,
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Outcome> {

@@ -7,12 +7,15 @@
 
 pub mod apns;
 pub mod fcm;
+// Stand-in providers for tests, the demo and the bench; not in production builds.
+#[cfg(feature = "devkit")]
 pub mod mock;
 pub mod payload;
 pub mod settings;
-#[cfg(test)]
+#[cfg(all(test, feature = "devkit"))]
 mod tests;
 
+use crate::domain::platform::Platform;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,30 +24,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-/// The two mobile platforms and their push services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    Ios,
-    Android,
-}
-
-impl Platform {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Ios => "ios",
-            Platform::Android => "android",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ios" => Some(Platform::Ios),
-            "android" => Some(Platform::Android),
-            _ => None,
-        }
-    }
-}
+use crate::domain::push_token::PushToken;
 
 /// Whether a notification must break through Do Not Disturb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,10 +80,10 @@ pub trait Provider: Send + Sync {
     fn platform(&self) -> Platform;
 
     /// Sends `notification` to `device_token`; `now` is the dispatcher's clock, used for
-    /// expiry arithmetic.
+    /// expiry arithmetic. The token is parsed, so it cannot steer the request elsewhere.
     fn send<'a>(
         &'a self,
-        device_token: &'a str,
+        device_token: &'a PushToken,
         notification: &'a Notification,
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Outcome>;

@@ -7,6 +7,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use super::mock::{Fault, MockProviders};
 use super::settings::PushSettings;
 use super::{providers, Notification, NotificationKind, Outcome, Platform, Provider, Providers};
+use crate::domain::push_token::PushToken;
 
 struct Fixture {
     mocks: MockProviders,
@@ -58,24 +59,35 @@ impl Fixture {
     }
 }
 
+/// A well-formed APNs token that reads back as `name` (hex of the name, zero-padded), so
+/// faults can be aimed at it.
+fn ios(name: &str) -> PushToken {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    PushToken::parse(Platform::Ios, &format!("{hex:0<64}")).unwrap()
+}
+
+fn android(name: &str) -> PushToken {
+    PushToken::parse(Platform::Android, name).unwrap()
+}
+
 const WAIT: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn apns_page_arrives_with_headers_payload_and_a_reused_provider_token() {
     let f = fixture(|_| {}).await;
     let n = page();
-    let outcome = f.ios().send("device-a", &n, Utc::now()).await;
+    let outcome = f.ios().send(&ios("device-a"), &n, Utc::now()).await;
     assert_eq!(
         outcome,
         Outcome::Accepted {
             provider_message_id: Some(n.delivery_id.clone())
         }
     );
-    f.ios().send("device-b", &page(), Utc::now()).await;
+    f.ios().send(&ios("device-b"), &page(), Utc::now()).await;
     let got = f.mocks.apns.wait_accepted(None, 2, WAIT).await;
     assert_eq!(got.len(), 2);
     let first = &got[0];
-    assert_eq!(first.device_token, "device-a");
+    assert_eq!(first.device_token, ios("device-a").as_str());
     assert_eq!(first.headers["apns-push-type"], "alert");
     assert_eq!(first.headers["apns-priority"], "10");
     assert_eq!(first.headers["apns-topic"], "com.example.panicbutton");
@@ -90,9 +102,9 @@ async fn apns_page_arrives_with_headers_payload_and_a_reused_provider_token() {
 #[tokio::test]
 async fn apns_expired_provider_token_is_renewed_once() {
     let f = fixture(|_| {}).await;
-    f.ios().send("device-a", &page(), Utc::now()).await;
+    f.ios().send(&ios("device-a"), &page(), Utc::now()).await;
     f.mocks.apns.expire_provider_token();
-    let outcome = f.ios().send("device-a", &page(), Utc::now()).await;
+    let outcome = f.ios().send(&ios("device-a"), &page(), Utc::now()).await;
     assert!(matches!(outcome, Outcome::Accepted { .. }), "{outcome:?}");
     let all = f.mocks.apns.received();
     assert_eq!(
@@ -106,35 +118,35 @@ async fn apns_expired_provider_token_is_renewed_once() {
 async fn apns_failures_are_typed() {
     let f = fixture(|s| s.apns.timeout_ms = 300).await;
     let apns = &f.mocks.apns;
-    apns.fail(Some("gone"), Fault::status(410), None);
-    apns.fail(Some("bad"), Fault::status(400), None);
+    apns.fail(Some(ios("gone").as_str()), Fault::status(410), None);
+    apns.fail(Some(ios("bad").as_str()), Fault::status(400), None);
     apns.fail(
-        Some("busy"),
+        Some(ios("busy").as_str()),
         Fault::Status {
             status: 503,
             retry_after: Some(7),
         },
         Some(1),
     );
-    apns.fail(Some("stuck"), Fault::Stall, None);
+    apns.fail(Some(ios("stuck").as_str()), Fault::Stall, None);
     assert!(matches!(
-        f.ios().send("gone", &page(), Utc::now()).await,
+        f.ios().send(&ios("gone"), &page(), Utc::now()).await,
         Outcome::TokenDead { .. }
     ));
     assert!(matches!(
-        f.ios().send("bad", &page(), Utc::now()).await,
+        f.ios().send(&ios("bad"), &page(), Utc::now()).await,
         Outcome::TokenDead { .. }
     ));
-    let busy = f.ios().send("busy", &page(), Utc::now()).await;
+    let busy = f.ios().send(&ios("busy"), &page(), Utc::now()).await;
     assert!(
         matches!(busy, Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(7)),
         "{busy:?}"
     );
     assert!(matches!(
-        f.ios().send("busy", &page(), Utc::now()).await,
+        f.ios().send(&ios("busy"), &page(), Utc::now()).await,
         Outcome::Accepted { .. }
     ));
-    let stuck = f.ios().send("stuck", &page(), Utc::now()).await;
+    let stuck = f.ios().send(&ios("stuck"), &page(), Utc::now()).await;
     assert!(
         matches!(stuck, Outcome::Retry { ref reason, .. } if reason.contains("timed out")),
         "{stuck:?}"
@@ -146,13 +158,13 @@ async fn apns_failures_are_typed() {
 async fn apns_refuses_what_apple_refuses() {
     // A key Apple does not know: every send is a configuration error.
     let f = fixture(|s| s.apns.key_id = "WRONGKEY01".into()).await;
-    let outcome = f.ios().send("device", &page(), Utc::now()).await;
+    let outcome = f.ios().send(&ios("device"), &page(), Utc::now()).await;
     assert!(
         matches!(outcome, Outcome::Fatal { ref reason } if reason.contains("InvalidProviderToken")),
         "{outcome:?}"
     );
     let f = fixture(|s| s.apns.topic = "com.other.app".into()).await;
-    let outcome = f.ios().send("device", &page(), Utc::now()).await;
+    let outcome = f.ios().send(&ios("device"), &page(), Utc::now()).await;
     assert!(
         matches!(outcome, Outcome::Fatal { ref reason } if reason.contains("BadTopic")),
         "{outcome:?}"
@@ -162,7 +174,7 @@ async fn apns_refuses_what_apple_refuses() {
     let mut big = page();
     big.body = "x".repeat(10_000);
     assert!(matches!(
-        f.ios().send("device", &big, Utc::now()).await,
+        f.ios().send(&ios("device"), &big, Utc::now()).await,
         Outcome::Accepted { .. }
     ));
     assert!(f.mocks.apns.received()[0].body_len <= 4096);
@@ -172,12 +184,17 @@ async fn apns_refuses_what_apple_refuses() {
 async fn fcm_message_arrives_and_the_oauth_token_is_cached() {
     let f = fixture(|_| {}).await;
     let n = page();
-    let outcome = f.android().send("android-a", &n, Utc::now()).await;
+    let outcome = f
+        .android()
+        .send(&android("android-a"), &n, Utc::now())
+        .await;
     assert!(
         matches!(outcome, Outcome::Accepted { provider_message_id: Some(ref id) } if id.starts_with("projects/panic-gateway-mock/messages/")),
         "{outcome:?}"
     );
-    f.android().send("android-b", &page(), Utc::now()).await;
+    f.android()
+        .send(&android("android-b"), &page(), Utc::now())
+        .await;
     let got = f.mocks.fcm.wait_accepted(None, 2, WAIT).await;
     assert_eq!(got[0].message["android"]["priority"], "HIGH");
     assert_eq!(
@@ -192,10 +209,10 @@ async fn fcm_message_arrives_and_the_oauth_token_is_cached() {
 async fn fcm_failures_are_typed_and_a_revoked_token_is_refreshed() {
     let f = fixture(|_| {}).await;
     let fcm = &f.mocks.fcm;
-    fcm.fail(Some("gone"), Fault::status(404), None);
-    fcm.fail(Some("bad"), Fault::status(400), None);
+    fcm.fail(Some(android("gone").as_str()), Fault::status(404), None);
+    fcm.fail(Some(android("bad").as_str()), Fault::status(400), None);
     fcm.fail(
-        Some("quota"),
+        Some(android("quota").as_str()),
         Fault::Status {
             status: 429,
             retry_after: Some(9),
@@ -203,21 +220,28 @@ async fn fcm_failures_are_typed_and_a_revoked_token_is_refreshed() {
         Some(1),
     );
     assert!(matches!(
-        f.android().send("gone", &page(), Utc::now()).await,
+        f.android()
+            .send(&android("gone"), &page(), Utc::now())
+            .await,
         Outcome::TokenDead { .. }
     ));
     assert!(matches!(
-        f.android().send("bad", &page(), Utc::now()).await,
+        f.android().send(&android("bad"), &page(), Utc::now()).await,
         Outcome::TokenDead { .. }
     ));
-    let quota = f.android().send("quota", &page(), Utc::now()).await;
+    let quota = f
+        .android()
+        .send(&android("quota"), &page(), Utc::now())
+        .await;
     assert!(
         matches!(quota, Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(9)),
         "{quota:?}"
     );
     fcm.revoke_access_tokens();
     assert!(matches!(
-        f.android().send("fine", &page(), Utc::now()).await,
+        f.android()
+            .send(&android("fine"), &page(), Utc::now())
+            .await,
         Outcome::Accepted { .. }
     ));
     assert_eq!(fcm.grants(), 2);
@@ -245,7 +269,7 @@ async fn fcm_with_a_foreign_service_account_key_is_a_configuration_error() {
     let mut settings = f.mocks.settings.clone();
     settings.fcm.service_account_file = file.display().to_string();
     let client = super::fcm::FcmClient::new(&settings.fcm).unwrap();
-    let outcome = client.send("tok", &page(), Utc::now()).await;
+    let outcome = client.send(&android("tok"), &page(), Utc::now()).await;
     assert!(
         matches!(outcome, Outcome::Fatal { ref reason } if reason.contains("refused")),
         "{outcome:?}"
@@ -271,19 +295,28 @@ async fn unreadable_keys_stop_the_start_with_the_setting_named() {
 #[tokio::test]
 async fn reset_streams_are_retried() {
     let f = fixture(|_| {}).await;
-    f.mocks.apns.fail(Some("apns-reset"), Fault::Reset, Some(1));
-    f.mocks.fcm.fail(Some("fcm-reset"), Fault::Reset, Some(1));
-    let apns = f.ios().send("apns-reset", &page(), Utc::now()).await;
+    f.mocks
+        .apns
+        .fail(Some(ios("apns-reset").as_str()), Fault::Reset, Some(1));
+    f.mocks
+        .fcm
+        .fail(Some(android("fcm-reset").as_str()), Fault::Reset, Some(1));
+    let apns = f.ios().send(&ios("apns-reset"), &page(), Utc::now()).await;
     assert!(matches!(apns, Outcome::Retry { .. }), "{apns:?}");
-    let fcm = f.android().send("fcm-reset", &page(), Utc::now()).await;
+    let fcm = f
+        .android()
+        .send(&android("fcm-reset"), &page(), Utc::now())
+        .await;
     assert!(matches!(fcm, Outcome::Retry { .. }), "{fcm:?}");
     // The connection survives a reset stream: the next sends go through.
     assert!(matches!(
-        f.ios().send("apns-reset", &page(), Utc::now()).await,
+        f.ios().send(&ios("apns-reset"), &page(), Utc::now()).await,
         Outcome::Accepted { .. }
     ));
     assert!(matches!(
-        f.android().send("fcm-reset", &page(), Utc::now()).await,
+        f.android()
+            .send(&android("fcm-reset"), &page(), Utc::now())
+            .await,
         Outcome::Accepted { .. }
     ));
 }

@@ -15,7 +15,8 @@ use super::identity::decode_error;
 use super::incidents::{event, On};
 use super::{from_millis, millis, Backend, Store, StoreError, Tx};
 use crate::domain::incident::IncidentState;
-use crate::push::{NotificationKind, Platform};
+use crate::domain::platform::Platform;
+use crate::push::NotificationKind;
 
 /// A claimed delivery with everything needed to send it.
 #[derive(Debug, Clone)]

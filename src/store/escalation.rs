@@ -243,9 +243,9 @@ pub(crate) async fn escalate_from(
     if from == Position::FIRST {
         // A press (new incident or restart) that reached nobody at all: said in the answer,
         // the timeline and to the helpdesk, never a silent success.
-        mark_unpaged(tx, ctx, now).await?;
+        mark_exhausted(tx, ctx, UNPAGED, now).await?;
     } else {
-        mark_unanswered(tx, ctx, now).await?;
+        mark_exhausted(tx, ctx, UNANSWERED, now).await?;
     }
     Ok(Escalated {
         position: None,
@@ -336,41 +336,19 @@ async fn page_support_managers(
 }
 
 /// Nobody in the policy nor any support manager could be paged.
-async fn mark_unpaged(
-    tx: &mut Tx,
-    ctx: &PageContext<'_>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE incidents SET next_escalation_at = NULL, unanswered_at = $2, updated_at = $2 \
-         WHERE id = $1",
-    )
-    .bind(ctx.incident_id)
-    .bind(millis(now))
-    .execute(&mut **tx)
-    .await?;
-    let on = On {
-        ticket: ctx.ticket_id,
-        incident: Some(ctx.incident_id),
-        alert: None,
-    };
-    event(
-        tx,
-        on,
-        now,
-        "unpaged",
-        None,
-        json!({
-            "reason": "nobody in the escalation policy nor any support manager has a deliverable device",
-        }),
-    )
-    .await?;
-    Ok(())
-}
+const UNPAGED: (&str, &str) = (
+    "unpaged",
+    "nobody in the escalation policy nor any support manager has a deliverable device",
+);
+/// Every step (and repeat) of the policy was paged and nobody acknowledged.
+const UNANSWERED: (&str, &str) = ("unanswered", "the escalation policy is exhausted");
 
-async fn mark_unanswered(
+/// Escalation has nowhere left to go: no next deadline, and the timeline says why
+/// ([`UNPAGED`] or [`UNANSWERED`]).
+async fn mark_exhausted(
     tx: &mut Tx,
     ctx: &PageContext<'_>,
+    (kind, reason): (&str, &str),
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
@@ -386,15 +364,7 @@ async fn mark_unanswered(
         incident: Some(ctx.incident_id),
         alert: None,
     };
-    event(
-        tx,
-        on,
-        now,
-        "unanswered",
-        None,
-        json!({ "reason": "the escalation policy is exhausted" }),
-    )
-    .await?;
+    event(tx, on, now, kind, None, json!({ "reason": reason })).await?;
     Ok(())
 }
 
@@ -715,7 +685,7 @@ impl Store {
                     escalate_from(&mut tx, &ctx, policy, next, now).await?
                 }
                 None => {
-                    mark_unanswered(&mut tx, &ctx, now).await?;
+                    mark_exhausted(&mut tx, &ctx, UNANSWERED, now).await?;
                     Escalated {
                         position: None,
                         paged: Vec::new(),
@@ -893,7 +863,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<String, StoreError> {
         let id = new_id();
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO unavailability (id, user_id, starts_at, ends_at, delegate_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -902,9 +872,8 @@ impl Store {
         .bind(millis(starts))
         .bind(millis(ends))
         .bind(delegate_id)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
+        .bind(millis(now));
+        self.write_one(insert).await?;
         Ok(id)
     }
 }

@@ -1,4 +1,4 @@
-//! Tiers, customers, users, admin keys, enrollment codes, devices and refresh tokens.
+//! Tiers, customers, users, enrollment codes, devices and refresh tokens.
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::any::AnyRow;
@@ -6,12 +6,13 @@ use sqlx::Row;
 
 use super::{from_millis, millis, new_id, Store, StoreError};
 use crate::domain::identity::{Customer, Device, DevicePrincipal, Tier, User, UserRole};
-use crate::push::Platform;
+use crate::domain::platform::Platform;
+use crate::domain::push_token::PushToken;
 
 /// A device being enrolled.
 pub struct NewDevice<'a> {
-    pub platform: Platform,
-    pub push_token: &'a str,
+    /// Its platform is the device's platform.
+    pub push_token: &'a PushToken,
     pub app_version: &'a str,
     pub name: &'a str,
     pub critical_alerts: bool,
@@ -51,7 +52,7 @@ fn tier_row(r: &AnyRow) -> Result<Tier, sqlx::Error> {
     })
 }
 
-fn customer_row(r: &AnyRow) -> Result<Customer, sqlx::Error> {
+pub(super) fn customer_row(r: &AnyRow) -> Result<Customer, sqlx::Error> {
     Ok(Customer {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -60,7 +61,7 @@ fn customer_row(r: &AnyRow) -> Result<Customer, sqlx::Error> {
     })
 }
 
-fn user_row(r: &AnyRow) -> Result<User, sqlx::Error> {
+pub(super) fn user_row(r: &AnyRow) -> Result<User, sqlx::Error> {
     let role: String = r.try_get("role")?;
     Ok(User {
         id: r.try_get("id")?,
@@ -71,7 +72,7 @@ fn user_row(r: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
-fn device_row(r: &AnyRow) -> Result<Device, sqlx::Error> {
+pub(super) fn device_row(r: &AnyRow) -> Result<Device, sqlx::Error> {
     let platform: String = r.try_get("platform")?;
     Ok(Device {
         id: r.try_get("id")?,
@@ -125,50 +126,20 @@ impl Store {
         value: &str,
         now: DateTime<Utc>,
     ) -> Result<String, StoreError> {
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO gateway_settings (key, value, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (key) DO NOTHING",
         )
         .bind(key)
         .bind(value)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
+        .bind(millis(now));
+        self.write_one(insert).await?;
         let stored: String =
             sqlx::query_scalar("SELECT value FROM gateway_settings WHERE key = $1")
                 .bind(key)
                 .fetch_one(&self.pool)
                 .await?;
         Ok(stored)
-    }
-
-    pub async fn create_admin_key(
-        &self,
-        name: &str,
-        key_digest: &str,
-        now: DateTime<Utc>,
-    ) -> Result<String, StoreError> {
-        let id = new_id();
-        sqlx::query(
-            "INSERT INTO admin_keys (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(key_digest)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(id)
-    }
-
-    /// The id of the live admin key with this digest.
-    pub async fn admin_key_id(&self, key_digest: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM admin_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(key_digest)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     pub async fn list_tiers(&self) -> Result<Vec<Tier>, StoreError> {
@@ -234,15 +205,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(customer_row).transpose()?)
-    }
-
-    pub async fn list_customers(&self) -> Result<Vec<Customer>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, name, tier_id, account_manager_id FROM customers ORDER BY name, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(customer_row).collect::<Result<_, _>>()?)
     }
 
     /// Applies `patch`; a tier change is audited, and refused when the customer's own
@@ -337,7 +299,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let id = new_id();
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO users (id, role, customer_id, name, email, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
         )
@@ -346,9 +308,8 @@ impl Store {
         .bind(customer_id)
         .bind(name)
         .bind(email)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
+        .bind(millis(now));
+        self.write_one(insert).await?;
         Ok(User {
             id,
             role,
@@ -366,84 +327,34 @@ impl Store {
         Ok(row.as_ref().map(user_row).transpose()?)
     }
 
-    pub async fn list_users(&self, customer_id: Option<&str>) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, role, customer_id, name, email FROM users \
-             WHERE ($1 IS NULL OR customer_id = $1) ORDER BY name, id",
-        )
-        .bind(customer_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(user_row).collect::<Result<_, _>>()?)
-    }
-
-    pub async fn create_enrollment_code(
-        &self,
-        user_id: &str,
-        code_digest: &str,
-        expires_at: DateTime<Utc>,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let id = new_id();
-        sqlx::query(
-            "INSERT INTO enrollment_codes (id, user_id, code_hash, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&id)
-        .bind(user_id)
-        .bind(code_digest)
-        .bind(millis(now))
-        .bind(millis(expires_at))
-        .execute(&mut *tx)
-        .await?;
-        super::audit(
-            &mut tx,
-            now,
-            actor,
-            "enrollment_code.issued",
-            "user",
-            user_id,
-            serde_json::json!({ "code_id": id }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Uses up a live enrollment code and enrolls the device with its first refresh token,
-    /// all or nothing. `None` when the code is unknown, used or expired (indistinguishably).
+    /// Uses up the enrollment code `code_id` (found by [`Store::live_enrollment_code`]) and
+    /// enrolls the device with its first refresh token, all or nothing. `None` when the code
+    /// was used, revoked or expired meanwhile (indistinguishably from a wrong code).
     pub async fn enroll_device(
         &self,
-        code_digest: &str,
+        code_id: &str,
         device: NewDevice<'_>,
         refresh_digest: &str,
         refresh_expires: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<DevicePrincipal>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let user_id: Option<String> = sqlx::query_scalar(
-            "SELECT user_id FROM enrollment_codes \
-             WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
-        )
-        .bind(code_digest)
-        .bind(millis(now))
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(user_id) = user_id else {
-            return Ok(None);
-        };
         let claimed = sqlx::query(
-            "UPDATE enrollment_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL",
+            "UPDATE enrollment_codes SET used_at = $2 \
+             WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
         )
-        .bind(code_digest)
+        .bind(code_id)
         .bind(millis(now))
         .execute(&mut *tx)
         .await?;
         if claimed.rows_affected() != 1 {
             return Ok(None);
         }
+        let user_id: String =
+            sqlx::query_scalar("SELECT user_id FROM enrollment_codes WHERE id = $1")
+                .bind(code_id)
+                .fetch_one(&mut *tx)
+                .await?;
         let device_id = new_id();
         sqlx::query(
             "INSERT INTO devices (id, user_id, platform, push_token, app_version, name, \
@@ -451,8 +362,8 @@ impl Store {
         )
         .bind(&device_id)
         .bind(&user_id)
-        .bind(device.platform.as_str())
-        .bind(device.push_token)
+        .bind(device.push_token.platform().as_str())
+        .bind(device.push_token.as_str())
         .bind(device.app_version)
         .bind(device.name)
         .bind(flag(device.critical_alerts))
@@ -467,7 +378,7 @@ impl Store {
             "device.enrolled",
             "user",
             &user_id,
-            serde_json::json!({ "device_id": device_id, "platform": device.platform }),
+            serde_json::json!({ "device_id": device_id, "platform": device.push_token.platform() }),
         )
         .await?;
         let principal = sqlx::query(PRINCIPAL)
@@ -491,6 +402,16 @@ impl Store {
         grace: Duration,
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
+        // A token never issued is answered from a plain read: a flood of guesses never opens
+        // a write transaction (on SQLite, never takes the write turn a panic press needs).
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT device_id FROM refresh_tokens WHERE token_hash = $1")
+                .bind(digest)
+                .fetch_optional(&self.pool)
+                .await?;
+        if known.is_none() {
+            return Ok(Rotation::Invalid);
+        }
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT device_id, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1",
@@ -574,31 +495,21 @@ impl Store {
         Ok(row.as_ref().map(device_row).transpose()?)
     }
 
-    pub async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<Device>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{DEVICE_COLUMNS} WHERE ($1 IS NULL OR user_id = $1) ORDER BY created_at, id"
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(device_row).collect::<Result<_, _>>()?)
-    }
-
     /// The OS rotated the push token: store it and forget that the old one was dead.
     pub async fn update_push_token(
         &self,
         device_id: &str,
-        push_token: &str,
+        push_token: &PushToken,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE devices SET push_token = $2, token_dead_at = NULL, updated_at = $3 WHERE id = $1",
+        let update = sqlx::query(
+            "UPDATE devices SET push_token = $2, token_dead_at = NULL, updated_at = $3 \
+             WHERE id = $1",
         )
         .bind(device_id)
-        .bind(push_token)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
+        .bind(push_token.as_str())
+        .bind(millis(now));
+        self.write_one(update).await?;
         Ok(())
     }
 
@@ -629,7 +540,8 @@ impl Store {
     }
 }
 
-const DEVICE_COLUMNS: &str = "SELECT id, user_id, platform, name, app_version, critical_alerts, \
+pub(super) const DEVICE_COLUMNS: &str =
+    "SELECT id, user_id, platform, name, app_version, critical_alerts, \
      token_dead_at, revoked_at, revoked_reason, created_at FROM devices";
 
 async fn insert_refresh_token(

@@ -39,6 +39,41 @@ pub struct NewAlert<'a> {
     pub flood: FloodGuard,
 }
 
+/// Intake limits (`[intake]`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeSettings {
+    /// A customer with this many incidents opened within `flood_window_secs` and still open
+    /// gets no more: further presses for new services join the newest of them.
+    pub flood_max_open: u32,
+    pub flood_window_secs: u64,
+    /// How long the answer to a press is kept for replay under its idempotency key, in hours
+    /// (at least 24).
+    pub idempotency_retention_hours: u64,
+    /// How often to prune expired idempotency keys, in milliseconds.
+    pub idempotency_prune_interval_ms: u64,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        Self {
+            flood_max_open: 5,
+            flood_window_secs: 300,
+            idempotency_retention_hours: 48,
+            idempotency_prune_interval_ms: 600_000,
+        }
+    }
+}
+
+impl IntakeSettings {
+    pub fn flood_guard(&self) -> FloodGuard {
+        FloodGuard {
+            max_open: self.flood_max_open,
+            window: chrono::Duration::seconds(self.flood_window_secs.min(i64::MAX as u64) as i64),
+        }
+    }
+}
+
 /// Past `max_open` incidents of one customer opened within `window` and still open, a press
 /// for yet another service joins the newest of them instead of opening one more: a flood of
 /// presses (a broken script, a panicking office) keeps one incident paging, not dozens.
@@ -218,10 +253,11 @@ struct TicketRow {
     priority: Priority,
 }
 
-/// A ticket reference for a ticket the gateway opens: `PG-` and 8 Crockford base32 characters.
+/// A ticket reference for a ticket the gateway opens.
 fn new_ticket_ref() -> String {
-    let code = crate::auth::secrets::EnrollmentCode::generate().display();
-    format!("PG-{}", &code.replace('-', "")[..8])
+    crate::domain::ticket_ref::TicketRef::generate()
+        .as_str()
+        .to_owned()
 }
 
 /// What a timeline event is about.

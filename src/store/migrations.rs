@@ -33,6 +33,9 @@ embedded! {
     8 => "0008_idempotency_prune",
     9 => "0009_paging",
     10 => "0010_dev_signing_key",
+    11 => "0011_admin_keys",
+    12 => "0012_enrollment_codes",
+    13 => "0013_webhook_secrets",
 }
 
 /// Where the database stands against the migrations this binary carries.

@@ -63,7 +63,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<StoredSchedule, StoreError> {
         let id = new_id();
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO schedules (id, name, role, definition, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5)",
         )
@@ -71,9 +71,8 @@ impl Store {
         .bind(name)
         .bind(role)
         .bind(serde_json::to_string(schedule).unwrap_or_default())
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
+        .bind(millis(now));
+        self.write_one(insert).await?;
         Ok(StoredSchedule {
             id,
             name: name.to_owned(),
@@ -91,16 +90,16 @@ impl Store {
         schedule: &Schedule,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredSchedule>, StoreError> {
-        let done = sqlx::query(
-            "UPDATE schedules SET name = $2, role = $3, definition = $4, updated_at = $5 WHERE id = $1",
+        let update = sqlx::query(
+            "UPDATE schedules SET name = $2, role = $3, definition = $4, updated_at = $5 \
+             WHERE id = $1",
         )
         .bind(id)
         .bind(name)
         .bind(role)
         .bind(serde_json::to_string(schedule).unwrap_or_default())
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
+        .bind(millis(now));
+        let done = self.write_one(update).await?;
         Ok((done.rows_affected() == 1).then(|| StoredSchedule {
             id: id.to_owned(),
             name: name.to_owned(),
@@ -121,6 +120,23 @@ impl Store {
         let rows = sqlx::query("SELECT id, name, role, definition FROM schedules ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
+        rows.iter().map(schedule_row).collect()
+    }
+
+    /// Up to `limit` schedules with ids after `after`, by id (the admin list's pages).
+    pub async fn schedules_page(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredSchedule>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, role, definition FROM schedules \
+             WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(schedule_row).collect()
     }
 
@@ -219,10 +235,18 @@ impl Store {
         }))
     }
 
-    pub async fn list_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
+    /// Up to `limit` policies with ids after `after`, by id (the admin list's pages).
+    pub async fn policies_page(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredPolicy>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, tier_id, customer_id, definition FROM escalation_policies ORDER BY name",
+            "SELECT id, name, tier_id, customer_id, definition FROM escalation_policies \
+             WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
         )
+        .bind(after)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -128,10 +128,14 @@ pub struct Endpoint {
 #[derive(Debug, Clone)]
 pub struct ClaimedWebhook {
     pub id: String,
+    pub endpoint_id: String,
     /// The claim holding the lease.
     pub lease_token: String,
+    /// When the lease ends, on the gateway's clock.
+    pub lease_until: DateTime<Utc>,
     pub url: String,
-    pub secret: String,
+    /// The endpoint's secret as stored: sealed by [`crate::secret_box::SecretBox`].
+    pub sealed_secret: String,
     pub event_id: String,
     pub event_type: String,
     pub payload: String,
@@ -157,24 +161,26 @@ pub enum WebhookOutcome {
 }
 
 impl Store {
+    /// Stores an endpoint; `sealed_secret` is the secret as sealed by the caller, never the
+    /// secret itself.
     pub async fn create_webhook_endpoint(
         &self,
         url: &str,
-        secret: &str,
+        sealed_secret: &str,
         events: &[String],
         now: DateTime<Utc>,
     ) -> Result<Endpoint, StoreError> {
         let id = new_id();
-        sqlx::query(
-            "INSERT INTO webhook_endpoints (id, url, secret, events, created_at) VALUES ($1, $2, $3, $4, $5)",
+        let insert = sqlx::query(
+            "INSERT INTO webhook_endpoints (id, url, sealed_secret, events, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&id)
         .bind(url)
-        .bind(secret)
+        .bind(sealed_secret)
         .bind(serde_json::to_string(events).unwrap_or_default())
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
+        .bind(millis(now));
+        self.write_one(insert).await?;
         Ok(Endpoint {
             id,
             url: url.to_owned(),
@@ -184,10 +190,18 @@ impl Store {
         })
     }
 
-    pub async fn list_webhook_endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+    /// Up to `limit` endpoints with ids after `after`, by id (creation order).
+    pub async fn webhook_endpoints_page(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Endpoint>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, url, events, created_at, disabled_at FROM webhook_endpoints ORDER BY created_at",
+            "SELECT id, url, events, created_at, disabled_at FROM webhook_endpoints \
+             WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
         )
+        .bind(after)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -211,46 +225,58 @@ impl Store {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE webhook_endpoints SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1",
         )
         .bind(id)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
+        .bind(millis(now));
+        let done = self.write_one(update).await?;
         Ok(done.rows_affected() == 1)
     }
 
+    /// Claims up to `limit` due webhooks under a lease, leaving alone those of the endpoints
+    /// in `skip` (this instance is still sending to them, and sends each endpoint's in order).
     pub async fn claim_due_webhooks(
         &self,
         owner: &str,
         now: DateTime<Utc>,
         lease: Duration,
         limit: i64,
+        skip: &[String],
     ) -> Result<Vec<ClaimedWebhook>, StoreError> {
-        let until = millis(now + lease);
+        let until = now + lease;
         let token = format!("{owner}/{}", uuid::Uuid::new_v4().simple());
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let skipped = if skip.is_empty() {
+            String::new()
+        } else {
+            let params: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 5)).collect();
+            format!(" AND endpoint_id NOT IN ({})", params.join(", "))
+        };
         let mut tx = self.begin_write().await?;
-        sqlx::query(&format!(
+        let sql = format!(
             "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, \
              attempts = attempts + 1, updated_at = $3 WHERE id IN (\
              SELECT id FROM webhook_deliveries WHERE state = 'pending' AND due_at <= $3 \
-             AND (lease_until IS NULL OR lease_until <= $3) ORDER BY due_at LIMIT $4{lock})"
-        ))
-        .bind(&token)
-        .bind(until)
-        .bind(millis(now))
-        .bind(limit)
-        .execute(&mut *tx)
-        .await?;
+             AND (lease_until IS NULL OR lease_until <= $3){skipped} ORDER BY due_at LIMIT $4{lock})"
+        );
+        let mut claim = sqlx::query(&sql)
+            .bind(&token)
+            .bind(millis(until))
+            .bind(millis(now))
+            .bind(limit);
+        for endpoint in skip {
+            claim = claim.bind(endpoint);
+        }
+        claim.execute(&mut *tx).await?;
         let rows = sqlx::query(
-            "SELECT w.id, e.url, e.secret, w.event_id, w.event_type, w.payload, w.attempts, w.give_up_at \
+            "SELECT w.id, w.endpoint_id, e.url, e.sealed_secret, w.event_id, w.event_type, w.payload, \
+             w.attempts, w.give_up_at \
              FROM webhook_deliveries w JOIN webhook_endpoints e ON e.id = w.endpoint_id \
-             WHERE w.lease_owner = $1 AND w.state = 'pending' ORDER BY w.due_at",
+             WHERE w.lease_owner = $1 AND w.state = 'pending' ORDER BY w.due_at, w.created_at",
         )
         .bind(&token)
         .fetch_all(&mut *tx)
@@ -260,9 +286,11 @@ impl Store {
             .map(|r| {
                 Ok(ClaimedWebhook {
                     id: r.try_get("id")?,
+                    endpoint_id: r.try_get("endpoint_id")?,
                     lease_token: token.clone(),
+                    lease_until: from_millis(millis(until)),
                     url: r.try_get("url")?,
-                    secret: r.try_get("secret")?,
+                    sealed_secret: r.try_get("sealed_secret")?,
                     event_id: r.try_get("event_id")?,
                     event_type: r.try_get("event_type")?,
                     payload: r.try_get("payload")?,
@@ -274,12 +302,35 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// Extends the lease of a claimed webhook from `now`; `None` if the claim no longer holds
+    /// (another instance took the webhook after the lease ran out).
+    pub async fn renew_webhook_lease(
+        &self,
+        w: &ClaimedWebhook,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let until = from_millis(millis(now + lease));
+        let update = sqlx::query(
+            "UPDATE webhook_deliveries SET lease_until = $3, updated_at = $4 \
+             WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
+        )
+        .bind(&w.id)
+        .bind(&w.lease_token)
+        .bind(millis(until))
+        .bind(millis(now));
+        let done = self.write_one(update).await?;
+        Ok((done.rows_affected() == 1).then_some(until))
+    }
+
+    /// Records what became of a send, only while `w`'s claim holds: `false` when the lease was
+    /// lost and another instance owns the webhook now (its outcome is the one that counts).
     pub async fn record_webhook(
         &self,
         w: &ClaimedWebhook,
         outcome: &WebhookOutcome,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (state, due_at, status, error) = match outcome {
             WebhookOutcome::Sent { status } => ("sent", None, Some(*status), None),
             WebhookOutcome::RetryAt {
@@ -296,7 +347,7 @@ impl Store {
                 ("failed", None, *status, Some(error.as_str()))
             }
         };
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE webhook_deliveries SET state = $3, due_at = COALESCE($4, due_at), \
              last_status = $5, last_error = $6, \
              sent_at = CASE WHEN $3 = 'sent' THEN $7 ELSE sent_at END, \
@@ -309,10 +360,38 @@ impl Store {
         .bind(due_at)
         .bind(status.map(i64::from))
         .bind(error)
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .bind(millis(now));
+        let done = self.write_one(update).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every endpoint's stored secret, for sealing them under the current key at start.
+    pub async fn webhook_secrets(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT id, sealed_secret FROM webhook_endpoints ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("sealed_secret")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Replaces an endpoint's stored secret if it is still `old` (another instance starting at
+    /// the same time may have replaced it already); `true` if this call did.
+    pub async fn replace_webhook_secret(
+        &self,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let update = sqlx::query(
+            "UPDATE webhook_endpoints SET sealed_secret = $3 WHERE id = $1 AND sealed_secret = $2",
+        )
+        .bind(id)
+        .bind(old)
+        .bind(new);
+        let done = self.write_one(update).await?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

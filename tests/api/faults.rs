@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use panic_gateway::push::mock::{Fault, MockProviders};
@@ -18,6 +18,10 @@ use crate::support::{
     assert_problem, eventually, p1_press, spawn_app_with, spawn_app_with_push, spawn_instance,
     TestApp, TestBackend, TestDatabase,
 };
+
+/// APNs device tokens (hex) of the two phones in the kill test.
+const ALICE_IPHONE: &str = "a11ce000000000000000000000000000000000000000000000000000000a11ce";
+const CARL_IPHONE: &str = "ca4100000000000000000000000000000000000000000000000000000000ca41";
 
 on_both_backends!(
     sigkill_while_paging_loses_no_page,
@@ -71,16 +75,10 @@ fn gateway(db_url: &str, mocks: &MockProviders, port: u16) -> Child {
 }
 
 async fn ready(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "the gateway never became ready");
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
-    }
+    eventually(WAIT, "the gateway becomes ready", || async {
+        matches!(client.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
 }
 
 fn free_port() -> u16 {
@@ -174,8 +172,8 @@ async fn sigkill_while_paging_loses_no_page(backend: TestBackend) {
                 .to_owned()
         }
     };
-    enroll(am.clone(), "alice-iphone").await;
-    let carl = enroll(contact, "carl-iphone").await;
+    enroll(am.clone(), ALICE_IPHONE).await;
+    let carl = enroll(contact, CARL_IPHONE).await;
 
     // APNs hangs: every page is in flight when the gateway dies.
     mocks.apns.fail(None, Fault::Stall, None);
@@ -236,7 +234,7 @@ async fn sigkill_while_paging_loses_no_page(backend: TestBackend) {
         .apns
         .received()
         .into_iter()
-        .filter(|r| r.status == 200 && r.device_token == "alice-iphone")
+        .filter(|r| r.status == 200 && r.device_token == ALICE_IPHONE)
         .collect();
     for incident in &incidents {
         assert!(
@@ -291,7 +289,14 @@ async fn two_instances_send_every_page_once(backend: TestBackend) {
         .wait_accepted(Some(&c.account_manager.push_token), 40, WAIT)
         .await;
     assert_eq!(got.len(), 40);
-    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    // Every page recorded as sent, and both gateways have run whatever is still due: a page
+    // sent twice would be in the mock's records now.
+    eventually(WAIT, "every send's outcome is recorded", || async {
+        first.count("deliveries WHERE state = 'pending'").await == 0
+    })
+    .await;
+    first.run_due_work().await;
+    second.run_due_work().await;
     let mut seen: HashMap<String, usize> = HashMap::new();
     for r in first.mocks().apns.received() {
         *seen.entry(r.headers["apns-id"].clone()).or_default() += 1;
@@ -332,7 +337,7 @@ async fn a_crashed_instances_leases_are_taken_over_when_they_expire(backend: Tes
     let mut settings = first.settings.clone();
     settings.dispatch.enabled = true;
     let survivor = spawn_instance(&first, settings).await;
-    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    survivor.run_due_work().await;
     assert!(
         survivor.mocks().apns.received().is_empty(),
         "leased work is left alone until the lease ends"

@@ -17,6 +17,7 @@ on_both_backends!(
     each_kind_of_caller_is_confined_to_its_endpoints,
     revocation_takes_effect_on_the_next_request,
     push_token_updates_and_unenrollment,
+    push_tokens_that_could_steer_the_provider_request_are_refused,
     admin_input_errors_name_the_field,
     request_body_errors_are_problems,
     cli_admin_key_works_against_the_api,
@@ -161,8 +162,11 @@ async fn refresh_rotates_and_reuse_revokes_the_device(backend: TestBackend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(devices[0]["revoked"], true);
-    assert_eq!(devices[0]["revoked_reason"], "refresh token reuse detected");
+    assert_eq!(devices["items"][0]["revoked"], true);
+    assert_eq!(
+        devices["items"][0]["revoked_reason"],
+        "refresh token reuse detected"
+    );
 }
 
 fn forge(app: &TestApp, header: Value, claims: Value, secret: Option<&[u8]>) -> String {
@@ -218,7 +222,7 @@ async fn bad_access_tokens_are_refused(backend: TestBackend) {
     let subject = || panic_gateway::auth::tokens::Subject {
         user_id: &customer.contact.user_id,
         device_id: &customer.contact.device_id,
-        role: panic_gateway::auth::tokens::DeviceRole::Customer,
+        role: panic_gateway::domain::identity::DeviceRole::Customer,
     };
     for (iss, aud) in [
         (auth.issuer.as_str(), "someone-else"),
@@ -365,13 +369,134 @@ async fn revocation_takes_effect_on_the_next_request(backend: TestBackend) {
     assert_problem(refresh(&app, &c.contact.refresh_token).await, 401).await;
 }
 
+async fn enroll_with_token(
+    app: &TestApp,
+    code: &str,
+    platform: &str,
+    push_token: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/devices/enroll"))
+        .json(&json!({
+            "code": code, "platform": platform, "push_token": push_token,
+            "app_version": "2.3.1", "device_name": "Phone"
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn push_tokens_that_could_steer_the_provider_request_are_refused(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let user = app.create_user("responder", None, "Tess").await;
+    let code = app.enrollment_code(&user).await;
+    let hex = "0123456789abcdef".repeat(4);
+    let fcm = "cXkB3rB6Qz6kR0pL9vS2aT:APA91bHq3f-Z_x7yK0m1N2o3P4q5R6s7T8u9V0w";
+    let refused = [
+        ("ios", "not-hex-at-all".to_owned()),
+        ("ios", hex[..63].to_owned()),
+        ("ios", "ab".repeat(101)),
+        ("ios", fcm.to_owned()),
+        ("ios", format!("{hex}/../../3/device/other")),
+        (
+            "android",
+            format!("{fcm}/../../v1/projects/other/messages:send"),
+        ),
+        ("android", format!("{fcm}?x=1")),
+        ("android", format!("{fcm}#frag")),
+        ("android", format!("{fcm}%2F")),
+        ("android", format!("{fcm} ")),
+        ("android", "..".to_owned()),
+        ("android", "a.b".to_owned()),
+        ("android", "a".repeat(4097)),
+    ];
+    for (platform, token) in &refused {
+        let body = assert_problem(enroll_with_token(&app, &code, platform, token).await, 422).await;
+        assert_eq!(
+            body["errors"][0]["field"], "push_token",
+            "{platform} {token:?}"
+        );
+        assert_eq!(body["errors"].as_array().unwrap().len(), 1);
+    }
+    // Nothing was stored and the code was not used up.
+    assert_eq!(app.count("devices").await, 0);
+    let res = enroll_with_token(&app, &code, "ios", &hex.to_uppercase()).await;
+    assert_eq!(res.status(), 201);
+    let ios_access = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = app.enrollment_code(&user).await;
+    let res = enroll_with_token(&app, &code, "android", fcm).await;
+    assert_eq!(res.status(), 201);
+    let android_access = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The same rules when the OS rotates the token, checked for the device's own platform.
+    let update = |access: String, token: String| {
+        let app = &app;
+        async move {
+            app.with_token(Method::PUT, "/v1/devices/me/push-token", &access)
+                .json(&json!({ "push_token": token }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for (platform, token) in refused {
+        let access = if platform == "ios" {
+            &ios_access
+        } else {
+            &android_access
+        };
+        let body = assert_problem(update(access.clone(), token.clone()).await, 422).await;
+        assert_eq!(
+            body["errors"][0]["field"], "push_token",
+            "{platform} {token:?}"
+        );
+    }
+    let body = assert_problem(update(android_access.clone(), "../x".into()).await, 422).await;
+    assert!(body["errors"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("FCM"));
+    let body = assert_problem(update(ios_access.clone(), fcm.into()).await, 422).await;
+    assert!(body["errors"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("hexadecimal"));
+    let unchanged = format!(
+        "devices WHERE push_token IN ('{}', '{fcm}')",
+        hex.to_uppercase()
+    );
+    assert_eq!(
+        app.count(&unchanged).await,
+        2,
+        "refused updates change nothing"
+    );
+    assert_eq!(
+        update(ios_access, "fedcba9876543210".repeat(5))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        update(android_access, "new:APA91b-token_2".into())
+            .await
+            .status(),
+        204
+    );
+}
+
 async fn push_token_updates_and_unenrollment(backend: TestBackend) {
     let app = spawn_app(backend).await;
     let c = app.gold_customer().await;
     let token = &c.account_manager.access_token;
     let res = app
         .with_token(Method::PUT, "/v1/devices/me/push-token", token)
-        .json(&json!({ "push_token": "rotated-token-123" }))
+        .json(&json!({ "push_token": "0f1e2d3c".repeat(8) }))
         .send()
         .await
         .unwrap();
@@ -450,7 +575,7 @@ async fn admin_input_errors_name_the_field(backend: TestBackend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(customers.as_array().unwrap().len(), 1);
+    assert_eq!(customers["items"].as_array().unwrap().len(), 1);
     let res = app
         .admin(
             Method::POST,
@@ -502,19 +627,7 @@ async fn request_body_errors_are_problems(backend: TestBackend) {
 
 async fn cli_admin_key_works_against_the_api(backend: TestBackend) {
     let app = spawn_app(backend).await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_panic-gateway"))
-        .args([
-            "admin",
-            "create-key",
-            "--name",
-            "ops",
-            "--database-url",
-            &app.db_url,
-        ])
-        .env_remove("PANIC_GATEWAY_CONFIG")
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
+    let out = app.admin_cli(&["create-key", "--name", "ops"]).await;
     assert!(
         out.status.success(),
         "{}",

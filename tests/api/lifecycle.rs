@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::wait_for;
+
 const BIN: &str = env!("CARGO_BIN_EXE_panic-gateway");
 
 struct TempDir(PathBuf);
@@ -40,17 +42,49 @@ fn free_port() -> u16 {
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // Past `within` the probe answers `None` itself, so the child is killed rather than left
+    // running after the test fails.
     let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the gateway did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let exited = rt.block_on(wait_for(
+        within + Duration::from_secs(1),
+        "the gateway exits",
+        || {
+            let exited = match child.try_wait().unwrap() {
+                Some(status) => Some(Some(status)),
+                None if Instant::now() > deadline => Some(None),
+                None => None,
+            };
+            async move { exited }
+        },
+    ));
+    exited.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("the gateway did not exit within {within:?}");
+    })
+}
+
+/// Waits for `/readyz` on `port` to answer 200, and returns its body.
+async fn ready(port: u16) -> serde_json::Value {
+    let client = reqwest::Client::new();
+    wait_for(
+        Duration::from_secs(30),
+        "the gateway becomes ready",
+        || async {
+            match client
+                .get(format!("http://127.0.0.1:{port}/readyz"))
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 200 => r.json().await.ok(),
+                _ => None,
+            }
+        },
+    )
+    .await
 }
 
 #[test]
@@ -110,24 +144,8 @@ fn serve_warns_at_start_about_a_platform_without_a_push_provider() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let ready: serde_json::Value = rt.block_on(async {
-        let client = reqwest::Client::new();
-        loop {
-            if let Ok(r) = client
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .send()
-                .await
-            {
-                if r.status() == 200 {
-                    break r.json().await.unwrap();
-                }
-            }
-            assert!(Instant::now() < deadline, "the gateway never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
+    let ready: serde_json::Value = rt.block_on(ready(port));
     assert_eq!(ready["push"]["platforms"]["ios"], "not_configured");
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -192,22 +210,8 @@ fn sigterm_drains_and_exits_zero_with_sqlite_in_wal_mode() {
         .spawn()
         .unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(30);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::new();
-        loop {
-            let res = client
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .send()
-                .await;
-            if matches!(&res, Ok(r) if r.status() == 200) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the gateway never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
+    rt.block_on(ready(port));
 
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -3,6 +3,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod access;
+mod admin_cli;
+mod admin_keys;
 mod alerts;
 mod contract;
 mod customer_view;

@@ -24,6 +24,7 @@ on_both_backends!(
     the_customer_hears_who_acknowledged,
     pages_arrive_after_resets_and_refusals_stop,
     a_provider_refusing_our_configuration_is_reported_loudly,
+    a_malformed_stored_token_never_reaches_the_provider,
 );
 
 const WAIT: StdDuration = StdDuration::from_secs(10);
@@ -150,7 +151,7 @@ async fn a_dead_token_deactivates_only_that_device(backend: TestBackend) {
         .json()
         .await
         .unwrap();
-    let dead: Vec<bool> = devices
+    let dead: Vec<bool> = devices["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -171,7 +172,7 @@ async fn a_dead_token_deactivates_only_that_device(backend: TestBackend) {
             "/v1/devices/me/push-token",
             &c.account_manager.access_token,
         )
-        .json(&json!({ "push_token": "fresh-token" }))
+        .json(&json!({ "push_token": "f7e5".repeat(16) }))
         .send()
         .await
         .unwrap();
@@ -202,7 +203,7 @@ async fn a_503_then_200_is_retried_and_delivered_once(backend: TestBackend) {
     })
     .await;
     app.clock.advance(Duration::minutes(1));
-    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    app.run_due_work().await;
     let to_token: Vec<u16> = app
         .mocks()
         .apns
@@ -238,7 +239,7 @@ async fn retry_after_is_honoured(backend: TestBackend) {
     })
     .await;
     app.clock.advance(Duration::seconds(110));
-    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    app.run_due_work().await;
     assert_eq!(
         app.mocks().apns.received().len(),
         1,
@@ -304,7 +305,7 @@ async fn escalation_moves_on_when_a_provider_stays_down(backend: TestBackend) {
     // The account manager's iPhone cannot be reached; five minutes later the page moves on.
     for _ in 0..10 {
         app.clock.advance(Duration::seconds(30));
-        tokio::time::sleep(StdDuration::from_millis(30)).await;
+        app.run_due_work().await;
     }
     app.mocks()
         .fcm
@@ -378,7 +379,7 @@ async fn pages_arrive_after_resets_and_refusals_stop(backend: TestBackend) {
             break;
         }
         app.clock.advance(Duration::seconds(5));
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
+        app.run_due_work().await;
     }
     app.mocks().apns.wait_accepted(Some(&token), 1, WAIT).await;
     app.mocks()
@@ -424,4 +425,52 @@ async fn a_provider_refusing_our_configuration_is_reported_loudly(backend: TestB
         metrics.contains(r#"panic_gateway_deliveries_total{outcome="fatal",provider="apns"} 1"#),
         "{metrics}"
     );
+}
+
+/// A token stored before tokens were checked, that could steer the provider request, is
+/// treated as dead: that device is deactivated and the provider never sees the token.
+async fn a_malformed_stored_token_never_reaches_the_provider(backend: TestBackend) {
+    let app = spawn_app_with_push(backend, |_| {}).await;
+    let c = app.gold_customer().await;
+    let android = app.enroll(&c.account_manager.user_id, "android").await;
+    let evil = "../../v1/projects/other/messages:send";
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
+    sqlx::query("UPDATE devices SET push_token = $1 WHERE id = $2")
+        .bind(evil)
+        .bind(&android.device_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let incident = press(&app, &c, "malformed").await;
+    app.mocks()
+        .apns
+        .wait_accepted(Some(&c.account_manager.push_token), 1, WAIT)
+        .await;
+    eventually(WAIT, "the malformed token is marked dead", || {
+        let app = &app;
+        let device = android.device_id.clone();
+        async move {
+            app.count(&format!(
+                "devices WHERE id = '{device}' AND token_dead_at IS NOT NULL"
+            ))
+            .await
+                == 1
+        }
+    })
+    .await;
+    assert_eq!(
+        app.count(&format!(
+            "incident_events WHERE incident_id = '{incident}' AND kind = 'delivery.token_dead'"
+        ))
+        .await,
+        1
+    );
+    assert!(app
+        .mocks()
+        .fcm
+        .received()
+        .iter()
+        .all(|r| r.device_token != evil));
 }

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use panic_gateway::admin_client::AdminClient;
 use panic_gateway::clock::ManualClock;
 use panic_gateway::config::Settings;
+use panic_gateway::engine::{DueWork, Engine};
 use panic_gateway::push::mock::MockProviders;
 use panic_gateway::startup::{Application, ShutdownHandle};
 use serde_json::{json, Value};
@@ -143,12 +145,17 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.database.url = database_url.to_owned();
     settings.database.max_connections = 5;
     settings.auth.jwt_secret = panic_gateway::auth::secrets::random_token(32);
-    // Tests move a manual clock; the workers notice within a few milliseconds.
+    // Tests move a manual clock; the workers' loops notice within a few milliseconds, and
+    // `TestApp::run_due_work` does what is due at once.
     settings.dispatch.sweep_interval_ms = 10;
     settings.escalation.sweep_interval_ms = 10;
     // Tests open many incidents for one customer on purpose; tests/api/paging.rs sets the
     // flood guard it tests.
     settings.intake.flood_max_open = 1000;
+    // Mock helpdesks listen on plain http on loopback; tests/api/webhooks.rs shows what is
+    // refused without these.
+    settings.webhooks.allow_http = true;
+    settings.webhooks.allow_networks = vec!["127.0.0.1/32".into()];
     settings
 }
 
@@ -167,6 +174,8 @@ pub struct TestApp {
     pub db_url: String,
     /// The mock APNs and FCM the gateway pages into, when started with them.
     pub push: Option<Arc<MockProviders>>,
+    /// The gateway's workers, to drive a round now ([`TestApp::run_due_work`]).
+    pub engine: Engine,
     // Last: dropped after the server has been asked to stop. `None` for a second instance
     // on another app's database.
     pub db: Option<TestDatabase>,
@@ -233,12 +242,21 @@ async fn start(
     let app = Application::build_with_clock(settings.clone(), Arc::new(clock.clone()))
         .await
         .expect("the test gateway starts");
-    let (_, admin_key) =
-        panic_gateway::auth::create_admin_key(app.store(), "test suite", chrono::Utc::now())
-            .await
-            .expect("admin key");
+    let (_, admin_key) = panic_gateway::auth::create_admin_key(
+        app.store(),
+        panic_gateway::store::admin_keys::NewAdminKey {
+            name: "test suite",
+            scopes: &panic_gateway::domain::admin_key::Scopes::admin(),
+            expires_at: None,
+        },
+        "cli",
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("admin key");
     let port = app.port();
     let shutdown = app.shutdown_handle();
+    let engine = app.engine();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -256,6 +274,7 @@ async fn start(
         admin_key,
         server: Some(server),
         push: None,
+        engine,
         db,
     }
 }
@@ -266,28 +285,39 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    wait_for(within, what, || {
+        let checked = condition();
+        async move { checked.await.then_some(()) }
+    })
+    .await
+}
+
+/// Waits until `probe` gives a value, checking every 10 ms, and returns it; fails the test
+/// after `within`. The one polling loop of the suite: every wait for another process, task or
+/// server goes through it (or [`eventually`]).
+pub async fn wait_for<T, F, Fut>(within: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
     let deadline = tokio::time::Instant::now() + within;
+    let mut poll = tokio::time::interval(Duration::from_millis(10));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if condition().await {
-            return;
+        poll.tick().await;
+        if let Some(value) = probe().await {
+            return value;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "timed out after {within:?} waiting for: {what}"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
-/// An enrolled phone and its credentials.
-#[derive(Debug, Clone)]
-pub struct Phone {
-    pub user_id: String,
-    pub device_id: String,
-    pub access_token: String,
-    pub refresh_token: String,
-    pub push_token: String,
-}
+/// An enrolled phone's credentials: the simulated phone's session (`panic-gateway simulate`,
+/// the demo and the bench keep the same), which tests read and replace field by field.
+pub type Phone = panic_gateway::phone::Session;
 
 /// A Gold customer with an account manager and a contact, each with an enrolled phone.
 #[derive(Debug, Clone)]
@@ -303,6 +333,21 @@ impl TestApp {
         self.push
             .as_deref()
             .expect("started with spawn_app_with_push")
+    }
+
+    /// Runs every worker's round until nothing more is due at the gateway's current time:
+    /// escalations, SLA warnings and breaches, push sends, webhooks, key pruning. After moving
+    /// the clock, this makes what is due happen now; after it returns, whatever did not happen
+    /// was not due (the background loops keep running too, so a wait for an effect they may
+    /// have started still uses [`eventually`]).
+    pub async fn run_due_work(&self) -> DueWork {
+        let done = self
+            .engine
+            .run_due_work()
+            .await
+            .expect("the engine's rounds run");
+        assert!(done.settled, "the due work never settled: {done:?}");
+        done
     }
 
     /// The gateway's current time.
@@ -321,6 +366,24 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// `panic-gateway admin {args}` on the app's database, run off the test's thread. The
+    /// gateway's workers share the test's single-threaded runtime: a test that blocked it
+    /// while the CLI ran could freeze a worker inside a SQLite write transaction, and the
+    /// CLI would then wait out its busy timeout ("database is locked").
+    pub async fn admin_cli(&self, args: &[&str]) -> std::process::Output {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_panic-gateway"));
+        command
+            .arg("admin")
+            .args(args)
+            .args(["--database-url", &self.db_url])
+            .env_remove("PANIC_GATEWAY_CONFIG")
+            .env("RUST_LOG", "error");
+        tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("the CLI's thread")
+            .expect("the CLI runs")
     }
 
     /// `SELECT COUNT(*) FROM {from_where}` on the test's database, for checking what was
@@ -394,71 +457,47 @@ impl TestApp {
         res.json().await.expect("JSON body")
     }
 
+    /// The devkit's admin client under this app's admin key: the demo and the bench seed
+    /// through the same one.
+    pub fn admin_client(&self) -> AdminClient {
+        AdminClient::new(self.client.clone(), &self.address, &self.admin_key)
+    }
+
     pub async fn create_customer(
         &self,
         name: &str,
         tier: &str,
         account_manager: Option<&str>,
     ) -> String {
-        let body = self
-            .admin_post(
-                "/v1/admin/customers",
-                json!({ "name": name, "tier": tier, "account_manager_id": account_manager }),
-                201,
-            )
-            .await;
-        body["id"].as_str().unwrap().to_owned()
+        self.admin_client()
+            .create_customer(name, tier, account_manager)
+            .await
+            .expect("customer created")
     }
 
     pub async fn create_user(&self, role: &str, customer_id: Option<&str>, name: &str) -> String {
-        let body = self
-            .admin_post(
-                "/v1/admin/users",
-                json!({ "role": role, "customer_id": customer_id, "name": name }),
-                201,
-            )
-            .await;
-        body["id"].as_str().unwrap().to_owned()
+        self.admin_client()
+            .create_user(role, name, customer_id)
+            .await
+            .expect("user created")
     }
 
     pub async fn enrollment_code(&self, user_id: &str) -> String {
-        let body = self
-            .admin_post(
-                &format!("/v1/admin/users/{user_id}/enrollment-codes"),
-                json!({}),
-                201,
-            )
-            .await;
-        body["code"].as_str().unwrap().to_owned()
+        self.admin_client()
+            .enrollment_code(user_id)
+            .await
+            .expect("enrollment code issued")
     }
 
-    /// Enrolls a new phone for `user_id` on `platform`.
+    /// Enrolls a new phone for `user_id` on `platform`, as the simulated phone does.
     pub async fn enroll(&self, user_id: &str, platform: &str) -> Phone {
-        let code = self.enrollment_code(user_id).await;
-        let push_token = format!("{platform}-{}", uuid::Uuid::new_v4().simple());
-        let res = self
-            .client
-            .post(self.url("/v1/devices/enroll"))
-            .json(&json!({
-                "code": code,
-                "platform": platform,
-                "push_token": push_token,
-                "app_version": "1.0.0",
-                "device_name": format!("{platform} phone"),
-                "critical_alerts": true,
-            }))
-            .send()
+        let phone = self
+            .admin_client()
+            .enroll_phone(user_id, platform, &format!("{platform} phone"))
             .await
-            .expect("request sent");
-        assert_eq!(res.status(), 201, "enroll");
-        let body: Value = res.json().await.unwrap();
-        Phone {
-            user_id: user_id.to_owned(),
-            device_id: body["device_id"].as_str().unwrap().to_owned(),
-            access_token: body["access_token"].as_str().unwrap().to_owned(),
-            refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
-            push_token,
-        }
+            .expect("enrolled");
+        assert_eq!(phone.session.user_id, user_id, "enrolled for that user");
+        phone.session
     }
 
     /// A Gold customer, its account manager and one contact, both with an iOS phone.
@@ -531,6 +570,6 @@ pub async fn assert_problem(res: reqwest::Response, status: u16) -> serde_json::
 
 fn init_test_logging() {
     if std::env::var("TEST_LOG").is_ok() {
-        panic_gateway::telemetry::init(&panic_gateway::config::LogSettings::default());
+        panic_gateway::telemetry::init(&panic_gateway::telemetry::LogSettings::default());
     }
 }
