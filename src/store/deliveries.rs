@@ -89,22 +89,32 @@ impl Store {
         // second, ...), ties going to the customer with the shorter queue; then age. A
         // customer with a backlog of thousands waits its turn behind everyone else's next
         // page, and nobody's first page queues behind it.
-        let ranked = "SELECT dl.id FROM deliveries dl JOIN (\
-             SELECT d2.id, \
+        let ranked = "SELECT d2.id, d2.first_page, d2.due_at, \
              ROW_NUMBER() OVER (PARTITION BY i.customer_id, d2.first_page \
              ORDER BY d2.due_at, d2.id) AS turn, \
              COUNT(*) OVER (PARTITION BY i.customer_id, d2.first_page) AS queued \
              FROM deliveries d2 JOIN incidents i ON i.id = d2.incident_id \
              WHERE d2.state = 'pending' AND d2.due_at <= $3 \
-             AND (d2.lease_until IS NULL OR d2.lease_until <= $3)) ranked ON ranked.id = dl.id \
-             WHERE dl.state = 'pending' AND dl.due_at <= $3 \
-             AND (dl.lease_until IS NULL OR dl.lease_until <= $3) \
-             ORDER BY dl.first_page DESC, ranked.turn, ranked.queued, dl.due_at, dl.id LIMIT $4";
+             AND (d2.lease_until IS NULL OR d2.lease_until <= $3)";
         let candidates = match self.backend {
-            // The conditions are repeated on `dl` so PostgreSQL re-checks them on the row it
-            // locks: a row another instance claimed meanwhile is not claimed twice.
-            Backend::Postgres => format!("{ranked} FOR UPDATE OF dl SKIP LOCKED"),
-            Backend::Sqlite => ranked.to_owned(),
+            // PostgreSQL cannot lock rows of a windowed query, so the ranking is joined back
+            // to the rows it locks, and the conditions are repeated on `dl` so that it
+            // re-checks them on the row it locks: a row another instance claimed meanwhile is
+            // not claimed twice.
+            Backend::Postgres => format!(
+                "SELECT dl.id FROM deliveries dl JOIN ({ranked}) ranked ON ranked.id = dl.id \
+                 WHERE dl.state = 'pending' AND dl.due_at <= $3 \
+                 AND (dl.lease_until IS NULL OR dl.lease_until <= $3) \
+                 ORDER BY dl.first_page DESC, ranked.turn, ranked.queued, dl.due_at, dl.id \
+                 LIMIT $4 FOR UPDATE OF dl SKIP LOCKED"
+            ),
+            // SQLite has one writer, so nothing to lock, and no join back: SQLite 3.46+
+            // re-ran the ranking for every joined row (2.7 s a claim with 1,238 due pages,
+            // against 4 ms ranking once), holding the write lock all the while.
+            Backend::Sqlite => format!(
+                "SELECT id FROM ({ranked}) ranked \
+                 ORDER BY first_page DESC, turn, queued, due_at, id LIMIT $4"
+            ),
         };
         let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(&format!(
