@@ -9,8 +9,17 @@
 //! peak resident memory. It also measures the floor on the same machine in the same run: one
 //! durable insert transaction on that database plus one HTTP/2 request to the same mock
 //! provider. The figure that matters is the gateway's p99 over that floor.
+//!
+//! Every rate is run `--repeat` times (3 by default), each on a fresh database and a fresh
+//! gateway; the run whose alert-to-page p99 is the median stands for the rate. `--find-knee`
+//! searches for the highest rate that passes (no errors, every accepted press paged,
+//! alert-to-page p99 under 100 ms), `--db-latency` puts a delaying proxy in front of
+//! PostgreSQL, and every invocation writes `bench/results/*.json` (see [`results`]).
 
-use std::collections::HashMap;
+pub mod proxy;
+pub mod results;
+
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -18,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::{Connection, Executor};
 
 use crate::admin_client::AdminClient;
@@ -28,14 +38,24 @@ use crate::push::{Notification, NotificationKind, Provider};
 pub struct BenchOptions {
     /// `None`: a fresh SQLite file; a PostgreSQL URL: a fresh database on that server.
     pub database_url: Option<String>,
+    /// The rate to run at, or with `find_knee` the rate the search starts from.
     pub rate: u32,
     pub seconds: u32,
     pub devices: u32,
     pub dir: PathBuf,
+    /// Runs per rate; the median run by alert-to-page p99 stands for the rate.
+    pub repeat: u32,
+    /// Each direction of every database connection delayed by this much (PostgreSQL only).
+    pub db_latency: Option<Duration>,
+    pub find_knee: bool,
+    /// A rate passes while its alert-to-page p99 stays under this.
+    pub knee_p99_limit_ms: f64,
+    /// Where the results file goes.
+    pub results_dir: PathBuf,
 }
 
 /// Percentiles of a sample, in milliseconds.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub n: usize,
     pub p50: f64,
@@ -84,10 +104,10 @@ struct BenchDb {
     drop: Option<(String, String)>,
 }
 
-async fn database(opts: &BenchOptions) -> anyhow::Result<BenchDb> {
+async fn database(opts: &BenchOptions, dir: &std::path::Path) -> anyhow::Result<BenchDb> {
     match &opts.database_url {
         None => Ok(BenchDb {
-            url: format!("sqlite://{}/bench.db?mode=rwc", opts.dir.display()),
+            url: format!("sqlite://{}/bench.db?mode=rwc", dir.display()),
             drop: None,
         }),
         Some(url) if url.starts_with("postgres") => {
@@ -287,17 +307,217 @@ struct Press {
     incident: Option<String>,
 }
 
-pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
+/// One run at one rate: what the load generator saw and what the mocks received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub rate: u32,
+    pub seconds: u32,
+    pub presses: usize,
+    pub throughput_per_s: f64,
+    /// Failed presses by HTTP status; `connection` for a request that got no answer.
+    pub errors: BTreeMap<String, usize>,
+    pub pages_expected: usize,
+    pub pages_received: usize,
+    pub floor_db: Summary,
+    pub floor_push: Summary,
+    pub accepted: Summary,
+    pub to_page: Summary,
+    pub ack: Summary,
+    pub peak_rss_mib: Option<f64>,
+    pub gateway_cores: Option<f64>,
+    pub bench_cores: Option<f64>,
+}
+
+impl RunResult {
+    pub fn error_count(&self) -> usize {
+        self.errors.values().sum()
+    }
+
+    /// No errors, every accepted press paged, and the alert-to-page p99 under `limit_ms`.
+    pub fn passes(&self, limit_ms: f64) -> bool {
+        self.error_count() == 0
+            && self.pages_received == self.pages_expected
+            && self.to_page.p99 < limit_ms
+    }
+
+    /// `0`, or the count by status: `12 (503: 10, connection: 2)`.
+    pub fn errors_described(&self) -> String {
+        if self.errors.is_empty() {
+            return "0".into();
+        }
+        let by_status: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(status, n)| format!("{status}: {n}"))
+            .collect();
+        format!("{} ({})", self.error_count(), by_status.join(", "))
+    }
+}
+
+impl std::fmt::Display for RunResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let floor = self.floor_db.p50 + self.floor_push.p50;
+        writeln!(f, "floor: durable insert tx  {}", self.floor_db)?;
+        writeln!(f, "floor: HTTP/2 push        {}", self.floor_push)?;
+        writeln!(f, "floor (p50 insert + p50 push) = {floor:.2} ms")?;
+        writeln!(f, "alert accepted (201)      {}", self.accepted)?;
+        writeln!(f, "alert-to-page             {}", self.to_page)?;
+        writeln!(f, "ack (escalation stopped)  {}", self.ack)?;
+        writeln!(
+            f,
+            "throughput {:.1} presses/s; errors {}; pages received {} of {}",
+            self.throughput_per_s,
+            self.errors_described(),
+            self.pages_received,
+            self.pages_expected
+        )?;
+        if let Some(mib) = self.peak_rss_mib {
+            writeln!(f, "gateway peak memory (VmHWM) {mib:.1} MiB")?;
+        }
+        if let (Some(g), Some(b)) = (self.gateway_cores, self.bench_cores) {
+            writeln!(
+                f,
+                "CPU during the load: gateway {g:.2} cores, load generator + mocks {b:.2} cores"
+            )?;
+        }
+        if floor > 0.0 {
+            writeln!(
+                f,
+                "alert-to-page p99 / floor = {:.1}x",
+                self.to_page.p99 / floor
+            )?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(opts: BenchOptions, command: String) -> anyhow::Result<()> {
+    let backend = match &opts.database_url {
+        None => "SQLite",
+        Some(_) => "PostgreSQL",
+    };
+    if opts.db_latency.is_some() && opts.database_url.is_none() {
+        bail!("--db-latency needs a PostgreSQL --database-url: SQLite is a file, not a connection");
+    }
+    anyhow::ensure!(opts.repeat >= 1, "--repeat must be at least 1");
     let _ = std::fs::remove_dir_all(&opts.dir);
     std::fs::create_dir_all(&opts.dir)?;
-    let mocks = MockProviders::start(&opts.dir.join("mocks")).await?;
-    let db = database(&opts).await?;
-    let backend = if db.url.starts_with("sqlite") {
-        "SQLite"
+    let mut rates: Vec<RateResult> = Vec::new();
+    let knee = if opts.find_knee {
+        Some(find_knee(&opts, backend, &mut rates).await?)
     } else {
-        "PostgreSQL"
+        rates.push(at_rate(&opts, backend, opts.rate).await?);
+        None
     };
-    let result = measure(&opts, &db.url, backend, &mocks).await;
+    let file = results::ResultsFile {
+        backend: backend.into(),
+        command,
+        git_commit: results::git_commit(),
+        finished_at: Utc::now(),
+        machine: results::Machine::describe(),
+        db_latency_ms: opts.db_latency.map(|d| d.as_secs_f64() * 1000.0),
+        knee,
+        knee_p99_limit_ms: opts.knee_p99_limit_ms,
+        rates,
+    };
+    let path = file.write(&opts.results_dir)?;
+    println!();
+    match knee {
+        Some(0) => println!("knee on {backend}: no rate tried passed"),
+        Some(rate) => println!(
+            "knee on {backend}: {rate} presses/s (alert-to-page p99 under {} ms, no errors)",
+            opts.knee_p99_limit_ms
+        ),
+        None => {}
+    }
+    println!("results written to {}", path.display());
+    Ok(())
+}
+
+use results::RateResult;
+
+/// Runs `opts.repeat` times at `rate` and picks the median run.
+async fn at_rate(opts: &BenchOptions, backend: &str, rate: u32) -> anyhow::Result<RateResult> {
+    let mut runs = Vec::new();
+    for i in 1..=opts.repeat {
+        println!(
+            "== {backend}: {rate} presses/s for {} s, run {i} of {} ==",
+            opts.seconds, opts.repeat
+        );
+        let run = one_run(opts, rate, &opts.dir.join(format!("{rate}-{i}"))).await?;
+        print!("{run}");
+        runs.push(run);
+    }
+    let passed = runs
+        .iter()
+        .filter(|r| r.passes(opts.knee_p99_limit_ms))
+        .count()
+        * 2
+        > runs.len();
+    let mut by_p99: Vec<&RunResult> = runs.iter().collect();
+    by_p99.sort_by(|a, b| a.to_page.p99.total_cmp(&b.to_page.p99));
+    let median_run = by_p99[by_p99.len() / 2].clone();
+    println!(
+        "-> {rate}/s {}: median alert-to-page p99 {:.1} ms",
+        if passed { "passes" } else { "fails" },
+        median_run.to_page.p99
+    );
+    Ok(RateResult {
+        rate,
+        passed,
+        median_run,
+        runs,
+    })
+}
+
+/// The highest rate that passes: doubles from `opts.rate` until a rate fails (halving first
+/// if the start already fails), then bisects until the bounds are within 10 %. Returns 0 when
+/// no rate down to 10/s passes.
+async fn find_knee(
+    opts: &BenchOptions,
+    backend: &str,
+    tried: &mut Vec<RateResult>,
+) -> anyhow::Result<u32> {
+    const MAX_RATE: u32 = 50_000;
+    let mut pass: Option<u32> = None;
+    let mut fail: Option<u32> = None;
+    let mut rate = opts.rate.max(10);
+    loop {
+        let result = at_rate(opts, backend, rate).await?;
+        let passed = result.passed;
+        tried.push(result);
+        if passed {
+            pass = Some(rate);
+        } else {
+            fail = Some(rate);
+        }
+        rate = match (pass, fail) {
+            (Some(p), None) if p >= MAX_RATE => break,
+            (Some(p), None) => (p * 2).min(MAX_RATE),
+            (None, Some(f)) if f <= 10 => break,
+            (None, Some(f)) => (f / 2).max(10),
+            (Some(p), Some(f)) if f as f64 <= p as f64 * 1.1 => break,
+            (Some(p), Some(f)) => (p + f) / 2,
+            (None, None) => unreachable!("every rate tried passes or fails"),
+        };
+    }
+    Ok(pass.unwrap_or(0))
+}
+
+/// A fresh database, mocks and gateway; `rate` presses/s for `opts.seconds`.
+async fn one_run(
+    opts: &BenchOptions,
+    rate: u32,
+    dir: &std::path::Path,
+) -> anyhow::Result<RunResult> {
+    std::fs::create_dir_all(dir)?;
+    let mocks = MockProviders::start(&dir.join("mocks")).await?;
+    let db = database(opts, dir).await?;
+    let url = match opts.db_latency {
+        Some(delay) => behind_latency_proxy(&db.url, delay).await?,
+        None => db.url.clone(),
+    };
+    let result = measure(opts, rate, &url, &mocks).await;
     if let Some((admin_url, name)) = db.drop {
         let mut admin = sqlx::postgres::PgConnection::connect(&admin_url).await?;
         admin
@@ -307,12 +527,30 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     result
 }
 
+/// `url` with its host and port replaced by a delaying proxy's.
+async fn behind_latency_proxy(url: &str, delay: Duration) -> anyhow::Result<String> {
+    let mut parsed = reqwest::Url::parse(url)?;
+    let upstream = format!(
+        "{}:{}",
+        parsed.host_str().unwrap_or("127.0.0.1"),
+        parsed.port().unwrap_or(5432)
+    );
+    let proxy = proxy::start(upstream, delay)?;
+    parsed
+        .set_host(Some(&proxy.ip().to_string()))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    parsed
+        .set_port(Some(proxy.port()))
+        .map_err(|()| anyhow::anyhow!("cannot set the proxy's port"))?;
+    Ok(parsed.to_string())
+}
+
 async fn measure(
     opts: &BenchOptions,
+    rate: u32,
     db: &str,
-    backend: &str,
     mocks: &MockProviders,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<RunResult> {
     // Migrate and make a key before the gateway starts, as an operator would.
     let key = admin_key(db)?;
     let gateway = Gateway::start(db, mocks, free_port()?)?;
@@ -357,17 +595,12 @@ async fn measure(
         );
     }
 
-    println!("floor on {backend}: measuring one durable insert transaction and one HTTP/2 push…");
     let floor_db = floor_database(db, 200).await?;
     let floor_push = floor_push(mocks, 200).await?;
 
-    let total = (opts.rate * opts.seconds) as usize;
-    println!(
-        "load: {} presses at {}/s for {} s from {} phones…",
-        total, opts.rate, opts.seconds, opts.devices
-    );
+    let total = (rate * opts.seconds) as usize;
     let presses: Arc<Mutex<Vec<Press>>> = Arc::new(Mutex::new(Vec::with_capacity(total)));
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(opts.rate)));
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let load_started = Instant::now();
     let gateway_pid = gateway.child.id().to_string();
@@ -412,7 +645,14 @@ async fn measure(
 
     let presses = std::mem::take(&mut *presses.lock().expect("lock"));
     let ok: Vec<&Press> = presses.iter().filter(|p| p.status == 201).collect();
-    let errors = presses.len() - ok.len();
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+    for p in presses.iter().filter(|p| p.status != 201) {
+        let status = match p.status {
+            0 => "connection".to_owned(),
+            s => s.to_string(),
+        };
+        *errors.entry(status).or_default() += 1;
+    }
     // Wait for every page to reach the mocks.
     let expected = ok.len();
     let wanted: std::collections::HashSet<&str> =
@@ -464,38 +704,21 @@ async fn measure(
     let memory = gateway.peak_memory_mib();
     gateway.stop();
 
-    let floor = floor_db.p50 + floor_push.p50;
-    println!();
-    println!(
-        "== panic-gateway bench: {backend}, {} presses at {}/s, {} phones ==",
-        total, opts.rate, opts.devices
-    );
-    println!("floor: durable insert tx  {floor_db}");
-    println!("floor: HTTP/2 push        {floor_push}");
-    println!("floor (p50 insert + p50 push) = {floor:.2} ms");
-    println!("alert accepted (201)      {accepted}");
-    println!("alert-to-page             {to_page}");
-    println!("ack (escalation stopped)  {ack}");
-    println!(
-        "throughput {:.1} presses/s over {:.1} s; errors {} of {}; pages received {} of {}",
-        presses.len() as f64 / load_seconds,
-        load_seconds,
+    Ok(RunResult {
+        rate,
+        seconds: opts.seconds,
+        presses: presses.len(),
+        throughput_per_s: presses.len() as f64 / load_seconds,
         errors,
-        presses.len(),
-        paged,
-        expected
-    );
-    if let Some(mib) = memory {
-        println!("gateway peak memory (VmHWM) {mib:.1} MiB");
-    }
-    if let (Some(g), Some(b)) = (gateway_cores, bench_cores) {
-        println!(
-            "CPU during the load: gateway {g:.2} cores, load generator + mock providers {b:.2} cores, of {} available",
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        );
-    }
-    if floor > 0.0 {
-        println!("alert-to-page p99 / floor = {:.1}x", to_page.p99 / floor);
-    }
-    Ok(())
+        pages_expected: expected,
+        pages_received: paged,
+        floor_db,
+        floor_push,
+        accepted,
+        to_page,
+        ack,
+        peak_rss_mib: memory,
+        gateway_cores,
+        bench_cores,
+    })
 }

@@ -30,6 +30,44 @@ pub struct BenchArgs {
     /// Working directory (wiped at start).
     #[arg(long, default_value = "panic-gateway-bench")]
     dir: PathBuf,
+    /// Runs per rate, each on a fresh database and gateway; the median run is reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
+    /// Delay each direction of the gateway's database connections by this much, e.g. `1ms`
+    /// or `500us` (PostgreSQL only): round trips then cost what they cost across a network.
+    #[arg(long, value_parser = parse_latency)]
+    db_latency: Option<std::time::Duration>,
+    /// Search for the highest rate that passes (no errors, every press paged, alert-to-page
+    /// p99 under --knee-p99-ms), starting from --rate.
+    #[arg(long)]
+    find_knee: bool,
+    #[arg(long, default_value_t = 100.0)]
+    knee_p99_ms: f64,
+    /// Where the results file (JSON, with the machine and the command) is written.
+    #[arg(long, default_value = "bench/results")]
+    results_dir: PathBuf,
+    /// Print the Markdown table of every results file in --results-dir, and run nothing.
+    #[arg(long)]
+    report: bool,
+}
+
+fn parse_latency(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| text.split_at(i))
+        .ok_or_else(|| format!("{text:?}: give a unit, e.g. 1ms or 500us"))?;
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 1ms"))?;
+    let micros = match unit {
+        "us" | "µs" => n,
+        "ms" => n * 1000.0,
+        _ => return Err(format!("{text:?}: the unit must be ms or us")),
+    };
+    if !(0.0..=1_000_000.0).contains(&micros) {
+        return Err(format!("{text:?}: between 0 and 1 s"));
+    }
+    Ok(std::time::Duration::from_micros(micros as u64))
 }
 
 #[derive(Args, Clone)]
@@ -102,13 +140,39 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 
 /// The bench starts its own gateway child; `--database-url` picks the backend it measures.
 pub async fn bench(args: BenchArgs, database_url: Option<String>) -> anyhow::Result<()> {
-    panic_gateway::bench::run(panic_gateway::bench::BenchOptions {
-        database_url,
-        rate: args.rate,
-        seconds: args.seconds,
-        devices: args.devices,
-        dir: args.dir,
-    })
+    if args.report {
+        print!(
+            "{}",
+            panic_gateway::bench::results::report(&args.results_dir)?
+        );
+        return Ok(());
+    }
+    let command = std::env::args()
+        .map(|a| match reqwest::Url::parse(&a) {
+            // A password in a database URL stays out of the results file.
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => a,
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    panic_gateway::bench::run(
+        panic_gateway::bench::BenchOptions {
+            database_url,
+            rate: args.rate,
+            seconds: args.seconds,
+            devices: args.devices,
+            dir: args.dir,
+            repeat: args.repeat,
+            db_latency: args.db_latency,
+            find_knee: args.find_knee,
+            knee_p99_limit_ms: args.knee_p99_ms,
+            results_dir: args.results_dir,
+        },
+        command,
+    )
     .await
 }
 
