@@ -196,7 +196,10 @@ mod tests {
         let ann = person_calendar("ann", "Ann", &[named(&covered)], now);
         let cat = person_calendar("cat", "Cat", &[named(&covered)], now);
         assert_eq!(ann.events.len(), before.events.len() - 1);
-        assert!(ann.events.iter().all(|e| e.start != utc("2026-03-30T07:00:00Z")));
+        assert!(ann
+            .events
+            .iter()
+            .all(|e| e.start != utc("2026-03-30T07:00:00Z")));
         assert_eq!(cat.events.len(), 1);
         assert_eq!(cat.events[0].start, utc("2026-03-30T07:00:00Z"));
         assert_eq!(cat.events[0].end, utc("2026-04-06T07:00:00Z"));

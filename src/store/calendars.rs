@@ -161,12 +161,13 @@ impl Store {
         if exists.is_none() {
             return Ok(false);
         }
-        let revoked =
-            sqlx::query("UPDATE calendar_feeds SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-                .bind(id)
-                .bind(millis(now))
-                .execute(&mut *tx)
-                .await?;
+        let revoked = sqlx::query(
+            "UPDATE calendar_feeds SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
         if revoked.rows_affected() == 1 {
             let (subject_type, subject_id) = owner.subject();
             super::audit(

@@ -141,7 +141,10 @@ async fn issue(app: &TestApp, of: &str, id: &str) -> (String, String) {
     assert_eq!(res.headers()["cache-control"], "no-store");
     let body: Value = res.json().await.unwrap();
     let url = body["url"].as_str().unwrap().to_owned();
-    assert!(url.starts_with("/v1/calendars/pgwcal_") && url.ends_with(".ics"), "{url}");
+    assert!(
+        url.starts_with("/v1/calendars/pgwcal_") && url.ends_with(".ics"),
+        "{url}"
+    );
     (body["id"].as_str().unwrap().to_owned(), url)
 }
 
@@ -175,7 +178,11 @@ async fn a_weekly_rotation_in_berlin_keeps_nine_oclock_across_the_clock_change(
         for t in [shift.start, shift.end] {
             let local = berlin(t);
             assert_eq!(local.weekday(), Weekday::Mon, "{t}");
-            assert_eq!(local.time(), NaiveTime::from_hms_opt(9, 0, 0).unwrap(), "{t}");
+            assert_eq!(
+                local.time(),
+                NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+                "{t}"
+            );
         }
         assert_eq!(shift.summary, "On call: Primary\\, Berlin");
     }
@@ -208,7 +215,10 @@ async fn an_override_moves_the_shift_from_one_feed_to_the_other(backend: TestBac
 
     let (_, ann) = read_feed(&app, &ann_url).await;
     assert_eq!(ann.len(), before.len() - 1);
-    assert!(ann.iter().all(|s| s.start != utc("2027-03-29T07:00:00Z")), "{ann:?}");
+    assert!(
+        ann.iter().all(|s| s.start != utc("2027-03-29T07:00:00Z")),
+        "{ann:?}"
+    );
     // The turns the override leaves alone keep their UIDs, so calendars update in place.
     let kept: Vec<_> = before
         .iter()
@@ -367,14 +377,20 @@ async fn bad_ids_name_the_field_and_create_nothing(backend: TestBackend) {
         .unwrap();
     let body = assert_problem(res, 422).await;
     assert_eq!(body["errors"][0]["field"], "id");
-    assert!(body["detail"].as_str().unwrap().contains("contact"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("contact"),
+        "{body}"
+    );
 
     // A feed of Ben's cannot be revoked as Ann's, nor as the schedule's.
     let (bens, ben_url) = issue(&app, "users", &team.ben).await;
     assert_eq!(app.count("calendar_feeds").await, 1);
     for path in [
         format!("/v1/admin/users/{}/calendar-feeds/{bens}", team.ann),
-        format!("/v1/admin/schedules/{}/calendar-feeds/{bens}", team.schedule),
+        format!(
+            "/v1/admin/schedules/{}/calendar-feeds/{bens}",
+            team.schedule
+        ),
         format!("/v1/admin/users/{}/calendar-feeds/no-such-feed", team.ben),
     ] {
         let res = app.admin(Method::DELETE, &path).send().await.unwrap();
@@ -383,10 +399,15 @@ async fn bad_ids_name_the_field_and_create_nothing(backend: TestBackend) {
     }
     read_feed(&app, &ben_url).await;
     assert_eq!(
-        app.count("calendar_feeds WHERE revoked_at IS NOT NULL").await,
+        app.count("calendar_feeds WHERE revoked_at IS NOT NULL")
+            .await,
         0
     );
-    assert_eq!(app.count("audit_log WHERE action LIKE 'calendar_feed.%'").await, 1);
+    assert_eq!(
+        app.count("audit_log WHERE action LIKE 'calendar_feed.%'")
+            .await,
+        1
+    );
 }
 
 async fn a_responder_manages_their_own_feeds(backend: TestBackend) {
@@ -394,7 +415,11 @@ async fn a_responder_manages_their_own_feeds(backend: TestBackend) {
     let team = berlin_team(&app).await;
     let ann = app.enroll(&team.ann, "ios").await;
     let res = app
-        .with_token(Method::POST, "/v1/responders/me/calendar-feeds", &ann.access_token)
+        .with_token(
+            Method::POST,
+            "/v1/responders/me/calendar-feeds",
+            &ann.access_token,
+        )
         .send()
         .await
         .unwrap();
@@ -406,7 +431,11 @@ async fn a_responder_manages_their_own_feeds(backend: TestBackend) {
     assert_eq!(shifts[0].start, utc("2027-03-15T08:00:00Z"));
 
     let list: Value = app
-        .with_token(Method::GET, "/v1/responders/me/calendar-feeds", &ann.access_token)
+        .with_token(
+            Method::GET,
+            "/v1/responders/me/calendar-feeds",
+            &ann.access_token,
+        )
         .send()
         .await
         .unwrap()
