@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod admin_keys;
 pub mod alerts;
+pub mod calendars;
 pub mod devices;
 pub mod enrollment_codes;
 pub mod extract;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(schedules::configure)
     .configure(reports::configure)
     .configure(webhooks::configure)
+    .configure(calendars::configure)
     .default_service(web::to(not_found));
 }
 

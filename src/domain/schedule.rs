@@ -428,6 +428,31 @@ impl Schedule {
         handoffs
     }
 
+    /// Every stretch someone is on call that overlaps `[from, to)`, each once, ordered by
+    /// start (then by rotation order): what a calendar of this schedule shows. A stretch keeps
+    /// its real bounds, so one in progress at `from` starts before it. An override cuts the
+    /// stretches it covers out of the rotations' turns and is a stretch of its own.
+    pub fn shifts_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<OnCall> {
+        let mut shifts: Vec<OnCall> = Vec::new();
+        let mut t = from;
+        for _ in 0..MAX_HANDOFF_CANDIDATES {
+            if t >= to {
+                break;
+            }
+            for on_call in self.on_call_at(t) {
+                if !shifts.contains(&on_call) {
+                    shifts.push(on_call);
+                }
+            }
+            let Some(next) = self.next_boundary_after(t) else {
+                break;
+            };
+            t = next;
+        }
+        shifts.sort_by_key(|s| s.start);
+        shifts
+    }
+
     /// The override in force at `at`: among those containing it, the latest created.
     fn override_at(&self, at: DateTime<Utc>) -> Option<(usize, &Override)> {
         self.overrides
@@ -607,6 +632,58 @@ mod tests {
         assert_eq!(hours(&saturday), 25);
         assert_eq!(who(&s, "2024-11-03T13:59:59Z"), ["carol"]);
         assert_eq!(who(&s, "2024-11-03T14:00:00Z"), ["alice"]);
+    }
+
+    #[test]
+    fn shifts_between_lists_each_stretch_once_with_overrides_cut_out() {
+        // Daily 09:00 London turns; dave covers the middle of bob's turn on 2024-01-02.
+        let s = daily("Europe/London", "2024-01-01")
+            .with_override(override_of(
+                "dave",
+                "2024-01-02T12:00:00Z",
+                "2024-01-02T18:00:00Z",
+                "2024-01-01T00:00:00Z",
+            ))
+            .unwrap();
+        let shifts = s.shifts_between(utc("2024-01-01T12:00:00Z"), utc("2024-01-03T12:00:00Z"));
+        let seen: Vec<(&str, DateTime<Utc>, DateTime<Utc>)> = shifts
+            .iter()
+            .map(|c| (c.user_id.as_str(), c.start, c.end))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                // In progress at `from`: its real start.
+                (
+                    "alice",
+                    utc("2024-01-01T09:00:00Z"),
+                    utc("2024-01-02T09:00:00Z")
+                ),
+                (
+                    "bob",
+                    utc("2024-01-02T09:00:00Z"),
+                    utc("2024-01-02T12:00:00Z")
+                ),
+                (
+                    "dave",
+                    utc("2024-01-02T12:00:00Z"),
+                    utc("2024-01-02T18:00:00Z")
+                ),
+                (
+                    "bob",
+                    utc("2024-01-02T18:00:00Z"),
+                    utc("2024-01-03T09:00:00Z")
+                ),
+                (
+                    "carol",
+                    utc("2024-01-03T09:00:00Z"),
+                    utc("2024-01-04T09:00:00Z")
+                ),
+            ]
+        );
+        assert!(s
+            .shifts_between(utc("2023-12-01T00:00:00Z"), utc("2023-12-02T00:00:00Z"))
+            .is_empty());
     }
 
     #[test]
