@@ -172,9 +172,16 @@ impl Gateway {
                 "PANIC_GATEWAY__INTAKE__FLOOD_MAX_OPEN",
                 u32::MAX.to_string(),
             )
-            .env("RUST_LOG", "warn")
+            // `BENCH_GATEWAY_LOG=sqlx::query=debug` shows every statement the gateway runs.
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(match std::env::var_os("BENCH_GATEWAY_LOG") {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::null(),
+            })
             .spawn()
             .context("cannot start the gateway")?;
         Ok(Self {
