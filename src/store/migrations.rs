@@ -36,6 +36,7 @@ embedded! {
     11 => "0011_admin_keys",
     12 => "0012_enrollment_codes",
     13 => "0013_webhook_secrets",
+    15 => "0015_ticket_waiting",
 }
 
 /// Where the database stands against the migrations this binary carries.
