@@ -1421,7 +1421,13 @@ mod tests {
         let s = resolution_status(created, None, utc("2024-01-15T16:00:01Z"), &sla, &waited);
         assert_eq!(s.state, TargetState::Breached);
         // Resolved at 5 h: met.
-        let s = resolution_status(created, Some(at_five), utc("2024-01-16T00:00:00Z"), &sla, &waited);
+        let s = resolution_status(
+            created,
+            Some(at_five),
+            utc("2024-01-16T00:00:00Z"),
+            &sla,
+            &waited,
+        );
         assert_eq!(s.state, TargetState::Met);
     }
 
@@ -1466,8 +1472,8 @@ mod tests {
     fn business_hours_apply_to_both_sides_of_the_split() {
         let silver = TierSla::silver(London);
         let created = utc("2024-01-12T16:00:00Z"); // Friday, one business hour left
-        // Waits from Friday 16:30 to Monday 10:00: 30 min Friday + 60 min Monday of covered
-        // time are the customer's; the weekend is nobody's.
+                                                   // Waits from Friday 16:30 to Monday 10:00: 30 min Friday + 60 min Monday of covered
+                                                   // time are the customer's; the weekend is nobody's.
         let pauses = [pause("2024-01-12T16:30:00Z", Some("2024-01-15T10:00:00Z"))];
         let until = utc("2024-01-15T11:00:00Z");
         let s = split_clock(created, until, &pauses, silver.coverage());

@@ -47,7 +47,9 @@ pub enum ClockChange {
     Applied(Ticket),
     NotFound,
     /// A pause of a ticket that already waits.
-    AlreadyWaiting { since: DateTime<Utc> },
+    AlreadyWaiting {
+        since: DateTime<Utc>,
+    },
     /// A resume of a ticket that does not wait.
     NotWaiting,
     /// A pause of a ticket the helpdesk closed (`resolved`, `closed`).
@@ -143,7 +145,16 @@ pub(crate) async fn resume_tx(
         alert: None,
     };
     event(tx, on, now, "ticket.resumed", Some(actor), detail.clone()).await?;
-    audit(tx, now, actor, "ticket.resumed", "ticket", ticket_id, detail).await?;
+    audit(
+        tx,
+        now,
+        actor,
+        "ticket.resumed",
+        "ticket",
+        ticket_id,
+        detail,
+    )
+    .await?;
     Ok(true)
 }
 
@@ -252,5 +263,4 @@ impl Store {
         tx.commit().await?;
         Ok(ClockChange::Applied(ticket))
     }
-
 }

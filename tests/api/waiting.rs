@@ -160,7 +160,10 @@ async fn a_ticket_paused_two_hours_inside_a_four_hour_target_is_not_breached_at_
     let report = report(&app).await;
     let tickets = report["tickets"].as_array().unwrap();
     assert_eq!(tickets.len(), 2, "{report}");
-    let paused = tickets.iter().find(|t| t["incident_id"] == incident).unwrap();
+    let paused = tickets
+        .iter()
+        .find(|t| t["incident_id"] == incident)
+        .unwrap();
     assert_eq!(paused["resolution"], "pending", "{paused}");
     assert_eq!(paused["elapsed_seconds"], 5 * 3600);
     assert_eq!(paused["our_time_seconds"], 3 * 3600);
@@ -186,7 +189,10 @@ async fn a_ticket_paused_two_hours_inside_a_four_hour_target_is_not_breached_at_
         "4 h of ours, 3 used"
     );
     // The one that never waited is breached at 5 h.
-    let plain = tickets.iter().find(|t| t["incident_id"] != incident).unwrap();
+    let plain = tickets
+        .iter()
+        .find(|t| t["incident_id"] != incident)
+        .unwrap();
     assert_eq!(plain["resolution"], "breached");
     assert_eq!(plain["customer_time_seconds"], 0);
     // Every split adds up, and so do the tier's totals.
@@ -260,7 +266,9 @@ async fn waiting_is_on_the_timeline_audited_and_sent_to_the_helpdesk(backend: Te
     assert_eq!(seen["waiting_on_customer"], true);
     advance(&app, &mut c, Duration::minutes(30)).await;
     assert_eq!(
-        responder(&app, &c, &incident, "resume", None).await.status(),
+        responder(&app, &c, &incident, "resume", None)
+            .await
+            .status(),
         200
     );
 
@@ -381,13 +389,11 @@ async fn resolving_while_waiting_ends_the_wait(backend: TestBackend) {
     assert_eq!(t["customer_time_seconds"], 20 * 60);
     // A resolved incident cannot wait again.
     let res = responder(&app, &c, &incident, "wait-on-customer", None).await;
-    assert_eq!(
-        assert_problem(res, 409).await["type"]
-            .as_str()
-            .unwrap()
-            .ends_with("incident-resolved"),
-        true
-    );
+    let body = assert_problem(res, 409).await;
+    assert!(body["type"]
+        .as_str()
+        .unwrap()
+        .ends_with("incident-resolved"));
 }
 
 async fn waiting_does_not_pause_the_acknowledgement_target(backend: TestBackend) {
@@ -427,7 +433,10 @@ async fn wrong_requests_are_refused_and_change_nothing(backend: TestBackend) {
         Some(json!({ "reason": 5 })),
     )
     .await;
-    assert_eq!(assert_problem(res, 422).await["errors"][0]["field"], "reason");
+    assert_eq!(
+        assert_problem(res, 422).await["errors"][0]["field"],
+        "reason"
+    );
     let res = responder(
         &app,
         &c,
@@ -436,7 +445,10 @@ async fn wrong_requests_are_refused_and_change_nothing(backend: TestBackend) {
         Some(json!({ "reason": "x".repeat(501) })),
     )
     .await;
-    assert_eq!(assert_problem(res, 422).await["errors"][0]["field"], "reason");
+    assert_eq!(
+        assert_problem(res, 422).await["errors"][0]["field"],
+        "reason"
+    );
     let res = app
         .admin(
             Method::POST,
