@@ -14,6 +14,7 @@ on_both_backends!(
     waiting_is_on_the_timeline_audited_and_sent_to_the_helpdesk,
     the_customers_own_press_resumes_the_clock,
     resolving_while_waiting_ends_the_wait,
+    the_helpdesk_closing_the_ticket_ends_the_wait,
     waiting_does_not_pause_the_acknowledgement_target,
     wrong_requests_are_refused_and_change_nothing,
 );
@@ -394,6 +395,45 @@ async fn resolving_while_waiting_ends_the_wait(backend: TestBackend) {
         .as_str()
         .unwrap()
         .ends_with("incident-resolved"));
+}
+
+async fn the_helpdesk_closing_the_ticket_ends_the_wait(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let customer = app.create_customer("Acme", "gold", None).await;
+    let key = helpdesk_key(&app, json!(["tickets:write"])).await;
+    let upsert = |status: &'static str| {
+        app.with_token(Method::POST, "/v1/tickets", &key)
+            .json(&json!({
+                "customer_id": customer, "external_ref": "SR-7", "subject": "Slow exports",
+                "priority": "P3", "status": status,
+            }))
+            .send()
+    };
+    let res = upsert("open").await.unwrap();
+    assert_eq!(res.status(), 201);
+    let ticket = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = helpdesk(&app, &key, &ticket, "wait-on-customer").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["waiting_on_customer_since"],
+        json!(app.clock_now())
+    );
+    let closed: Value = upsert("closed").await.unwrap().json().await.unwrap();
+    assert_eq!(closed["waiting_on_customer_since"], Value::Null, "{closed}");
+    assert_eq!(
+        app.count(&format!(
+            "ticket_pauses WHERE ticket_id = '{ticket}' AND resumed_because = 'resolved'"
+        ))
+        .await,
+        1
+    );
+    // A closed ticket cannot wait again.
+    let res = helpdesk(&app, &key, &ticket, "wait-on-customer").await;
+    let body = assert_problem(res, 409).await;
+    assert!(body["type"].as_str().unwrap().ends_with("ticket-closed"));
 }
 
 async fn waiting_does_not_pause_the_acknowledgement_target(backend: TestBackend) {
