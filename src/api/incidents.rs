@@ -22,7 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Customers see their own organisation's incidents; responders those they are involved in
 /// (account manager of the customer, or paged for it); support managers all.
-async fn may_see(
+pub(crate) async fn may_see(
     state: &AppState,
     who: &DevicePrincipal,
     incident: &IncidentRow,
@@ -49,6 +49,8 @@ pub fn incident_view(incident: &IncidentRow) -> serde_json::Value {
         })),
         "acknowledged_at": incident.acknowledged_at,
         "resolved_at": incident.resolved_at,
+        "waiting_on_customer": incident.waiting_on_customer_since.is_some(),
+        "waiting_on_customer_since": incident.waiting_on_customer_since,
         "sla": {
             "acknowledge_by": incident.ack_due_at,
             "respond_by": incident.respond_due_at,

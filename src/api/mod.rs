@@ -18,6 +18,7 @@ pub mod reports;
 pub mod schedules;
 pub mod tickets;
 pub mod validate;
+pub mod waiting;
 pub mod webhooks;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -43,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(alerts::configure)
     .configure(incidents::configure)
     .configure(tickets::configure)
+    .configure(waiting::configure)
     .configure(schedules::configure)
     .configure(reports::configure)
     .configure(webhooks::configure)

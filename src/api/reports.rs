@@ -1,6 +1,11 @@
 //! `GET /v1/reports/sla`: how fast incidents were acknowledged against the internal target and
-//! the customer-facing SLA, what breached and why, and per responder. JSON, or CSV with
+//! the customer-facing SLA, what breached and why, and per responder; and the two-way
+//! resolution clock of each incident's ticket: our time, the customer's time (while the ticket
+//! waited on them), the paused stretches, and totals per tier. JSON, or CSV with
 //! `Accept: text/csv`.
+//!
+//! All times are covered time (business hours for tiers that have them), so per ticket
+//! `our_time_seconds + customer_time_seconds == elapsed_seconds`.
 //!
 //! Its cost is bounded: the range spans at most [`MAX_RANGE_DAYS`], and the store answers
 //! with a fixed number of queries (incidents, their skipped steps, the tiers' SLAs) however
@@ -15,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::ReportsReader;
 use super::Problem;
-use crate::domain::sla::{breach_state, covered_duration, TargetState, TierSla};
+use crate::domain::sla::{
+    breach_state, covered_duration, resolution_status, split_clock, Pause, TargetState, TierSla,
+};
 use crate::state::AppState;
 use crate::store::sla::ReportRow;
 
@@ -60,6 +67,111 @@ struct IncidentLine {
     internal: TargetState,
     external: TargetState,
     breach_cause: Option<Cause>,
+    #[serde(skip)]
+    clock: TicketClock,
+}
+
+/// One ticket's two-way resolution clock.
+#[derive(Serialize, Clone)]
+struct TicketClock {
+    ticket_ref: String,
+    incident_id: String,
+    customer: String,
+    tier: String,
+    created_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+    waiting_on_customer: bool,
+    /// Covered time from the incident to its resolution, or to now.
+    elapsed_seconds: i64,
+    our_time_seconds: i64,
+    customer_time_seconds: i64,
+    /// Against the tier's resolution target, counting our time only.
+    resolution: TargetState,
+    resolve_by: DateTime<Utc>,
+    paused_intervals: Vec<PausedInterval>,
+}
+
+#[derive(Serialize, Clone)]
+struct PausedInterval {
+    from: DateTime<Utc>,
+    /// `None` while the ticket still waits.
+    to: Option<DateTime<Utc>>,
+    /// Covered time of the stretch inside the incident's clock.
+    seconds: i64,
+    paused_by: String,
+    resumed_by: Option<String>,
+    /// `agent`, `customer` (their press) or `resolved`.
+    resumed_because: Option<String>,
+}
+
+/// Totals of one tier's ticket clocks.
+#[derive(Serialize, Default)]
+struct TierTotals {
+    tier: String,
+    tickets: usize,
+    elapsed_seconds: i64,
+    our_time_seconds: i64,
+    customer_time_seconds: i64,
+    resolution_met: usize,
+    resolution_pending: usize,
+    resolution_breached: usize,
+}
+
+fn ticket_clock(row: &ReportRow, sla: &TierSla, now: DateTime<Utc>) -> TicketClock {
+    let until = row.resolved_at.unwrap_or(now);
+    let pauses: Vec<Pause> = row.pauses.iter().map(|p| p.pause()).collect();
+    let split = split_clock(row.created_at, until, &pauses, sla.coverage());
+    let resolution = resolution_status(row.created_at, row.resolved_at, now, sla, &pauses);
+    let paused_intervals = row
+        .pauses
+        .iter()
+        .map(|p| {
+            let one = split_clock(row.created_at, until, &[p.pause()], sla.coverage());
+            PausedInterval {
+                from: p.paused_at,
+                to: p.resumed_at,
+                seconds: one.customers.num_seconds(),
+                paused_by: p.paused_by.clone(),
+                resumed_by: p.resumed_by.clone(),
+                resumed_because: p.resumed_because.clone(),
+            }
+        })
+        .collect();
+    TicketClock {
+        ticket_ref: row.ticket_ref.clone(),
+        incident_id: row.id.clone(),
+        customer: row.customer_name.clone(),
+        tier: row.tier.clone(),
+        created_at: row.created_at,
+        resolved_at: row.resolved_at,
+        waiting_on_customer: row.pauses.iter().any(|p| p.resumed_at.is_none()),
+        elapsed_seconds: split.elapsed.num_seconds(),
+        our_time_seconds: split.ours.num_seconds(),
+        customer_time_seconds: split.customers.num_seconds(),
+        resolution: resolution.state,
+        resolve_by: resolution.deadline,
+        paused_intervals,
+    }
+}
+
+fn per_tier(clocks: &[&TicketClock]) -> Vec<TierTotals> {
+    let mut tiers: BTreeMap<&str, TierTotals> = BTreeMap::new();
+    for c in clocks {
+        let t = tiers.entry(&c.tier).or_insert_with(|| TierTotals {
+            tier: c.tier.clone(),
+            ..TierTotals::default()
+        });
+        t.tickets += 1;
+        t.elapsed_seconds += c.elapsed_seconds;
+        t.our_time_seconds += c.our_time_seconds;
+        t.customer_time_seconds += c.customer_time_seconds;
+        match c.resolution {
+            TargetState::Met => t.resolution_met += 1,
+            TargetState::Pending => t.resolution_pending += 1,
+            TargetState::Breached => t.resolution_breached += 1,
+        }
+    }
+    tiers.into_values().collect()
 }
 
 #[derive(Serialize)]
@@ -130,6 +242,7 @@ fn line(row: &ReportRow, sla: &TierSla, now: DateTime<Utc>) -> IncidentLine {
         internal: state.internal.state,
         external: state.external.state,
         breach_cause: breached.then(|| cause(row)),
+        clock: ticket_clock(row, sla, now),
     }
 }
 
@@ -144,7 +257,8 @@ fn csv_field(s: &str) -> String {
 fn to_csv(lines: &[IncidentLine]) -> String {
     let mut out = String::from(
         "incident_id,ticket_ref,customer,tier,created_at,acknowledged_at,acknowledged_by,\
-         time_to_page_seconds,time_to_acknowledge_seconds,time_to_resolve_seconds,internal,external,breach_cause\n",
+         time_to_page_seconds,time_to_acknowledge_seconds,time_to_resolve_seconds,internal,external,breach_cause,\
+         our_time_seconds,customer_time_seconds,resolution\n",
     );
     let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
     let state = |s: TargetState| match s {
@@ -176,6 +290,9 @@ fn to_csv(lines: &[IncidentLine]) -> String {
                         .unwrap_or_default()
                 })
                 .unwrap_or_default(),
+            l.clock.our_time_seconds.to_string(),
+            l.clock.customer_time_seconds.to_string(),
+            state(l.clock.resolution).to_owned(),
         ];
         out.push_str(&cells.join(","));
         out.push('\n');
@@ -266,6 +383,7 @@ async fn sla_report(
         })
         .collect();
     let breaches: Vec<&IncidentLine> = lines.iter().filter(|l| l.breach_cause.is_some()).collect();
+    let clocks: Vec<&TicketClock> = lines.iter().map(|l| &l.clock).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "from": from,
         "to": to,
@@ -279,6 +397,8 @@ async fn sla_report(
         "within_external_sla": share(&lines, |l| l.external),
         "breaches": breaches,
         "per_responder": per_responder,
+        "tickets": clocks,
+        "per_tier": per_tier(&clocks),
     })))
 }
 

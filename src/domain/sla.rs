@@ -556,19 +556,13 @@ pub fn target_status(
     warn_at: &[f64],
 ) -> TargetStatus {
     let used = covered_duration(start, stopped_at.unwrap_or(now), coverage);
-    let state = match (stopped_at, used > target) {
-        (_, true) => TargetState::Breached,
-        (Some(_), false) => TargetState::Met,
-        (None, false) => TargetState::Pending,
-    };
-    let reached = fraction(used, target);
-    TargetStatus {
-        state,
-        target,
-        deadline: deadline(start, target, coverage),
+    status_of(
         used,
-        warnings_passed: warn_at.iter().copied().filter(|f| reached >= *f).collect(),
-    }
+        stopped_at.is_some(),
+        target,
+        deadline(start, target, coverage),
+        warn_at,
+    )
 }
 
 /// Internal and external response status of an incident created at `created_at`.
@@ -610,6 +604,166 @@ pub fn warning_times(
             (*f, deadline(start, part, coverage))
         })
         .collect()
+}
+
+// --- The two-way resolution clock ---
+
+/// A stretch in which a ticket waited on its customer (logs, access, a test): the resolution
+/// clock does not run in it. `end` is `None` while the ticket still waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+/// How the covered time of a ticket's clock splits between us and the customer.
+/// `ours + customers == elapsed` always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockSplit {
+    /// Covered time from the start to `until`.
+    pub elapsed: Duration,
+    /// The part of `elapsed` outside every pause: what counts toward the resolution target.
+    pub ours: Duration,
+    /// The part of `elapsed` inside pauses: the customer's time.
+    pub customers: Duration,
+}
+
+/// The pauses inside `[start, until)`, an open one ending at `until`, sorted and merged so
+/// none overlap.
+fn pause_holes(start: DateTime<Utc>, until: DateTime<Utc>, pauses: &[Pause]) -> Vec<Interval> {
+    let mut holes: Vec<Interval> = pauses
+        .iter()
+        .map(|p| Interval::new(p.start.max(start), p.end.unwrap_or(until).min(until)))
+        .filter(|iv| iv.start < iv.end)
+        .collect();
+    holes.sort();
+    let mut merged: Vec<Interval> = Vec::with_capacity(holes.len());
+    for h in holes {
+        match merged.last_mut() {
+            Some(last) if h.start <= last.end => last.end = last.end.max(h.end),
+            _ => merged.push(h),
+        }
+    }
+    merged
+}
+
+/// The parts of `iv` outside `holes` (sorted, disjoint), in order.
+fn outside(iv: Interval, holes: &[Interval]) -> Vec<Interval> {
+    let mut out = Vec::new();
+    let mut cursor = iv.start;
+    for h in holes {
+        if h.end <= cursor || h.start >= iv.end {
+            continue;
+        }
+        if h.start > cursor {
+            out.push(Interval::new(cursor, h.start));
+        }
+        cursor = cursor.max(h.end);
+    }
+    if cursor < iv.end {
+        out.push(Interval::new(cursor, iv.end));
+    }
+    out
+}
+
+/// Splits the covered time of a clock started at `start`, as it stands at `until`, into ours
+/// and the customer's. Business hours apply to both parts: a pause over a weekend takes no
+/// covered time from a business-hours tier, because none was running.
+pub fn split_clock(
+    start: DateTime<Utc>,
+    until: DateTime<Utc>,
+    pauses: &[Pause],
+    coverage: &Coverage,
+) -> ClockSplit {
+    let elapsed = covered_duration(start, until, coverage);
+    let customers: Duration = pause_holes(start, until, pauses)
+        .iter()
+        .map(|h| covered_duration(h.start, h.end, coverage))
+        .sum();
+    ClockSplit {
+        elapsed,
+        ours: elapsed - customers,
+        customers,
+    }
+}
+
+/// The instant at which `target` of covered time outside `holes` (sorted, disjoint, bounded)
+/// has elapsed since `start`.
+fn deadline_outside(
+    start: DateTime<Utc>,
+    target: Duration,
+    coverage: &Coverage,
+    holes: &[Interval],
+) -> DateTime<Utc> {
+    if holes.is_empty() {
+        return deadline(start, target, coverage);
+    }
+    let mut remaining = target;
+    let mut cursor = start;
+    // Holes end; past the last one this is `deadline`'s loop, which ends.
+    loop {
+        if remaining <= Duration::zero() {
+            return cursor;
+        }
+        let chunk_end = cursor + Duration::weeks(1);
+        for iv in coverage.covered_intervals(cursor, chunk_end) {
+            for piece in outside(iv, holes) {
+                let covered = piece.duration();
+                if covered >= remaining {
+                    return piece.start + remaining;
+                }
+                remaining -= covered;
+            }
+        }
+        cursor = chunk_end;
+    }
+}
+
+/// The resolution target of an incident created at `created_at`, with the time its ticket
+/// waited on the customer taken out. Met when resolved with at most the target of *our* time
+/// used, breached as soon as more is used, pending before. While the ticket still waits, the
+/// deadline is the one that holds if the customer answers now: it moves on as they take
+/// longer. The response and acknowledgement targets ([`breach_state`]) know nothing of
+/// pauses: a P1 must be acknowledged in time whatever the customer owes us.
+pub fn resolution_status(
+    created_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    sla: &TierSla,
+    pauses: &[Pause],
+) -> TargetStatus {
+    let until = resolved_at.unwrap_or(now);
+    let used = split_clock(created_at, until, pauses, &sla.coverage).ours;
+    let holes = pause_holes(created_at, until, pauses);
+    status_of(
+        used,
+        resolved_at.is_some(),
+        sla.resolution,
+        deadline_outside(created_at, sla.resolution, &sla.coverage, &holes),
+        &sla.warn_at,
+    )
+}
+
+fn status_of(
+    used: Duration,
+    stopped: bool,
+    target: Duration,
+    deadline: DateTime<Utc>,
+    warn_at: &[f64],
+) -> TargetStatus {
+    let state = match (stopped, used > target) {
+        (_, true) => TargetState::Breached,
+        (true, false) => TargetState::Met,
+        (false, false) => TargetState::Pending,
+    };
+    let reached = fraction(used, target);
+    TargetStatus {
+        state,
+        target,
+        deadline,
+        used,
+        warnings_passed: warn_at.iter().copied().filter(|f| reached >= *f).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -1227,5 +1381,108 @@ mod tests {
                 .contains("coverage.windows: must not be empty"),
             "{err}"
         );
+    }
+
+    // --- The two-way resolution clock ---
+
+    fn four_hour_resolution() -> TierSla {
+        TierSla::new(
+            "gold",
+            min(120),
+            min(15),
+            min(240),
+            Coverage::Always,
+            default_warn_at(),
+        )
+        .unwrap()
+    }
+
+    fn pause(from: &str, to: Option<&str>) -> Pause {
+        Pause {
+            start: utc(from),
+            end: to.map(utc),
+        }
+    }
+
+    #[test]
+    fn two_hours_waiting_inside_a_four_hour_target_is_not_breached_at_five_hours() {
+        let sla = four_hour_resolution();
+        let created = utc("2024-01-15T10:00:00Z");
+        let waited = [pause("2024-01-15T11:00:00Z", Some("2024-01-15T13:00:00Z"))];
+        let at_five = utc("2024-01-15T15:00:00Z");
+        let s = resolution_status(created, None, at_five, &sla, &waited);
+        assert_eq!(s.state, TargetState::Pending);
+        assert_eq!(s.used, min(180));
+        assert_eq!(s.deadline, utc("2024-01-15T16:00:00Z"));
+        // Without the pause it would be.
+        let s = resolution_status(created, None, at_five, &sla, &[]);
+        assert_eq!(s.state, TargetState::Breached);
+        // Past the shifted deadline it is.
+        let s = resolution_status(created, None, utc("2024-01-15T16:00:01Z"), &sla, &waited);
+        assert_eq!(s.state, TargetState::Breached);
+        // Resolved at 5 h: met.
+        let s = resolution_status(
+            created,
+            Some(at_five),
+            utc("2024-01-16T00:00:00Z"),
+            &sla,
+            &waited,
+        );
+        assert_eq!(s.state, TargetState::Met);
+    }
+
+    #[test]
+    fn an_open_pause_stops_the_clock_until_now() {
+        let sla = four_hour_resolution();
+        let created = utc("2024-01-15T10:00:00Z");
+        let waiting = [pause("2024-01-15T13:00:00Z", None)];
+        // Ten hours later, still waiting since hour three: three hours of ours.
+        let now = utc("2024-01-15T20:00:00Z");
+        let s = resolution_status(created, None, now, &sla, &waiting);
+        assert_eq!((s.state, s.used), (TargetState::Pending, min(180)));
+        // If the customer answered now, one hour would be left.
+        assert_eq!(s.deadline, utc("2024-01-15T21:00:00Z"));
+        let split = split_clock(created, now, &waiting, sla.coverage());
+        assert_eq!(
+            (split.elapsed, split.ours, split.customers),
+            (min(600), min(180), min(420))
+        );
+    }
+
+    #[test]
+    fn the_split_adds_up_and_ignores_what_lies_outside_the_clock() {
+        let created = utc("2024-01-15T10:00:00Z");
+        let until = utc("2024-01-15T18:00:00Z");
+        let pauses = [
+            // Before the incident: only its part inside the clock counts.
+            pause("2024-01-15T09:00:00Z", Some("2024-01-15T10:30:00Z")),
+            // Overlapping records count once.
+            pause("2024-01-15T12:00:00Z", Some("2024-01-15T13:00:00Z")),
+            pause("2024-01-15T12:30:00Z", Some("2024-01-15T13:30:00Z")),
+            // After `until`: nothing.
+            pause("2024-01-15T19:00:00Z", None),
+        ];
+        let s = split_clock(created, until, &pauses, &Coverage::Always);
+        assert_eq!(s.customers, min(30 + 90));
+        assert_eq!(s.ours + s.customers, s.elapsed);
+        assert_eq!(s.elapsed, min(480));
+    }
+
+    #[test]
+    fn business_hours_apply_to_both_sides_of_the_split() {
+        let silver = TierSla::silver(London);
+        let created = utc("2024-01-12T16:00:00Z"); // Friday, one business hour left
+                                                   // Waits from Friday 16:30 to Monday 10:00: 30 min Friday + 60 min Monday of covered
+                                                   // time are the customer's; the weekend is nobody's.
+        let pauses = [pause("2024-01-12T16:30:00Z", Some("2024-01-15T10:00:00Z"))];
+        let until = utc("2024-01-15T11:00:00Z");
+        let s = split_clock(created, until, &pauses, silver.coverage());
+        assert_eq!(s.elapsed, min(60 + 120));
+        assert_eq!(s.customers, min(90));
+        assert_eq!(s.ours, min(90));
+        // 24 business hours of resolution, 30 min used before the pause: due 23.5 business
+        // hours after Monday 10:00, which is Thursday 09:30.
+        let r = resolution_status(created, None, until, &silver, &pauses);
+        assert_eq!(r.deadline, utc("2024-01-18T09:30:00Z"));
     }
 }

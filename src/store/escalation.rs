@@ -18,6 +18,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::incidents::{event, On, PagedPerson};
+use super::waiting::{resume_tx, ResumedBecause};
 use super::{millis, new_id, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Target};
 use crate::domain::incident::{IncidentState, Transition};
@@ -787,6 +788,19 @@ impl Store {
         let ticket_ref: String = row.try_get("external_ref")?;
         let customer_id: String = row.try_get("customer_id")?;
         let name: String = row.try_get("name")?;
+        let actor = format!("user:{user_id}");
+        if target == IncidentState::Resolved {
+            // Resolved while waiting on the customer: the wait ends with the incident.
+            resume_tx(
+                &mut tx,
+                &ticket_id,
+                Some(incident_id),
+                &actor,
+                ResumedBecause::Resolved,
+                now,
+            )
+            .await?;
+        }
         let on = On {
             ticket: &ticket_id,
             incident: Some(incident_id),
@@ -797,7 +811,7 @@ impl Store {
             on,
             now,
             target.as_str(),
-            Some(&format!("user:{user_id}")),
+            Some(&actor),
             json!({
                 "user_id": user_id, "name": name, "cancelled_pages": cancelled,
             }),

@@ -14,6 +14,7 @@ use sqlx::Row;
 use super::escalation::{escalate_from, policy_for, restart_if_unanswered, PageContext};
 use super::identity::decode_error;
 use super::sla::tier_sla_tx;
+use super::waiting::{resume_tx, ResumedBecause};
 use super::{from_millis, millis, new_id, Backend, Store, StoreError, Tx};
 use crate::domain::escalation::Position;
 use crate::domain::incident::{open_key, IncidentState};
@@ -189,12 +190,16 @@ pub struct IncidentRow {
     pub ack_due_at: DateTime<Utc>,
     pub respond_due_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// Since when its ticket waits on the customer; `None` while the clock runs.
+    pub waiting_on_customer_since: Option<DateTime<Utc>>,
 }
 
 const INCIDENT_COLUMNS: &str =
     "SELECT i.id, i.customer_id, i.tier_id, i.ticket_id, t.external_ref, i.state, \
      i.summary, i.affected_service, i.alert_count, i.acknowledged_by, u.name AS ack_name, \
-     i.acknowledged_at, i.resolved_at, i.ack_due_at, i.respond_due_at, i.created_at \
+     i.acknowledged_at, i.resolved_at, i.ack_due_at, i.respond_due_at, i.created_at, \
+     (SELECT p.paused_at FROM ticket_pauses p WHERE p.ticket_id = i.ticket_id \
+     AND p.resumed_at IS NULL) AS waiting_since \
      FROM incidents i JOIN tickets t ON t.id = i.ticket_id \
      LEFT JOIN users u ON u.id = i.acknowledged_by";
 
@@ -220,6 +225,9 @@ fn incident_row(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
         ack_due_at: from_millis(r.try_get("ack_due_at")?),
         respond_due_at: from_millis(r.try_get("respond_due_at")?),
         created_at: from_millis(r.try_get("created_at")?),
+        waiting_on_customer_since: r
+            .try_get::<Option<i64>, _>("waiting_since")?
+            .map(from_millis),
     })
 }
 
@@ -413,6 +421,16 @@ impl Store {
         .bind(&incident_id)
         .bind(millis(now))
         .execute(&mut *tx)
+        .await?;
+        // The customer is back: whatever they owed us, the clock runs again.
+        resume_tx(
+            &mut tx,
+            &ticket_id,
+            incident_id.as_deref(),
+            &actor,
+            ResumedBecause::Customer,
+            now,
+        )
         .await?;
         event(
             &mut tx,

@@ -37,6 +37,7 @@ embedded! {
     12 => "0012_enrollment_codes",
     13 => "0013_webhook_secrets",
     14 => "0014_calendar_feeds",
+    15 => "0015_ticket_waiting",
 }
 
 /// Where the database stands against the migrations this binary carries.

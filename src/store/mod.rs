@@ -19,6 +19,7 @@ pub mod schedules;
 mod settings;
 pub mod sla;
 pub mod tickets;
+pub mod waiting;
 pub mod webhooks;
 
 pub use settings::DatabaseSettings;

@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use super::escalation::queue_for_user;
 use super::incidents::{event, On};
+use super::waiting::{pause_record, PauseRecord};
 use super::{from_millis, millis, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position};
 use crate::domain::sla::{check_policy_fits, TierSla};
@@ -54,6 +55,8 @@ pub struct ReportRow {
     /// Kinds and details of the incident's paging events, for breach causes.
     pub delivered: bool,
     pub skip_reasons: Vec<String>,
+    /// The stretches its ticket waited on the customer, oldest first.
+    pub pauses: Vec<PauseRecord>,
 }
 
 impl Store {
@@ -237,8 +240,8 @@ impl Store {
         Ok(true)
     }
 
-    /// Incidents created in `[from, to)`, optionally for one customer or tier: two queries
-    /// however many incidents the range holds.
+    /// Incidents created in `[from, to)`, optionally for one customer or tier, with their
+    /// tickets' waits on the customer: three queries however many incidents the range holds.
     pub async fn report_rows(
         &self,
         from: DateTime<Utc>,
@@ -284,10 +287,32 @@ impl Store {
                 .or_default()
                 .push(r.try_get("detail")?);
         }
+        // And the waits on the customer of their tickets, in one more.
+        let pause_rows = sqlx::query(
+            "SELECT i.id AS incident_id, p.paused_at, p.paused_by, p.resumed_at, p.resumed_by, \
+             p.resumed_because FROM ticket_pauses p JOIN incidents i ON i.ticket_id = p.ticket_id \
+             WHERE i.created_at >= $1 AND i.created_at < $2 \
+             AND ($3 IS NULL OR i.customer_id = $3) AND ($4 IS NULL OR i.tier_id = $4) \
+             ORDER BY p.paused_at, p.id",
+        )
+        .bind(millis(from))
+        .bind(millis(to))
+        .bind(customer)
+        .bind(tier)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut pauses: HashMap<String, Vec<PauseRecord>> = HashMap::new();
+        for r in &pause_rows {
+            pauses
+                .entry(r.try_get("incident_id")?)
+                .or_default()
+                .push(pause_record(r)?);
+        }
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let id: String = r.try_get("id")?;
             let skip_reasons = skips.remove(&id).unwrap_or_default();
+            let pauses = pauses.remove(&id).unwrap_or_default();
             out.push(ReportRow {
                 id,
                 customer_id: r.try_get("customer_id")?,
@@ -306,6 +331,7 @@ impl Store {
                 resolved_at: r.try_get::<Option<i64>, _>("resolved_at")?.map(from_millis),
                 delivered: r.try_get::<i64, _>("delivered")? > 0,
                 skip_reasons,
+                pauses,
             });
         }
         Ok(out)

@@ -7,7 +7,8 @@ use sqlx::Row;
 
 use super::identity::decode_error;
 use super::incidents::{event, On};
-use super::{from_millis, millis, new_id, Store, StoreError};
+use super::waiting::{resume_tx, ResumedBecause};
+use super::{from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::priority::Priority;
 
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +22,9 @@ pub struct Ticket {
     pub source: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Since when the ticket waits on its customer (its resolution clock is paused); `None`
+    /// while the clock runs.
+    pub waiting_on_customer_since: Option<DateTime<Utc>>,
 }
 
 pub struct TicketUpsert<'a> {
@@ -32,7 +36,8 @@ pub struct TicketUpsert<'a> {
 }
 
 const COLUMNS: &str = "SELECT id, customer_id, external_ref, subject, priority, status, source, \
-     created_at, updated_at FROM tickets";
+     created_at, updated_at, (SELECT p.paused_at FROM ticket_pauses p \
+     WHERE p.ticket_id = tickets.id AND p.resumed_at IS NULL) AS waiting_since FROM tickets";
 
 fn ticket_row(r: &sqlx::any::AnyRow) -> Result<Ticket, sqlx::Error> {
     let priority: String = r.try_get("priority")?;
@@ -47,7 +52,19 @@ fn ticket_row(r: &sqlx::any::AnyRow) -> Result<Ticket, sqlx::Error> {
         source: r.try_get("source")?,
         created_at: from_millis(r.try_get("created_at")?),
         updated_at: from_millis(r.try_get("updated_at")?),
+        waiting_on_customer_since: r
+            .try_get::<Option<i64>, _>("waiting_since")?
+            .map(from_millis),
     })
+}
+
+/// The ticket with this id, inside a transaction.
+pub(crate) async fn ticket_by_id(tx: &mut Tx, id: &str) -> Result<Option<Ticket>, StoreError> {
+    let row = sqlx::query(&format!("{COLUMNS} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.as_ref().map(ticket_row).transpose()?)
 }
 
 impl Store {
@@ -99,6 +116,10 @@ impl Store {
                     )
                     .await?;
                 }
+                if matches!(t.status, "resolved" | "closed") {
+                    // A closed ticket owes nobody anything: its wait, if any, ends here.
+                    resume_tx(&mut tx, &e.id, None, actor, ResumedBecause::Resolved, now).await?;
+                }
                 e.id.clone()
             }
             None => {
@@ -119,11 +140,9 @@ impl Store {
                 id
             }
         };
-        let ticket = sqlx::query(&format!("{COLUMNS} WHERE id = $1"))
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let ticket = ticket_row(&ticket)?;
+        let ticket = ticket_by_id(&mut tx, &id)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
         tx.commit().await?;
         Ok((ticket, created))
     }

@@ -14,7 +14,7 @@ use super::incidents::On;
 use super::{from_millis, millis, new_id, Backend, Store, StoreError, Tx};
 
 /// Every event type an endpoint may subscribe to.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 11] = [
     "incident.opened",
     "incident.escalated",
     "incident.acknowledged",
@@ -24,6 +24,8 @@ pub const EVENT_TYPES: [&str; 9] = [
     "incident.sla_breached",
     "ticket.priority_changed",
     "incident.unpaged",
+    "ticket.waiting_on_customer",
+    "ticket.resumed",
 ];
 
 /// How long a webhook is retried before it is given up.
@@ -41,6 +43,8 @@ pub(crate) fn event_type(kind: &str) -> Option<&'static str> {
         "sla_breached" => "incident.sla_breached",
         "ticket.priority_changed" => "ticket.priority_changed",
         "unpaged" => "incident.unpaged",
+        "ticket.waiting_on_customer" => "ticket.waiting_on_customer",
+        "ticket.resumed" => "ticket.resumed",
         _ => return None,
     })
 }
@@ -415,6 +419,8 @@ mod tests {
             "sla_breached",
             "ticket.priority_changed",
             "unpaged",
+            "ticket.waiting_on_customer",
+            "ticket.resumed",
         ] {
             assert!(EVENT_TYPES.contains(&event_type(kind).unwrap()));
         }

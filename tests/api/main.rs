@@ -20,4 +20,5 @@ mod paging;
 mod push;
 mod sla;
 mod tokens;
+mod waiting;
 mod webhooks;

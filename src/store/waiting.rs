@@ -1,0 +1,266 @@
+//! The two-way SLA clock: a ticket waiting on its customer, and back.
+//!
+//! A ticket waits on its customer from a pause to the matching resume; `ticket_pauses` keeps
+//! every such stretch with who started and ended it, so the SLA report can split each
+//! ticket's time into ours and the customer's. At most one stretch per ticket is open (a
+//! partial unique index), which makes a second pause a conflict even when two arrive at once.
+//!
+//! Every change is written with its timeline event (which queues the `ticket.*` webhook) and
+//! its audit entry in the caller's transaction. A pause is ended by whoever resumes it (an
+//! agent), by the customer's own press, or by resolving the incident or closing the ticket;
+//! the stretch records which.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::Row;
+
+use super::incidents::{event, On};
+use super::tickets::{ticket_by_id, Ticket};
+use super::{audit, from_millis, millis, new_id, Store, StoreError, Tx};
+use crate::domain::sla::Pause;
+
+/// Why an open pause ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumedBecause {
+    /// Someone on our side (responder, helpdesk, admin) resumed it.
+    Agent,
+    /// The customer pressed the button about the ticket.
+    Customer,
+    /// The incident was resolved or the ticket closed while it waited.
+    Resolved,
+}
+
+impl ResumedBecause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResumedBecause::Agent => "agent",
+            ResumedBecause::Customer => "customer",
+            ResumedBecause::Resolved => "resolved",
+        }
+    }
+}
+
+/// The answer to a pause or resume request.
+#[derive(Debug, Clone)]
+pub enum ClockChange {
+    /// Done; the ticket as it now stands.
+    Applied(Ticket),
+    NotFound,
+    /// A pause of a ticket that already waits.
+    AlreadyWaiting {
+        since: DateTime<Utc>,
+    },
+    /// A resume of a ticket that does not wait.
+    NotWaiting,
+    /// A pause of a ticket the helpdesk closed (`resolved`, `closed`).
+    TicketClosed(String),
+}
+
+/// One stretch of waiting, as the report shows it.
+#[derive(Debug, Clone)]
+pub struct PauseRecord {
+    pub paused_at: DateTime<Utc>,
+    pub paused_by: String,
+    pub resumed_at: Option<DateTime<Utc>>,
+    pub resumed_by: Option<String>,
+    pub resumed_because: Option<String>,
+}
+
+impl PauseRecord {
+    pub fn pause(&self) -> Pause {
+        Pause {
+            start: self.paused_at,
+            end: self.resumed_at,
+        }
+    }
+}
+
+pub(crate) fn pause_record(r: &sqlx::any::AnyRow) -> Result<PauseRecord, sqlx::Error> {
+    Ok(PauseRecord {
+        paused_at: from_millis(r.try_get("paused_at")?),
+        paused_by: r.try_get("paused_by")?,
+        resumed_at: r.try_get::<Option<i64>, _>("resumed_at")?.map(from_millis),
+        resumed_by: r.try_get("resumed_by")?,
+        resumed_because: r.try_get("resumed_because")?,
+    })
+}
+
+/// The incident the ticket's timeline events belong to: the open one, if any.
+async fn open_incident_of(tx: &mut Tx, ticket_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM incidents WHERE ticket_id = $1 AND state <> 'resolved' \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(ticket_id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Ends the ticket's open pause, if it has one, recording who and why: the timeline event
+/// (and its webhook) and the audit entry. `false` when the ticket was not waiting.
+pub(crate) async fn resume_tx(
+    tx: &mut Tx,
+    ticket_id: &str,
+    incident_id: Option<&str>,
+    actor: &str,
+    because: ResumedBecause,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let paused_at: Option<i64> = sqlx::query_scalar(
+        "SELECT paused_at FROM ticket_pauses WHERE ticket_id = $1 AND resumed_at IS NULL",
+    )
+    .bind(ticket_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(paused_at) = paused_at else {
+        return Ok(false);
+    };
+    let ended = sqlx::query(
+        "UPDATE ticket_pauses SET resumed_at = $2, resumed_by = $3, resumed_because = $4 \
+         WHERE ticket_id = $1 AND resumed_at IS NULL",
+    )
+    .bind(ticket_id)
+    .bind(millis(now))
+    .bind(actor)
+    .bind(because.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if ended == 0 {
+        return Ok(false);
+    }
+    let incident = match incident_id {
+        Some(i) => Some(i.to_owned()),
+        None => open_incident_of(tx, ticket_id).await?,
+    };
+    let paused_at = from_millis(paused_at);
+    let detail = json!({
+        "resumed_by": because.as_str(),
+        "paused_at": paused_at,
+        "waited_seconds": (now - paused_at).num_seconds(),
+    });
+    let on = On {
+        ticket: ticket_id,
+        incident: incident.as_deref(),
+        alert: None,
+    };
+    event(tx, on, now, "ticket.resumed", Some(actor), detail.clone()).await?;
+    audit(
+        tx,
+        now,
+        actor,
+        "ticket.resumed",
+        "ticket",
+        ticket_id,
+        detail,
+    )
+    .await?;
+    Ok(true)
+}
+
+impl Store {
+    /// Puts the ticket in `waiting_on_customer`: its resolution clock stops until it is
+    /// resumed. `incident_id` names the incident the request came through (its timeline gets
+    /// the event); otherwise the ticket's open incident, if any, does.
+    pub async fn wait_on_customer(
+        &self,
+        ticket_id: &str,
+        incident_id: Option<&str>,
+        actor: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ClockChange, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(ticket) = ticket_by_id(&mut tx, ticket_id).await? else {
+            return Ok(ClockChange::NotFound);
+        };
+        if let Some(since) = ticket.waiting_on_customer_since {
+            return Ok(ClockChange::AlreadyWaiting { since });
+        }
+        if matches!(ticket.status.as_str(), "resolved" | "closed") {
+            return Ok(ClockChange::TicketClosed(ticket.status));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO ticket_pauses (id, ticket_id, incident_id, paused_at, paused_by, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(new_id())
+        .bind(ticket_id)
+        .bind(incident_id)
+        .bind(millis(now))
+        .bind(actor)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            // Paused by a concurrent request that committed after our read.
+            return Ok(ClockChange::AlreadyWaiting { since: now });
+        }
+        let incident = match incident_id {
+            Some(i) => Some(i.to_owned()),
+            None => open_incident_of(&mut tx, ticket_id).await?,
+        };
+        let detail = json!({ "reason": reason });
+        let on = On {
+            ticket: ticket_id,
+            incident: incident.as_deref(),
+            alert: None,
+        };
+        event(
+            &mut tx,
+            on,
+            now,
+            "ticket.waiting_on_customer",
+            Some(actor),
+            detail.clone(),
+        )
+        .await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "ticket.waiting_on_customer",
+            "ticket",
+            ticket_id,
+            detail,
+        )
+        .await?;
+        let ticket = ticket_by_id(&mut tx, ticket_id)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+        tx.commit().await?;
+        Ok(ClockChange::Applied(ticket))
+    }
+
+    /// Ends the ticket's wait on its customer (an agent resumes): the clock runs again.
+    pub async fn resume_ticket(
+        &self,
+        ticket_id: &str,
+        incident_id: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ClockChange, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if ticket_by_id(&mut tx, ticket_id).await?.is_none() {
+            return Ok(ClockChange::NotFound);
+        }
+        if !resume_tx(
+            &mut tx,
+            ticket_id,
+            incident_id,
+            actor,
+            ResumedBecause::Agent,
+            now,
+        )
+        .await?
+        {
+            return Ok(ClockChange::NotWaiting);
+        }
+        let ticket = ticket_by_id(&mut tx, ticket_id)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+        tx.commit().await?;
+        Ok(ClockChange::Applied(ticket))
+    }
+}
