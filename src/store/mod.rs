@@ -7,6 +7,7 @@
 //! one function, chosen by [`Backend`].
 
 pub mod admin_keys;
+pub mod configuration;
 pub mod deliveries;
 pub mod directory;
 pub mod enrollment_codes;

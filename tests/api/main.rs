@@ -7,6 +7,7 @@ mod access;
 mod admin_cli;
 mod admin_keys;
 mod alerts;
+mod configuration;
 mod contract;
 mod customer_view;
 mod escalation;
