@@ -133,7 +133,14 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         "the gateway answered {status}: {}",
         answer["detail"].as_str().unwrap_or("no detail")
     );
-    print!("{}", toml::to_string_pretty(&answer)?);
+    // Sections in the document's order (a JSON object's keys come back sorted).
+    let mut sections = Vec::new();
+    for key in ["tiers", "users", "customers", "schedules", "policies"] {
+        if let Some(section) = answer.get(key) {
+            sections.push(toml::to_string_pretty(&json!({ key: section }))?);
+        }
+    }
+    print!("{}", sections.join("\n"));
     Ok(())
 }
 
