@@ -1,8 +1,9 @@
 //! `panic-gateway demo`: a gateway on a fresh embedded SQLite file, paging into the local
-//! mock APNs and FCM in the same process, seeded with a Gold customer, an account manager,
-//! two on-call engineers, a support manager, schedules and a fast escalation policy, with
-//! simulated phones enrolled. It prints what to run to press the button, watch the page
-//! arrive, let it escalate and acknowledge, and reports every push the mocks receive.
+//! mock APNs and FCM in the same process, seeded from `deploy/examples/org.toml` (a Gold
+//! customer, an account manager, two on-call engineers, a support manager, schedules and a
+//! fast escalation policy), with simulated phones enrolled. It prints what to run to press the
+//! button, watch the page arrive, let it escalate and acknowledge, and reports every push the
+//! mocks receive.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,10 +17,8 @@ use crate::config::Settings;
 use crate::push::mock::MockProviders;
 use crate::startup::Application;
 
-fn rotation(user: &str) -> Value {
-    json!({ "name": "weekly", "participants": [user], "turn": "weekly",
-            "handoff_time": "09:00:00", "start_date": "2024-01-01" })
-}
+/// The demo's tiers, staff, customer, schedules and policy: configuration as code.
+const ORGANISATION: &str = include_str!("../deploy/examples/org.toml");
 
 /// Runs the demo until Ctrl-C. `dir` is wiped and holds the database, the mock keys and
 /// `demo-env.sh`.
@@ -48,30 +47,44 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
     let mut server = tokio::spawn(app.run_until_stopped());
 
     let s = AdminClient::new(reqwest::Client::new(), &base, &key);
-    let alice = s.create_user("responder", "Alice Manager", None).await?;
-    let customer = s.create_customer("Acme Corp", "gold", Some(&alice)).await?;
+    // The organisation is deploy/examples/org.toml, applied as `panic-gateway apply` does.
+    let document: Value = toml::from_str(ORGANISATION).context("deploy/examples/org.toml")?;
+    s.post("/v1/admin/configuration", json!({ "document": document }))
+        .await?;
+    let users = s
+        .send(
+            reqwest::Method::GET,
+            "/v1/admin/users?limit=500",
+            Value::Null,
+        )
+        .await?;
+    let id_of = |email: &str| -> anyhow::Result<String> {
+        users["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|u| u["email"] == email))
+            .and_then(|u| u["id"].as_str())
+            .map(str::to_owned)
+            .with_context(|| format!("org.toml has no user {email}"))
+    };
+    let (alice, pat, sam) = (
+        id_of("alice@example.com")?,
+        id_of("pat@example.com")?,
+        id_of("sam@example.com")?,
+    );
+    let (morgan, spare) = (id_of("morgan@example.com")?, id_of("riley@example.com")?);
+    let customers = s
+        .send(reqwest::Method::GET, "/v1/admin/customers", Value::Null)
+        .await?;
+    let customer = customers["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|c| c["name"] == "Acme Corp"))
+        .and_then(|c| c["id"].as_str())
+        .map(str::to_owned)
+        .context("org.toml has no customer Acme Corp")?;
+    // Contacts are not configuration: Carl enrols like any customer's person.
     let carl = s
         .create_user("contact", "Carl Contact", Some(&customer))
         .await?;
-    let pat = s.create_user("responder", "Pat Primary", None).await?;
-    let sam = s.create_user("responder", "Sam Secondary", None).await?;
-    let morgan = s
-        .create_user("support_manager", "Morgan Manager", None)
-        .await?;
-    let spare = s.create_user("responder", "Riley Reserve", None).await?;
-    s.post("/v1/admin/schedules", json!({ "name": "Primary on-call", "role": "primary", "time_zone": "Europe/Paris", "rotations": [rotation(&pat)] })).await?;
-    s.post("/v1/admin/schedules", json!({ "name": "Secondary on-call", "role": "secondary", "time_zone": "America/New_York", "rotations": [rotation(&sam)] })).await?;
-    // The Gold default waits 5 minutes per step; the demo's policy moves every minute.
-    s.send(
-        reqwest::Method::PUT,
-        "/v1/admin/policies",
-        json!({ "name": "demo: fast escalation", "customer_id": customer, "repeat": 1, "steps": [
-            { "targets": [{ "type": "account_manager" }], "ack_timeout_minutes": 1 },
-            { "targets": [{ "type": "schedule", "schedule": { "role": "primary" } }], "ack_timeout_minutes": 1 },
-            { "targets": [{ "type": "schedule", "schedule": { "role": "secondary" } }, { "type": "support_managers" }], "ack_timeout_minutes": 2 }
-        ]}),
-    )
-    .await?;
 
     let carl_phone = s.enroll_phone(&carl, "ios", "Carl's iPhone").await?;
     let phones = [

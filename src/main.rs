@@ -26,6 +26,10 @@ enum Command {
     /// Bootstrap administration without the HTTP API.
     #[command(subcommand)]
     Admin(cli::admin::AdminCommand),
+    /// Reconcile a gateway with an organisation file (configuration as code).
+    Apply(cli::configuration::ApplyArgs),
+    /// Print a gateway's organisation in the format `apply` reads.
+    Export(cli::configuration::ExportArgs),
     /// A self-contained demo: mock APNs/FCM in-process, seeded data, simulated phones.
     #[cfg(feature = "devkit")]
     Demo(cli::devkit::DemoArgs),
@@ -47,6 +51,8 @@ async fn main() -> ExitCode {
         Command::Admin(command) => {
             cli::with_settings(&global, None, |settings| cli::admin::run(settings, command)).await
         }
+        Command::Apply(args) => cli::standalone("apply", cli::configuration::apply(args)).await,
+        Command::Export(args) => cli::standalone("export", cli::configuration::export(args)).await,
         #[cfg(feature = "devkit")]
         Command::Demo(args) => cli::with_settings(&global, None, |_| cli::devkit::demo(args)).await,
         #[cfg(feature = "devkit")]
@@ -78,7 +84,7 @@ mod tests {
             .get_subcommands()
             .map(|c| c.get_name().to_owned())
             .collect();
-        for always in ["serve", "migrate", "admin"] {
+        for always in ["serve", "migrate", "admin", "apply", "export"] {
             assert!(names.iter().any(|n| n == always), "{always} in {names:?}");
         }
         for kit in DEVKIT {

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod admin_keys;
 pub mod alerts;
 pub mod calendars;
+pub mod configuration;
 pub mod devices;
 pub mod enrollment_codes;
 pub mod extract;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(me::configure)
     .configure(admin::configure)
     .configure(admin_keys::configure)
+    .configure(configuration::configure)
     .configure(enrollment_codes::configure)
     .configure(alerts::configure)
     .configure(incidents::configure)

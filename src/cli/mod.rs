@@ -1,10 +1,12 @@
-//! What each `panic-gateway` command does, behind `main.rs`'s parser: `serve`, `migrate` and
-//! `admin` in every build; the developer kit's `demo`, `simulate` and `bench` with `devkit`.
+//! What each `panic-gateway` command does, behind `main.rs`'s parser: `serve`, `migrate`,
+//! `admin`, `apply` and `export` in every build; the developer kit's `demo`, `simulate` and
+//! `bench` with `devkit`.
 //! Two ways to run a command, so each says what it needs instead of a second dispatch:
 //! [`with_settings`] loads the settings and logging first, [`standalone`] reads neither (the
 //! simulated phone talks to a URL; the bench configures its own child gateway).
 
 pub mod admin;
+pub mod configuration;
 #[cfg(feature = "devkit")]
 pub mod devkit;
 pub mod serve;
@@ -58,7 +60,6 @@ where
 }
 
 /// Runs a command that needs no settings; its failure is printed under its name.
-#[cfg_attr(not(feature = "devkit"), allow(dead_code))]
 pub async fn standalone(name: &str, body: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     match body.await {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,7 +15,7 @@ use crate::domain::escalation::{EscalationPolicy, Position};
 use crate::domain::sla::{check_policy_fits, TierSla};
 use crate::store::Backend;
 
-fn parse_sla(tier: &str, json: &str) -> TierSla {
+pub(crate) fn parse_sla(tier: &str, json: &str) -> TierSla {
     serde_json::from_str(json)
         .ok()
         .or_else(|| TierSla::defaults_for(tier))
@@ -412,7 +412,7 @@ pub(crate) async fn first_misfit_tx(
 
 /// The misfits of one tier or of all, in two queries: tiers with their SLA, then every
 /// stored policy with the tier it pages for (its own, or its customer's).
-async fn misfits(
+pub(crate) async fn misfits(
     conn: &mut sqlx::AnyConnection,
     only: Option<&str>,
 ) -> Result<Vec<PolicyMisfit>, StoreError> {

@@ -8,6 +8,7 @@ mod admin_cli;
 mod admin_keys;
 mod alerts;
 mod calendars;
+mod configuration;
 mod contract;
 mod customer_view;
 mod escalation;

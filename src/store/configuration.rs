@@ -1,0 +1,325 @@
+//! Configuration as code: reads the organisation as a [`State`] and applies a planned one in
+//! one write transaction, or nothing.
+//!
+//! The plan is computed inside the transaction, on what the transaction sees, so a concurrent
+//! admin change cannot slip between the plan and its application. After the writes the
+//! escalation promise check runs over every tier, as the single admin routes run it for
+//! theirs; a misfit that the writes introduced rolls everything back. A dry run does the same
+//! and always rolls back, so it reports exactly what a real run would refuse.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::Row;
+
+use super::sla::{misfits, parse_sla};
+use super::{audit, millis, Backend, Store, StoreError, Tx};
+use crate::domain::configuration::{
+    plan, Change, CustomerState, DocError, Document, PolicyState, ScheduleState, State, TierState,
+    UserState,
+};
+
+/// What applying a document did.
+#[derive(Debug)]
+pub enum Applied {
+    /// The changes, applied (or, on a dry run, that would be).
+    Planned(Vec<Change>),
+    /// Nothing changed: what is wrong, by path into the document.
+    Refused(Vec<DocError>),
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| {
+        StoreError::Database(sqlx::Error::Decode(format!("stored {what}: {e}").into()))
+    })
+}
+
+async fn load(conn: &mut sqlx::AnyConnection) -> Result<State, StoreError> {
+    let mut state = State::default();
+    for r in sqlx::query("SELECT id, sla FROM tiers ORDER BY rank, id")
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let id: String = r.try_get("id")?;
+        let sla: String = r.try_get("sla")?;
+        state.tiers.push(TierState {
+            sla: parse_sla(&id, &sla),
+            id,
+        });
+    }
+    for r in sqlx::query("SELECT id, role, name, email FROM users ORDER BY created_at, id")
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let role: String = r.try_get("role")?;
+        state.users.push(UserState {
+            id: r.try_get("id")?,
+            email: r.try_get("email")?,
+            name: r.try_get("name")?,
+            role: decode("user role", &json!(role).to_string())?,
+        });
+    }
+    for r in sqlx::query(
+        "SELECT id, name, tier_id, account_manager_id FROM customers ORDER BY created_at, id",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        state.customers.push(CustomerState {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            tier: r.try_get("tier_id")?,
+            account_manager_id: r.try_get("account_manager_id")?,
+        });
+    }
+    for r in sqlx::query("SELECT id, name, role, definition FROM schedules ORDER BY created_at, id")
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let definition: String = r.try_get("definition")?;
+        state.schedules.push(ScheduleState {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            role: r.try_get("role")?,
+            schedule: decode("schedule", &definition)?,
+        });
+    }
+    for r in sqlx::query(
+        "SELECT id, name, tier_id, customer_id, definition FROM escalation_policies \
+         ORDER BY created_at, id",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let definition: String = r.try_get("definition")?;
+        state.policies.push(PolicyState {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            tier: r.try_get("tier_id")?,
+            customer_id: r.try_get("customer_id")?,
+            policy: decode("policy", &definition)?,
+        });
+    }
+    Ok(state)
+}
+
+/// `+`, `~` or nothing for an object of the desired state, by its id in the current one.
+fn op<T: PartialEq>(current: &[T], id_of: impl Fn(&T) -> &str, item: &T) -> Option<&'static str> {
+    match current.iter().find(|c| id_of(c) == id_of(item)) {
+        None => Some("create"),
+        Some(c) if c != item => Some("update"),
+        Some(_) => None,
+    }
+}
+
+impl Store {
+    /// The organisation as stored, for `GET /v1/admin/configuration`.
+    pub async fn configuration(&self) -> Result<State, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        load(&mut conn).await
+    }
+
+    /// Plans `doc` against the stored state and applies it in one transaction, unless it is a
+    /// dry run or anything fails a check (then nothing changes).
+    pub async fn apply_configuration(
+        &self,
+        doc: &Document,
+        prune: bool,
+        dry_run: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if self.backend() == Backend::Postgres {
+            // Every tier's row lock, as single SLA, policy and customer writes take theirs.
+            sqlx::query("SELECT id FROM tiers ORDER BY id FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await?;
+        }
+        let current = load(&mut tx).await?;
+        let planned = match plan(&current, doc, prune) {
+            Ok(p) => p,
+            Err(errors) => return Ok(Applied::Refused(errors)),
+        };
+        if planned.changes.is_empty() {
+            return Ok(Applied::Planned(Vec::new()));
+        }
+        let before = misfits(&mut tx, None).await?;
+        write(&mut tx, &current, &planned.desired, actor, now).await?;
+        let introduced: Vec<DocError> = misfits(&mut tx, None)
+            .await?
+            .into_iter()
+            .filter(|m| {
+                !before
+                    .iter()
+                    .any(|b| b.tier == m.tier && b.policy_id == m.policy_id)
+            })
+            .map(|m| {
+                let path = m
+                    .policy_id
+                    .as_ref()
+                    .and_then(|id| planned.policy_paths.get(id))
+                    .map(|p| format!("{p}.steps"))
+                    .or_else(|| planned.tier_paths.get(&m.tier).cloned())
+                    .unwrap_or_else(|| "policies".to_owned());
+                DocError {
+                    path,
+                    reason: m.to_string(),
+                }
+            })
+            .collect();
+        if !introduced.is_empty() {
+            return Ok(Applied::Refused(introduced));
+        }
+        if !dry_run {
+            tx.commit().await?;
+        }
+        Ok(Applied::Planned(planned.changes))
+    }
+}
+
+async fn audit_change(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    kind: &str,
+    id: &str,
+) -> Result<(), StoreError> {
+    audit(
+        tx,
+        now,
+        actor,
+        &format!("configuration.{action}"),
+        kind,
+        id,
+        json!({}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes the difference between `current` and `desired`: users and customers first (others
+/// refer to them), removals last (policies before the schedules they may page).
+async fn write(
+    tx: &mut Tx,
+    current: &State,
+    desired: &State,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let at = millis(now);
+    for u in &desired.users {
+        let Some(action) = op(&current.users, |x| &x.id, u) else {
+            continue;
+        };
+        let statement = if action == "create" {
+            "INSERT INTO users (id, role, customer_id, name, email, created_at, updated_at) \
+             VALUES ($1, $2, NULL, $3, $4, $5, $5)"
+        } else {
+            "UPDATE users SET role = $2, name = $3, email = $4, updated_at = $5 WHERE id = $1"
+        };
+        sqlx::query(statement)
+            .bind(&u.id)
+            .bind(u.role.as_str())
+            .bind(&u.name)
+            .bind(&u.email)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        audit_change(tx, now, actor, action, "user", &u.id).await?;
+    }
+    for c in &desired.customers {
+        let Some(action) = op(&current.customers, |x| &x.id, c) else {
+            continue;
+        };
+        let statement = if action == "create" {
+            "INSERT INTO customers (id, name, tier_id, account_manager_id, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $5)"
+        } else {
+            "UPDATE customers SET name = $2, tier_id = $3, account_manager_id = $4, \
+             updated_at = $5 WHERE id = $1"
+        };
+        sqlx::query(statement)
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.tier)
+            .bind(&c.account_manager_id)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        audit_change(tx, now, actor, action, "customer", &c.id).await?;
+    }
+    for t in &desired.tiers {
+        if op(&current.tiers, |x| &x.id, t).is_some() {
+            sqlx::query("UPDATE tiers SET sla = $2, updated_at = $3 WHERE id = $1")
+                .bind(&t.id)
+                .bind(serde_json::to_string(&t.sla).unwrap_or_default())
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+            audit_change(tx, now, actor, "update", "tier", &t.id).await?;
+        }
+    }
+    for s in &desired.schedules {
+        let Some(action) = op(&current.schedules, |x| &x.id, s) else {
+            continue;
+        };
+        let statement = if action == "create" {
+            "INSERT INTO schedules (id, name, role, definition, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)"
+        } else {
+            "UPDATE schedules SET name = $2, role = $3, definition = $4, updated_at = $5 \
+             WHERE id = $1"
+        };
+        sqlx::query(statement)
+            .bind(&s.id)
+            .bind(&s.name)
+            .bind(&s.role)
+            .bind(serde_json::to_string(&s.schedule).unwrap_or_default())
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        audit_change(tx, now, actor, action, "schedule", &s.id).await?;
+    }
+    for p in &desired.policies {
+        let Some(action) = op(&current.policies, |x| &x.id, p) else {
+            continue;
+        };
+        let statement = if action == "create" {
+            "INSERT INTO escalation_policies (id, name, tier_id, customer_id, definition, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
+        } else {
+            "UPDATE escalation_policies SET name = $2, tier_id = $3, customer_id = $4, \
+             definition = $5, updated_at = $6 WHERE id = $1"
+        };
+        sqlx::query(statement)
+            .bind(&p.id)
+            .bind(&p.name)
+            .bind(&p.tier)
+            .bind(&p.customer_id)
+            .bind(serde_json::to_string(&p.policy).unwrap_or_default())
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        audit_change(tx, now, actor, action, "policy", &p.id).await?;
+    }
+    for p in &current.policies {
+        if !desired.policies.iter().any(|d| d.id == p.id) {
+            sqlx::query("DELETE FROM escalation_policies WHERE id = $1")
+                .bind(&p.id)
+                .execute(&mut **tx)
+                .await?;
+            audit_change(tx, now, actor, "delete", "policy", &p.id).await?;
+        }
+    }
+    for s in &current.schedules {
+        if !desired.schedules.iter().any(|d| d.id == s.id) {
+            sqlx::query("DELETE FROM schedules WHERE id = $1")
+                .bind(&s.id)
+                .execute(&mut **tx)
+                .await?;
+            audit_change(tx, now, actor, "delete", "schedule", &s.id).await?;
+        }
+    }
+    Ok(())
+}

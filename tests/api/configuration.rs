@@ -1,0 +1,269 @@
+//! Configuration as code: `panic-gateway apply -f org.toml` and `panic-gateway export`,
+//! driven as the real binary against a running gateway (off the test's thread), on both
+//! backends: creates, plans nothing the second time, shows and applies a changed timeout,
+//! refuses a broken policy whole (naming the file's line), prunes only when asked, and an
+//! export applied to an empty gateway reproduces the state.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use crate::on_both_backends;
+use crate::support::{spawn_app, TestApp, TestBackend};
+
+on_both_backends!(
+    apply_creates_and_a_second_apply_plans_nothing,
+    a_changed_timeout_is_planned_as_an_update_and_applied,
+    a_policy_that_breaks_the_promise_check_changes_nothing,
+    prune_removes_only_when_asked,
+    export_applied_to_an_empty_gateway_reproduces_the_state,
+);
+
+const EXAMPLE: &str = include_str!("../../deploy/examples/org.toml");
+
+/// A small organisation: `{timeout}` is the first step's timeout, `{extra}` more TOML.
+fn small(timeout: u32, extra: &str) -> String {
+    format!(
+        r#"[[users]]
+email = "ana@example.com"
+name = "Ana"
+role = "responder"
+
+[[customers]]
+name = "Globex"
+tier = "gold"
+account_manager = "ana@example.com"
+
+[[policies]]
+name = "Gold"
+tier = "gold"
+
+[[policies.steps]]
+ack_timeout_minutes = {timeout}
+targets = [{{ type = "account_manager" }}]
+
+[[policies.steps]]
+ack_timeout_minutes = 5
+targets = [{{ type = "support_managers" }}]
+{extra}"#
+    )
+}
+
+const NIGHT: &str = r#"
+[[schedules]]
+name = "night"
+time_zone = "Europe/Paris"
+
+[[schedules.rotations]]
+name = "nights"
+participants = ["ana@example.com"]
+turn = "daily"
+handoff_time = "20:00:00"
+start_date = "2026-01-05"
+"#;
+
+fn write_file(text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pgw-org-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("org.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `panic-gateway {args}` against `app`, on a blocking thread: the app's workers share the
+/// test's runtime.
+async fn cli(app: &TestApp, args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_panic-gateway"));
+    command
+        .args(args)
+        .args(["--url", &app.address])
+        .env("PANIC_GATEWAY_ADMIN_KEY", &app.admin_key)
+        .env_remove("PANIC_GATEWAY_CONFIG")
+        .env("RUST_LOG", "error");
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn apply(app: &TestApp, text: &str, flags: &[&str]) -> (bool, String, String) {
+    let path = write_file(text);
+    let mut args = vec!["apply", "-f", path.to_str().unwrap()];
+    args.extend_from_slice(flags);
+    let out = cli(app, &args).await;
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn export(app: &TestApp) -> String {
+    let out = cli(app, &["export"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn apply_creates_and_a_second_apply_plans_nothing(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+
+    let (ok, stdout, stderr) = apply(&app, EXAMPLE, &["--dry-run"]).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("+ customer Acme Corp (gold)"), "{stdout}");
+    assert!(stdout.contains("Dry run"), "{stdout}");
+    assert_eq!(app.count("customers").await, 0, "a dry run changes nothing");
+
+    let (ok, stdout, stderr) = apply(&app, EXAMPLE, &[]).await;
+    assert!(ok, "{stderr}");
+    for line in [
+        "+ customer Acme Corp (gold)",
+        "+ user pat@example.com (Pat Primary, responder)",
+        "+ schedule Primary on-call (Europe/Paris, 1 rotation(s))",
+        "+ policy customer Acme Corp (demo: fast escalation, 3 step(s))",
+    ] {
+        assert!(stdout.contains(line), "{line} in {stdout}");
+    }
+    assert_eq!(app.count("customers WHERE name = 'Acme Corp'").await, 1);
+    assert_eq!(app.count("users WHERE role <> 'contact'").await, 5);
+    assert_eq!(app.count("schedules").await, 2);
+    assert_eq!(app.count("escalation_policies").await, 1);
+    assert_eq!(
+        app.count("audit_log WHERE action LIKE 'configuration.%'")
+            .await,
+        9
+    );
+    // The gateway pages by it: the customer's policy resolves the schedules by role.
+    let policies: serde_json::Value = app
+        .admin(reqwest::Method::GET, "/v1/admin/policies")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        policies["items"][0]["sla_misfit"],
+        serde_json::Value::Null,
+        "{policies}"
+    );
+
+    let (ok, stdout, stderr) = apply(&app, EXAMPLE, &[]).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("No changes"), "{stdout}");
+    assert_eq!(
+        app.count("audit_log WHERE action LIKE 'configuration.%'")
+            .await,
+        9,
+        "a second apply writes nothing"
+    );
+    app.stop().await;
+}
+
+async fn a_changed_timeout_is_planned_as_an_update_and_applied(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let (ok, _, stderr) = apply(&app, &small(5, ""), &[]).await;
+    assert!(ok, "{stderr}");
+
+    let (ok, stdout, stderr) = apply(&app, &small(3, ""), &["--dry-run"]).await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("~ policy gold: step 1 timeout 5 -> 3 min"),
+        "{stdout}"
+    );
+    assert!(export(&app).await.contains("ack_timeout_minutes = 5"));
+
+    let (ok, stdout, stderr) = apply(&app, &small(3, ""), &[]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "~ policy gold: step 1 timeout 5 -> 3 min");
+    let exported = export(&app).await;
+    assert!(exported.contains("ack_timeout_minutes = 3"), "{exported}");
+    app.stop().await;
+}
+
+async fn a_policy_that_breaks_the_promise_check_changes_nothing(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    // Gold promises an acknowledgement within 15 minutes: a 20-minute first step cannot
+    // reach the last step in time.
+    let broken = small(20, NIGHT);
+    let (ok, stdout, stderr) = apply(&app, &broken, &[]).await;
+    assert!(!ok, "{stdout}");
+    // The first `[[policies.steps]]` of the policy is on line 15 of the file.
+    assert!(
+        stderr.contains("org.toml:15: policies[0].steps: tier gold"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    for table in [
+        "users",
+        "customers",
+        "schedules",
+        "escalation_policies",
+        "audit_log WHERE action LIKE 'configuration.%'",
+    ] {
+        assert_eq!(app.count(table).await, 0, "{table} is untouched");
+    }
+
+    // A dry run gets the same verdict.
+    let (ok, _, stderr) = apply(&app, &broken, &["--dry-run"]).await;
+    assert!(!ok && stderr.contains("policies[0].steps"), "{stderr}");
+
+    // A reference to nobody names its own line, through the API's JSON path.
+    let unknown = small(5, "").replace(
+        "account_manager = \"ana@example.com\"",
+        "account_manager = \"nobody@example.com\"",
+    );
+    let (ok, _, stderr) = apply(&app, &unknown, &[]).await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("org.toml:9: customers[0].account_manager: no user nobody@example.com"),
+        "{stderr}"
+    );
+    assert_eq!(app.count("users").await, 0);
+    app.stop().await;
+}
+
+async fn prune_removes_only_when_asked(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let (ok, _, stderr) = apply(&app, &small(5, NIGHT), &[]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(app.count("schedules").await, 1);
+
+    let (ok, stdout, stderr) = apply(&app, &small(5, ""), &[]).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("No changes"), "{stdout}");
+    assert_eq!(app.count("schedules").await, 1, "kept without --prune");
+
+    let (ok, stdout, stderr) = apply(&app, &small(5, ""), &["--prune"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "- schedule night");
+    assert_eq!(app.count("schedules").await, 0);
+    assert_eq!(
+        app.count("customers").await,
+        1,
+        "customers are never pruned"
+    );
+    app.stop().await;
+}
+
+async fn export_applied_to_an_empty_gateway_reproduces_the_state(backend: TestBackend) {
+    let first = spawn_app(backend).await;
+    let (ok, _, stderr) = apply(&first, EXAMPLE, &[]).await;
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = apply(&first, &small(5, NIGHT), &[]).await;
+    assert!(ok, "{stderr}");
+    let exported = export(&first).await;
+    first.stop().await;
+
+    let second = spawn_app(backend).await;
+    let (ok, stdout, stderr) = apply(&second, &exported, &[]).await;
+    assert!(ok, "{stderr}\n{exported}");
+    assert!(stdout.contains("+ schedule night"), "{stdout}");
+    assert_eq!(export(&second).await, exported);
+    let (_, stdout, _) = apply(&second, &exported, &[]).await;
+    assert!(stdout.starts_with("No changes"), "{stdout}");
+    second.stop().await;
+}
