@@ -1256,6 +1256,63 @@ mod tests {
     }
 
     #[test]
+    fn webhooks_diff_events_and_secrets_and_prune_disables() {
+        let hook = |events: &[&str], secret: Option<&str>| WebhookDoc {
+            url: "https://desk.example.com/in".into(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            enabled: true,
+            secret: secret.map(|s| SecretText(s.into())),
+        };
+        let with = |w: WebhookDoc| Document {
+            webhooks: vec![w],
+            ..Document::default()
+        };
+        let lines =
+            |p: &Plan| -> Vec<String> { p.changes.iter().flat_map(Change::lines).collect() };
+        let first = plan(&State::default(), &with(hook(&["a", "b"], None)), false).unwrap();
+        assert_eq!(
+            lines(&first),
+            vec!["+ webhook https://desk.example.com/in (a,b)"]
+        );
+        assert_eq!(
+            first.desired.webhooks[0].secret, None,
+            "the store generates it"
+        );
+        let mut stored = first.desired.clone();
+        stored.webhooks[0].secret = Some(SecretText("old".into()));
+
+        let same = plan(&stored, &with(hook(&["a", "b"], Some("old"))), false).unwrap();
+        assert!(same.changes.is_empty(), "{:?}", same.changes);
+        let kept = plan(&stored, &with(hook(&["a", "b"], None)), false).unwrap();
+        assert!(kept.changes.is_empty());
+        assert_eq!(
+            kept.desired.webhooks[0].secret,
+            Some(SecretText("old".into()))
+        );
+
+        let both = plan(&stored, &with(hook(&["a", "b", "c"], Some("new"))), false).unwrap();
+        assert_eq!(
+            lines(&both),
+            vec![
+                "~ webhook https://desk.example.com/in: events a,b -> a,b,c",
+                "~ webhook https://desk.example.com/in: secret replaced",
+            ]
+        );
+        assert!(
+            !format!("{both:?}").contains("new\""),
+            "secrets are not in Debug"
+        );
+
+        let empty = Document::default();
+        assert!(plan(&stored, &empty, false).unwrap().changes.is_empty());
+        let pruned = plan(&stored, &empty, true).unwrap();
+        assert_eq!(
+            lines(&pruned),
+            vec!["- webhook https://desk.example.com/in"]
+        );
+    }
+
+    #[test]
     fn prune_removes_only_when_asked() {
         let current = State {
             tiers: vec![gold()],
