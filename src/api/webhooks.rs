@@ -35,31 +35,10 @@ async fn create(
     Json(body): Json<EndpointBody>,
 ) -> Result<HttpResponse, Problem> {
     let mut v = Validator::new();
-    let url = v.token("url", &body.url, 2048);
-    let allow_http = state.settings.webhooks.allow_http;
-    match reqwest::Url::parse(&url) {
-        Ok(u) => {
-            if let Err(refusal) = check_url(&u, allow_http, &state.webhook_policy) {
-                v.error("url", refusal.to_string());
-            }
-        }
-        Err(_) if allow_http => v.error("url", "must be an http(s) URL"),
-        Err(_) => v.error("url", "must be an https URL"),
-    }
     let events = body.events.unwrap_or_else(|| vec!["*".to_owned()]);
-    if events.is_empty() {
-        v.error("events", "must list at least one event type, or \"*\"");
-    }
-    for (i, e) in events.iter().enumerate() {
-        if e != "*" && !EVENT_TYPES.contains(&e.as_str()) {
-            v.error(
-                &format!("events[{i}]"),
-                format!("unknown event type; one of {}", EVENT_TYPES.join(", ")),
-            );
-        }
-    }
+    let url = check_endpoint(&mut v, &state, "", &body.url, &events);
     v.finish()?;
-    let secret = secrets::random_token(32);
+    let secret = generate_secret();
     let endpoint = state
         .store
         .create_webhook_endpoint(
@@ -73,6 +52,65 @@ async fn create(
     // Shown once: the receiver needs it to check signatures.
     body["secret"] = serde_json::Value::String(secret);
     Ok(super::no_store(HttpResponse::Created()).json(body))
+}
+
+/// The checks on an endpoint's URL and events, shared with configuration as code: errors are
+/// named `{prefix}url` and `{prefix}events[i]`. Returns the URL.
+pub(crate) fn check_endpoint(
+    v: &mut Validator,
+    state: &AppState,
+    prefix: &str,
+    url: &str,
+    events: &[String],
+) -> String {
+    let field = |name: &str| format!("{prefix}{name}");
+    let url = v.token(&field("url"), url, 2048);
+    let allow_http = state.settings.webhooks.allow_http;
+    match reqwest::Url::parse(&url) {
+        Ok(u) => {
+            if let Err(refusal) = check_url(&u, allow_http, &state.webhook_policy) {
+                v.error(&field("url"), refusal.to_string());
+            }
+        }
+        Err(_) if allow_http => v.error(&field("url"), "must be an http(s) URL"),
+        Err(_) => v.error(&field("url"), "must be an https URL"),
+    }
+    if events.is_empty() {
+        v.error(
+            &field("events"),
+            "must list at least one event type, or \"*\"",
+        );
+    }
+    for (i, e) in events.iter().enumerate() {
+        if e != "*" && !EVENT_TYPES.contains(&e.as_str()) {
+            v.error(
+                &field(&format!("events[{i}]")),
+                format!("unknown event type; one of {}", EVENT_TYPES.join(", ")),
+            );
+        }
+    }
+    url
+}
+
+/// The least a signing secret the operator provides must be: the gateway's own are 43
+/// characters of URL-safe base64 (32 random bytes).
+pub(crate) const MIN_SECRET_CHARS: usize = 32;
+
+/// Checks a signing secret given by the operator (configuration as code's `secret_env`).
+pub(crate) fn check_secret(v: &mut Validator, field: &str, secret: &str) {
+    if secret.chars().count() < MIN_SECRET_CHARS {
+        v.error(
+            field,
+            format!("must be at least {MIN_SECRET_CHARS} characters (a random secret)"),
+        );
+    } else {
+        v.token(field, secret, 512);
+    }
+}
+
+/// A new endpoint's signing secret.
+pub(crate) fn generate_secret() -> String {
+    secrets::random_token(32)
 }
 
 #[get("/v1/admin/webhooks")]

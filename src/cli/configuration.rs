@@ -72,7 +72,15 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
         let line = e.span().map_or(0, |s| line_of(&source, s.start));
         anyhow::anyhow!("{name}:{line}: {}", e.message())
     })?;
-    let document = table_json(parsed.as_table());
+    let mut document = table_json(parsed.as_table());
+    let refusals = webhook_secrets(&mut document, |var| std::env::var(var).ok());
+    if !refusals.is_empty() {
+        for (path, reason) in &refusals {
+            let line = span_of(parsed.as_table(), path).map_or(0, |s| line_of(&source, s.start));
+            eprintln!("{name}:{line}: {path}: {reason}");
+        }
+        anyhow::bail!("{name} refused: nothing was sent, nothing was changed");
+    }
     let res = client()?
         .post(endpoint(&args.remote))
         .bearer_auth(&args.remote.admin_key)
@@ -97,6 +105,13 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
         if args.dry_run && answer["changes"].as_array().is_some_and(|c| !c.is_empty()) {
             println!("Dry run: nothing applied.");
         }
+        for s in answer["secrets"].as_array().into_iter().flatten() {
+            println!(
+                "Signing secret of the new webhook {} (shown once; give it to the receiver): {}",
+                s["url"].as_str().unwrap_or_default(),
+                s["secret"].as_str().unwrap_or_default()
+            );
+        }
         return Ok(());
     }
     let errors = answer["errors"].as_array().cloned().unwrap_or_default();
@@ -108,7 +123,12 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     }
     for e in &errors {
         let field = e["field"].as_str().unwrap_or_default();
-        let path = field.strip_prefix("document.").unwrap_or(field);
+        let mut path = field.strip_prefix("document.").unwrap_or(field).to_owned();
+        if path.starts_with("webhooks[") && path.ends_with(".secret") {
+            // The secret came from the variable the file names.
+            path.push_str("_env");
+        }
+        let path = path.as_str();
         let line = span_of(parsed.as_table(), path).map_or(0, |s| line_of(&source, s.start));
         eprintln!(
             "{name}:{line}: {path}: {}",
@@ -135,13 +155,71 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
     );
     // Sections in the document's order (a JSON object's keys come back sorted).
     let mut sections = Vec::new();
-    for key in ["tiers", "users", "customers", "schedules", "policies"] {
+    for key in [
+        "tiers",
+        "users",
+        "customers",
+        "schedules",
+        "policies",
+        "webhooks",
+    ] {
         if let Some(section) = answer.get(key) {
-            sections.push(toml::to_string_pretty(&json!({ key: section }))?);
+            let mut text = toml::to_string_pretty(&json!({ key: section }))?;
+            if key == "webhooks" {
+                text.insert_str(0, WEBHOOK_SECRETS_NOTE);
+            }
+            sections.push(text);
         }
     }
     print!("{}", sections.join("\n"));
     Ok(())
+}
+
+const WEBHOOK_SECRETS_NOTE: &str = "\
+# Signing secrets are not exported: without `secret_env` an endpoint keeps its secret (a new
+# one gets a generated secret, printed once). To set one, add e.g.
+# secret_env = \"HELPDESK_WEBHOOK_SECRET\" naming an environment variable that holds it.
+";
+
+/// Replaces each webhook's `secret_env` with the `secret` the variable holds; a path and a
+/// reason for each variable that is missing or empty, and for a secret written in the file.
+fn webhook_secrets(
+    document: &mut Value,
+    var: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    let mut refusals = Vec::new();
+    let Some(webhooks) = document.get_mut("webhooks").and_then(Value::as_array_mut) else {
+        return refusals;
+    };
+    for (i, w) in webhooks.iter_mut().enumerate() {
+        let Some(w) = w.as_object_mut() else { continue };
+        if w.contains_key("secret") {
+            refusals.push((
+                format!("webhooks[{i}].secret"),
+                "a secret does not belong in the file: name an environment variable that \
+                 holds it with secret_env"
+                    .to_owned(),
+            ));
+            w.remove("secret");
+        }
+        let Some(name) = w.remove("secret_env") else {
+            continue;
+        };
+        let path = format!("webhooks[{i}].secret_env");
+        match name.as_str() {
+            Some(name) if !name.is_empty() => match var(name).filter(|v| !v.is_empty()) {
+                Some(secret) => {
+                    w.insert("secret".to_owned(), Value::String(secret));
+                }
+                None => refusals.push((
+                    path,
+                    format!("the environment variable {name} is not set or empty"),
+                )),
+            },
+            _ => refusals.push((path, "must name an environment variable".to_owned())),
+        }
+    }
+    refusals
 }
 
 fn table_json(t: &Table) -> Value {
@@ -301,6 +379,21 @@ targets = [
         // The deepest part that exists: the second step.
         assert_eq!(line("policies[0].steps[1].nothing"), 14);
         assert_eq!(line("policies[0].steps"), 10);
+    }
+
+    #[test]
+    fn secret_env_is_read_and_a_missing_variable_refused() {
+        let mut doc = json!({"webhooks": [
+            {"url": "https://a.example.com", "secret_env": "A"},
+            {"url": "https://b.example.com", "secret_env": "B"},
+            {"url": "https://c.example.com"},
+        ]});
+        let refusals = webhook_secrets(&mut doc, |v| (v == "A").then(|| "s3cret".to_owned()));
+        assert_eq!(doc["webhooks"][0]["secret"], "s3cret");
+        assert!(doc["webhooks"][0].get("secret_env").is_none());
+        assert_eq!(refusals.len(), 1);
+        assert_eq!(refusals[0].0, "webhooks[1].secret_env");
+        assert!(doc["webhooks"][2].get("secret").is_none());
     }
 
     #[test]

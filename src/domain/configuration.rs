@@ -15,7 +15,14 @@
 //! Limits: customers and staff users are created and updated, never removed (they carry
 //! tickets, incidents and audit history); `prune` removes schedules and policies. Schedule
 //! overrides are operational, not configuration: the file does not carry them and an update
-//! keeps the stored ones. Contacts and webhooks are outside the document.
+//! keeps the stored ones. Contacts are outside the document.
+//!
+//! Webhook endpoints are keyed by URL. Their signing secret never appears in a file or an
+//! export: on the wire a document may carry `secret` (the CLI reads it from the environment
+//! variable the file's `secret_env` names); without one, an existing endpoint keeps its secret
+//! and a new one gets a generated secret, shown once. The plan compares a provided secret with
+//! the stored one (opened by the store) and says "secret replaced" only when they differ.
+//! `prune` disables the endpoints the file does not have, as the admin route's DELETE does.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -41,6 +48,42 @@ pub struct Document {
     pub schedules: Vec<ScheduleDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookDoc>,
+}
+
+/// A webhook signing secret: compared and carried, never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(..)")
+    }
+}
+
+/// A helpdesk webhook endpoint, keyed by URL, as `POST /v1/admin/webhooks` takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDoc {
+    pub url: String,
+    /// Event types, or `["*"]` (the default) for all.
+    #[serde(default = "all_events")]
+    pub events: Vec<String>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// The signing secret, on the wire only (never in a file, never exported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretText>,
+}
+
+fn all_events() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 /// A tier (the tiers themselves are fixed: bronze, silver, gold) and its SLA.
@@ -143,6 +186,18 @@ pub struct State {
     pub customers: Vec<CustomerState>,
     pub schedules: Vec<ScheduleState>,
     pub policies: Vec<PolicyState>,
+    pub webhooks: Vec<WebhookState>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookState {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub enabled: bool,
+    /// The secret in clear, when the store could open it; `None` on a new endpoint means
+    /// "generate one".
+    pub secret: Option<SecretText>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -189,7 +244,7 @@ pub struct PolicyState {
 pub struct Change {
     /// `+` create, `~` update, `-` remove.
     pub op: char,
-    /// `tier`, `user`, `customer`, `schedule`, `policy`.
+    /// `tier`, `user`, `customer`, `schedule`, `policy`, `webhook`.
     pub kind: &'static str,
     /// The natural key: tier id, e-mail, customer or schedule name, `gold` or `customer Acme`.
     pub key: String,
@@ -618,6 +673,53 @@ pub fn plan(current: &State, doc: &Document, prune: bool) -> Result<Plan, Vec<Do
         }
     }
 
+    // Webhook endpoints by URL; the URL and events are checked by the admin route's rules
+    // before the plan (they need the gateway's address policy).
+    let mut seen = HashSet::new();
+    let mut kept_webhooks = Vec::new();
+    for (i, w) in doc.webhooks.iter().enumerate() {
+        let path = format!("webhooks[{i}]");
+        if !seen.insert(w.url.clone()) {
+            errors.push(format!("{path}.url"), format!("{} appears twice", w.url));
+            continue;
+        }
+        match representative(&desired.webhooks, &w.url) {
+            Err(()) => errors.push(
+                format!("{path}.url"),
+                format!(
+                    "the gateway has several enabled endpoints for {}; disable all but one first",
+                    w.url
+                ),
+            ),
+            Ok(Some(k)) => {
+                let x = &mut desired.webhooks[k];
+                x.events = w.events.clone();
+                x.enabled = w.enabled;
+                if w.secret.is_some() {
+                    x.secret = w.secret.clone();
+                }
+                kept_webhooks.push(x.id.clone());
+            }
+            Ok(None) => {
+                let id = new_id();
+                desired.webhooks.push(WebhookState {
+                    id: id.clone(),
+                    url: w.url.clone(),
+                    events: w.events.clone(),
+                    enabled: w.enabled,
+                    secret: w.secret.clone(),
+                });
+                kept_webhooks.push(id);
+            }
+        }
+    }
+    if prune {
+        // Disabled endpoints stay as they are (with their delivery history).
+        desired
+            .webhooks
+            .retain(|w| !w.enabled || kept_webhooks.contains(&w.id));
+    }
+
     if !errors.0.is_empty() {
         return Err(errors.0);
     }
@@ -628,6 +730,24 @@ pub fn plan(current: &State, doc: &Document, prune: bool) -> Result<Plan, Vec<Do
         policy_paths,
         tier_paths,
     })
+}
+
+/// The endpoint a URL names: the enabled one, else the newest disabled one; `Err` when several
+/// endpoints for the URL are enabled (the admin route allows that; the file cannot say which).
+fn representative(webhooks: &[WebhookState], url: &str) -> Result<Option<usize>, ()> {
+    let matching: Vec<usize> = (0..webhooks.len())
+        .filter(|&k| webhooks[k].url == url)
+        .collect();
+    let enabled: Vec<usize> = matching
+        .iter()
+        .copied()
+        .filter(|&k| webhooks[k].enabled)
+        .collect();
+    match enabled.as_slice() {
+        [k] => Ok(Some(*k)),
+        [] => Ok(matching.last().copied()),
+        _ => Err(()),
+    }
 }
 
 fn same_email(u: &UserState, email: &str) -> bool {
@@ -729,12 +849,34 @@ pub fn export(state: &State) -> Document {
                 .collect(),
         })
         .collect();
+    let mut webhooks: Vec<WebhookDoc> = Vec::new();
+    for w in &state.webhooks {
+        if webhooks.iter().any(|d| d.url == w.url) {
+            continue;
+        }
+        let k = match representative(&state.webhooks, &w.url) {
+            Ok(Some(k)) => k,
+            // Several enabled: the newest of them.
+            _ => (0..state.webhooks.len())
+                .rev()
+                .find(|&k| state.webhooks[k].url == w.url && state.webhooks[k].enabled)
+                .unwrap_or_default(),
+        };
+        let r = &state.webhooks[k];
+        webhooks.push(WebhookDoc {
+            url: r.url.clone(),
+            events: r.events.clone(),
+            enabled: r.enabled,
+            secret: None,
+        });
+    }
     Document {
         tiers,
         users,
         customers,
         schedules,
         policies,
+        webhooks,
     }
 }
 
@@ -786,6 +928,7 @@ fn diff(current: &State, desired: &State, doc: &Document) -> Vec<Change> {
                 .iter()
                 .position(|x| x.email.eq_ignore_ascii_case(key)),
             "customer" => doc.customers.iter().position(|x| x.name == key),
+            "webhook" => doc.webhooks.iter().position(|x| x.url == key),
             "schedule" => doc.schedules.iter().position(|x| x.name == key),
             _ => doc.policies.iter().position(|x| policy_key(x) == key),
         }?;
@@ -911,6 +1054,49 @@ fn diff(current: &State, desired: &State, doc: &Document) -> Vec<Change> {
             format!("{}, {n} step(s)", str_of(&v["name"]))
         },
     );
+    section(
+        "webhook",
+        before
+            .webhooks
+            .iter()
+            .map(|w| (w.url.clone(), json(w)))
+            .collect(),
+        after
+            .webhooks
+            .iter()
+            .map(|w| (w.url.clone(), json(w)))
+            .collect(),
+        &|v| {
+            let events = show_value(&v["events"]);
+            if v["enabled"] == Value::Bool(false) {
+                format!("{events}, disabled")
+            } else {
+                events
+            }
+        },
+    );
+    // A provided secret that differs from the stored one (never shown, only named).
+    for w in &desired.webhooks {
+        let Some(was) = current.webhooks.iter().find(|c| c.id == w.id) else {
+            continue;
+        };
+        if w.secret.is_some() && w.secret != was.secret {
+            let detail = "secret replaced".to_owned();
+            match out
+                .iter_mut()
+                .find(|c| c.op == '~' && c.kind == "webhook" && c.key == w.url)
+            {
+                Some(change) => change.details.push(detail),
+                None => out.push(Change {
+                    op: '~',
+                    kind: "webhook",
+                    key: w.url.clone(),
+                    details: vec![detail],
+                    path: path_of("webhook", &w.url),
+                }),
+            }
+        }
+    }
     out
 }
 
@@ -965,11 +1151,19 @@ fn field_diff(path: &str, was: &Value, now: &Value, out: &mut Vec<String>) {
     }
 }
 
-fn describe_field(path: &str, was: &Value, now: &Value) -> String {
-    let show = |v: &Value| match v {
+/// A value in a plan line: a list of names as `a,b,c`.
+fn show_value(v: &Value) -> String {
+    match v {
         Value::Null => "none".to_owned(),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            items.iter().map(str_of).collect::<Vec<_>>().join(",")
+        }
         other => str_of(other),
-    };
+    }
+}
+
+fn describe_field(path: &str, was: &Value, now: &Value) -> String {
+    let show = show_value;
     if let Some(rest) = path.strip_prefix("steps[") {
         if let Some((n, field)) = rest.split_once("].") {
             if let Ok(n) = n.parse::<usize>() {
@@ -1058,6 +1252,63 @@ mod tests {
         assert!(
             paths.contains(&"policies[0].steps[0].targets[0].email"),
             "{paths:?}"
+        );
+    }
+
+    #[test]
+    fn webhooks_diff_events_and_secrets_and_prune_disables() {
+        let hook = |events: &[&str], secret: Option<&str>| WebhookDoc {
+            url: "https://desk.example.com/in".into(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            enabled: true,
+            secret: secret.map(|s| SecretText(s.into())),
+        };
+        let with = |w: WebhookDoc| Document {
+            webhooks: vec![w],
+            ..Document::default()
+        };
+        let lines =
+            |p: &Plan| -> Vec<String> { p.changes.iter().flat_map(Change::lines).collect() };
+        let first = plan(&State::default(), &with(hook(&["a", "b"], None)), false).unwrap();
+        assert_eq!(
+            lines(&first),
+            vec!["+ webhook https://desk.example.com/in (a,b)"]
+        );
+        assert_eq!(
+            first.desired.webhooks[0].secret, None,
+            "the store generates it"
+        );
+        let mut stored = first.desired.clone();
+        stored.webhooks[0].secret = Some(SecretText("old".into()));
+
+        let same = plan(&stored, &with(hook(&["a", "b"], Some("old"))), false).unwrap();
+        assert!(same.changes.is_empty(), "{:?}", same.changes);
+        let kept = plan(&stored, &with(hook(&["a", "b"], None)), false).unwrap();
+        assert!(kept.changes.is_empty());
+        assert_eq!(
+            kept.desired.webhooks[0].secret,
+            Some(SecretText("old".into()))
+        );
+
+        let both = plan(&stored, &with(hook(&["a", "b", "c"], Some("new"))), false).unwrap();
+        assert_eq!(
+            lines(&both),
+            vec![
+                "~ webhook https://desk.example.com/in: events a,b -> a,b,c",
+                "~ webhook https://desk.example.com/in: secret replaced",
+            ]
+        );
+        assert!(
+            !format!("{both:?}").contains("new\""),
+            "secrets are not in Debug"
+        );
+
+        let empty = Document::default();
+        assert!(plan(&stored, &empty, false).unwrap().changes.is_empty());
+        let pruned = plan(&stored, &empty, true).unwrap();
+        assert_eq!(
+            lines(&pruned),
+            vec!["- webhook https://desk.example.com/in"]
         );
     }
 

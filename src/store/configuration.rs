@@ -14,15 +14,32 @@ use sqlx::Row;
 use super::sla::{misfits, parse_sla};
 use super::{audit, millis, Backend, Store, StoreError, Tx};
 use crate::domain::configuration::{
-    plan, Change, CustomerState, DocError, Document, PolicyState, ScheduleState, State, TierState,
-    UserState,
+    plan, Change, CustomerState, DocError, Document, PolicyState, ScheduleState, SecretText, State,
+    TierState, UserState, WebhookState,
 };
+
+/// How the store handles webhook secrets without knowing the key: the caller opens stored
+/// values, seals new ones, and generates a secret for an endpoint the document gives none.
+pub struct WebhookSecrets<'a> {
+    /// The secret in a stored value, if it opens.
+    pub open: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    pub seal: &'a (dyn Fn(&str) -> String + Sync),
+    pub generate: &'a (dyn Fn() -> String + Sync),
+}
+
+/// A secret generated for a new endpoint: shown once, after the apply committed.
+#[derive(Debug)]
+pub struct GeneratedSecret {
+    pub url: String,
+    pub secret: SecretText,
+}
 
 /// What applying a document did.
 #[derive(Debug)]
 pub enum Applied {
-    /// The changes, applied (or, on a dry run, that would be).
-    Planned(Vec<Change>),
+    /// The changes, applied (or, on a dry run, that would be), and the secrets generated for
+    /// new webhook endpoints (none on a dry run).
+    Planned(Vec<Change>, Vec<GeneratedSecret>),
     /// Nothing changed: what is wrong, by path into the document.
     Refused(Vec<DocError>),
 }
@@ -33,7 +50,10 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, S
     })
 }
 
-async fn load(conn: &mut sqlx::AnyConnection) -> Result<State, StoreError> {
+async fn load(
+    conn: &mut sqlx::AnyConnection,
+    open: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<State, StoreError> {
     let mut state = State::default();
     for r in sqlx::query("SELECT id, sla FROM tiers ORDER BY rank, id")
         .fetch_all(&mut *conn)
@@ -99,6 +119,23 @@ async fn load(conn: &mut sqlx::AnyConnection) -> Result<State, StoreError> {
             policy: decode("policy", &definition)?,
         });
     }
+    for r in sqlx::query(
+        "SELECT id, url, events, sealed_secret, disabled_at FROM webhook_endpoints \
+         ORDER BY created_at, id",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let events: String = r.try_get("events")?;
+        let sealed: String = r.try_get("sealed_secret")?;
+        state.webhooks.push(WebhookState {
+            id: r.try_get("id")?,
+            url: r.try_get("url")?,
+            events: decode("webhook events", &events)?,
+            enabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_none(),
+            secret: open(&sealed).map(SecretText),
+        });
+    }
     Ok(state)
 }
 
@@ -115,7 +152,7 @@ impl Store {
     /// The organisation as stored, for `GET /v1/admin/configuration`.
     pub async fn configuration(&self) -> Result<State, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        load(&mut conn).await
+        load(&mut conn, &|_| None).await
     }
 
     /// Plans `doc` against the stored state and applies it in one transaction, unless it is a
@@ -125,6 +162,7 @@ impl Store {
         doc: &Document,
         prune: bool,
         dry_run: bool,
+        secrets: &WebhookSecrets<'_>,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
@@ -135,16 +173,18 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
         }
-        let current = load(&mut tx).await?;
+        let current = load(&mut tx, secrets.open).await?;
         let planned = match plan(&current, doc, prune) {
             Ok(p) => p,
             Err(errors) => return Ok(Applied::Refused(errors)),
         };
         if planned.changes.is_empty() {
-            return Ok(Applied::Planned(Vec::new()));
+            return Ok(Applied::Planned(Vec::new(), Vec::new()));
         }
         let before = misfits(&mut tx, None).await?;
         write(&mut tx, &current, &planned.desired, actor, now).await?;
+        let generated =
+            write_webhooks(&mut tx, &current, &planned.desired, secrets, actor, now).await?;
         let introduced: Vec<DocError> = misfits(&mut tx, None)
             .await?
             .into_iter()
@@ -170,10 +210,11 @@ impl Store {
         if !introduced.is_empty() {
             return Ok(Applied::Refused(introduced));
         }
-        if !dry_run {
-            tx.commit().await?;
+        if dry_run {
+            return Ok(Applied::Planned(planned.changes, Vec::new()));
         }
-        Ok(Applied::Planned(planned.changes))
+        tx.commit().await?;
+        Ok(Applied::Planned(planned.changes, generated))
     }
 }
 
@@ -322,4 +363,83 @@ async fn write(
         }
     }
     Ok(())
+}
+
+/// Writes the webhook endpoints: creates (sealing the given or a generated secret), updates of
+/// events, enabled and a replaced secret, and disables the ones a prune dropped.
+async fn write_webhooks(
+    tx: &mut Tx,
+    current: &State,
+    desired: &State,
+    secrets: &WebhookSecrets<'_>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<GeneratedSecret>, StoreError> {
+    let at = millis(now);
+    let mut generated = Vec::new();
+    for w in &desired.webhooks {
+        let events = serde_json::to_string(&w.events).unwrap_or_default();
+        let disabled_at = (!w.enabled).then_some(at);
+        match current.webhooks.iter().find(|c| c.id == w.id) {
+            None => {
+                let secret = match &w.secret {
+                    Some(s) => s.0.clone(),
+                    None => {
+                        let s = (secrets.generate)();
+                        generated.push(GeneratedSecret {
+                            url: w.url.clone(),
+                            secret: SecretText(s.clone()),
+                        });
+                        s
+                    }
+                };
+                sqlx::query(
+                    "INSERT INTO webhook_endpoints (id, url, sealed_secret, events, created_at, \
+                     disabled_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&w.id)
+                .bind(&w.url)
+                .bind((secrets.seal)(&secret))
+                .bind(&events)
+                .bind(at)
+                .bind(disabled_at)
+                .execute(&mut **tx)
+                .await?;
+                audit_change(tx, now, actor, "create", "webhook", &w.id).await?;
+            }
+            Some(c) if c != w => {
+                let statement = if w.enabled {
+                    "UPDATE webhook_endpoints SET events = $2, disabled_at = NULL WHERE id = $1"
+                } else {
+                    "UPDATE webhook_endpoints SET events = $2, \
+                     disabled_at = COALESCE(disabled_at, $3) WHERE id = $1"
+                };
+                let mut update = sqlx::query(statement).bind(&w.id).bind(&events);
+                if !w.enabled {
+                    update = update.bind(at);
+                }
+                update.execute(&mut **tx).await?;
+                if let Some(secret) = w.secret.as_ref().filter(|_| w.secret != c.secret) {
+                    sqlx::query("UPDATE webhook_endpoints SET sealed_secret = $2 WHERE id = $1")
+                        .bind(&w.id)
+                        .bind((secrets.seal)(&secret.0))
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                audit_change(tx, now, actor, "update", "webhook", &w.id).await?;
+            }
+            Some(_) => {}
+        }
+    }
+    for c in &current.webhooks {
+        if c.enabled && !desired.webhooks.iter().any(|d| d.id == c.id) {
+            sqlx::query("UPDATE webhook_endpoints SET disabled_at = $2 WHERE id = $1")
+                .bind(&c.id)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+            audit_change(tx, now, actor, "disable", "webhook", &c.id).await?;
+        }
+    }
+    Ok(generated)
 }
