@@ -114,17 +114,16 @@ impl Store {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE admin_keys SET last_used_at = $2 \
-             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)",
+        self.write_one(
+            sqlx::query(
+                "UPDATE admin_keys SET last_used_at = $2 \
+                 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)",
+            )
+            .bind(id)
+            .bind(millis(now))
+            .bind(millis(now - LAST_USE_RESOLUTION)),
         )
-        .bind(id)
-        .bind(millis(now))
-        .bind(millis(now - LAST_USE_RESOLUTION))
-        .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

@@ -471,16 +471,17 @@ impl Store {
         cutoff: DateTime<Utc>,
         limit: u32,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE (user_id, idem_key) IN \
-             (SELECT user_id, idem_key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
-        )
-        .bind(millis(cutoff))
-        .bind(i64::from(limit))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let done = self
+            .write_one(
+                sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE (user_id, idem_key) IN \
+                     (SELECT user_id, idem_key FROM idempotency_keys WHERE created_at < $1 \
+                     LIMIT $2)",
+                )
+                .bind(millis(cutoff))
+                .bind(i64::from(limit)),
+            )
+            .await?;
         Ok(done.rows_affected())
     }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use crate::on_both_backends;
-use crate::support::{spawn_app, TestApp, TestBackend};
+use crate::support::{output_off_thread, spawn_app, TestApp, TestBackend};
 
 on_both_backends!(
     apply_creates_and_a_second_apply_plans_nothing,
@@ -107,10 +107,7 @@ async fn cli_env(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("HELPDESK_WEBHOOK_SECRET")
         .envs(env.iter().copied())
         .env("RUST_LOG", "error");
-    tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .unwrap()
+    output_off_thread(command).await
 }
 
 async fn apply(app: &TestApp, text: &str, flags: &[&str]) -> (bool, String, String) {

@@ -368,10 +368,7 @@ impl TestApp {
             .expect("request sent")
     }
 
-    /// `panic-gateway admin {args}` on the app's database, run off the test's thread. The
-    /// gateway's workers share the test's single-threaded runtime: a test that blocked it
-    /// while the CLI ran could freeze a worker inside a SQLite write transaction, and the
-    /// CLI would then wait out its busy timeout ("database is locked").
+    /// `panic-gateway admin {args}` on the app's database (see [`output_off_thread`]).
     pub async fn admin_cli(&self, args: &[&str]) -> std::process::Output {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_panic-gateway"));
         command
@@ -380,10 +377,7 @@ impl TestApp {
             .args(["--database-url", &self.db_url])
             .env_remove("PANIC_GATEWAY_CONFIG")
             .env("RUST_LOG", "error");
-        tokio::task::spawn_blocking(move || command.output())
-            .await
-            .expect("the CLI's thread")
-            .expect("the CLI runs")
+        output_off_thread(command).await
     }
 
     /// `SELECT COUNT(*) FROM {from_where}` on the test's database, for checking what was
@@ -572,4 +566,15 @@ fn init_test_logging() {
     if std::env::var("TEST_LOG").is_ok() {
         panic_gateway::telemetry::init(&panic_gateway::telemetry::LogSettings::default());
     }
+}
+
+/// Runs `command` to completion off the test's thread. A gateway's workers share the test's
+/// single-threaded runtime: a test that blocked it while a child process ran could freeze a
+/// worker inside a SQLite write transaction, and a CLI writing to the same database would
+/// then wait out its busy timeout ("database is locked").
+pub async fn output_off_thread(mut command: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the child's thread")
+        .expect("the child runs")
 }
