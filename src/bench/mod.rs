@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Connection, Executor};
 
+use self::results::RateResult;
 use crate::admin_client::AdminClient;
 use crate::phone::press_body;
 use crate::push::mock::MockProviders;
@@ -440,8 +441,6 @@ pub async fn run(opts: BenchOptions, command: String) -> anyhow::Result<()> {
     println!("results written to {}", path.display());
     Ok(())
 }
-
-use results::RateResult;
 
 /// Runs `opts.repeat` times at `rate` and picks the median run.
 async fn at_rate(opts: &BenchOptions, backend: &str, rate: u32) -> anyhow::Result<RateResult> {
