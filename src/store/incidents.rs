@@ -306,6 +306,9 @@ pub(crate) async fn event(
     Ok(())
 }
 
+/// PostgreSQL's SQLSTATE for a transaction it ended to break a deadlock.
+const DEADLOCK_DETECTED: &str = "40P01";
+
 impl Store {
     /// Records a panic press: all of it or nothing, and exactly once per idempotency key.
     ///
@@ -313,11 +316,36 @@ impl Store {
     /// same transaction so a retry gets the same bytes back. On PostgreSQL a concurrent
     /// request with the same key waits on the key's row and then replays; SQLite runs write
     /// transactions one at a time.
+    ///
+    /// PostgreSQL can end a press that joins an incident while the escalator advances the
+    /// same incident with a deadlock error (each transaction holds a lock on the incident's
+    /// row that the other's update waits for). Nothing of the press was kept, so it is run
+    /// again, as PostgreSQL's manual advises, instead of answering the customer with a 500.
     pub async fn record_alert(
         &self,
         alert: &NewAlert<'_>,
         now: DateTime<Utc>,
-        render: impl FnOnce(&AlertRecord) -> StoredResponse,
+        render: impl Fn(&AlertRecord) -> StoredResponse,
+    ) -> Result<Intake, StoreError> {
+        const ATTEMPTS: usize = 3;
+        for _ in 1..ATTEMPTS {
+            match self.record_alert_once(alert, now, &render).await {
+                Err(StoreError::Database(sqlx::Error::Database(db)))
+                    if db.code().as_deref() == Some(DEADLOCK_DETECTED) =>
+                {
+                    tracing::warn!("a press ran into a deadlock; running it again");
+                }
+                done => return done,
+            }
+        }
+        self.record_alert_once(alert, now, &render).await
+    }
+
+    async fn record_alert_once(
+        &self,
+        alert: &NewAlert<'_>,
+        now: DateTime<Utc>,
+        render: &impl Fn(&AlertRecord) -> StoredResponse,
     ) -> Result<Intake, StoreError> {
         let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(
