@@ -345,6 +345,7 @@ fn run_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Res
             .app_data(state.metrics.clone())
             .app_data(BodyLimit(limit))
             .app_data(web::PayloadConfig::new(limit))
+            .configure(crate::web::configure)
             .configure(api::configure)
     })
     .disable_signals()

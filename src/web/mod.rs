@@ -1,0 +1,13 @@
+//! The browser side: the staff console and the customer's self-escalation page.
+//!
+//! Pages are rendered on the server with maud (compile-time templates, escaped by default) and
+//! every asset is embedded in the binary: nothing is fetched from a CDN and there is no separate
+//! front-end build. Handlers are as thin as `api/`'s and call the same store functions; staff
+//! sign in with a session cookie through this module's own extractor, as devices do with
+//! `auth/`'s.
+
+use actix_web::web;
+
+/// Registers the browser routes. Called before `api::configure`, whose default service answers
+/// everything no route matches with problem+json.
+pub fn configure(_cfg: &mut web::ServiceConfig) {}
