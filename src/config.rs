@@ -36,6 +36,8 @@ pub struct Settings {
     pub metrics: crate::telemetry::MetricsSettings,
     /// Outbound webhooks: where they may go, how their secrets are kept, how they are sent.
     pub webhooks: crate::engine::webhooks::WebhookSettings,
+    /// The customer's self-escalation links: how long they work.
+    pub escalation_links: crate::store::escalation_links::EscalationLinkSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -55,6 +57,10 @@ pub struct ServerSettings {
     /// for the failure limits. Empty (the default): the header is never believed and the TCP
     /// peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// The gateway's address as browsers and e-mail recipients reach it
+    /// (`https://gateway.example.com`, optionally with a path prefix): links the gateway hands
+    /// out are built on it. Empty: the address the server listens on, fit only for development.
+    pub public_url: String,
 }
 
 impl Default for ServerSettings {
@@ -66,6 +72,7 @@ impl Default for ServerSettings {
             shutdown_timeout_secs: 30,
             workers: 0,
             trusted_proxies: Vec::new(),
+            public_url: String::new(),
         }
     }
 }
@@ -137,6 +144,15 @@ impl Settings {
             return Err(invalid(
                 "database.acquire_timeout_ms",
                 "must be between 100 and 60000",
+            ));
+        }
+        if let Err(reason) = check_public_url(&self.server.public_url) {
+            return Err(invalid("server.public_url", reason));
+        }
+        if !(1..=720).contains(&self.escalation_links.ttl_hours) {
+            return Err(invalid(
+                "escalation_links.ttl_hours",
+                "must be between 1 and 720 (30 days)",
             ));
         }
         if self.database.max_connections == 0 {
@@ -243,6 +259,23 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// An absolute http(s) URL without query or fragment, or empty (unset).
+fn check_public_url(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    let url = url::Url::parse(value).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(
+            "must be an http or https URL with a host, e.g. https://gateway.example.com".into(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err("must have no query, fragment or credentials".into());
+    }
+    Ok(())
 }
 
 impl AuthSettings {
@@ -368,6 +401,27 @@ mod tests {
         let s = with_file("[intake]\nidempotency_retention_hours = 24\n").unwrap();
         assert_eq!(s.intake.idempotency_retention_hours, 24);
         assert_eq!(Settings::default().intake.idempotency_retention_hours, 48);
+    }
+
+    #[test]
+    fn a_public_url_that_links_cannot_be_built_on_is_refused_and_named() {
+        for bad in [
+            "gateway.example.com",
+            "ftp://x",
+            "https://x/?a=1",
+            "https://u:p@x",
+        ] {
+            let err = with_file(&format!("[server]\npublic_url = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`server.public_url`"), "{bad}: {err}");
+        }
+        let s = with_file("[server]\npublic_url = \"https://help.example.com/gw/\"\n").unwrap();
+        assert_eq!(s.server.public_url, "https://help.example.com/gw/");
+        let err = with_file("[escalation_links]\nttl_hours = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`escalation_links.ttl_hours`"), "{err}");
     }
 
     #[test]

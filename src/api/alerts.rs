@@ -152,9 +152,11 @@ fn render(record: &AlertRecord, classification: &Classification) -> StoredRespon
         "unmet_criteria": classification.unmet_criteria,
         "explanation": classification.explanation(),
     });
+    // A press always has its alert row; only an escalation link's answer has none.
+    let alert_id = record.alert_id.as_deref().unwrap_or_default();
     let links = |incident: Option<&str>| {
         json!({
-            "alert": format!("/v1/alerts/{}", record.alert_id),
+            "alert": format!("/v1/alerts/{alert_id}"),
             "incident": incident.map(|id| format!("/v1/incidents/{id}")),
         })
     };
@@ -166,7 +168,7 @@ fn render(record: &AlertRecord, classification: &Classification) -> StoredRespon
                 StatusCode::CREATED
             },
             json!({
-                "alert_id": record.alert_id,
+                "alert_id": alert_id,
                 "outcome": outcome,
                 "priority": record.priority,
                 "classification": classification,
@@ -196,7 +198,7 @@ fn render(record: &AlertRecord, classification: &Classification) -> StoredRespon
         (None, _) => (
             StatusCode::ACCEPTED,
             json!({
-                "alert_id": record.alert_id,
+                "alert_id": alert_id,
                 "outcome": record.outcome,
                 "priority": record.priority,
                 "classification": classification,

@@ -7,6 +7,7 @@ pub mod calendars;
 pub mod configuration;
 pub mod devices;
 pub mod enrollment_codes;
+pub mod escalation_links;
 pub mod extract;
 pub mod health;
 pub mod incidents;
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(alerts::configure)
     .configure(incidents::configure)
     .configure(tickets::configure)
+    .configure(escalation_links::configure)
     .configure(waiting::configure)
     .configure(schedules::configure)
     .configure(reports::configure)

@@ -22,7 +22,29 @@ pub enum UsersAffected {
 }
 
 impl UsersAffected {
-    fn words(self) -> &'static str {
+    /// Every answer, smallest first: the choices a form offers.
+    pub const ALL: [UsersAffected; 4] = [
+        UsersAffected::One,
+        UsersAffected::Some,
+        UsersAffected::Most,
+        UsersAffected::All,
+    ];
+
+    /// The wire name (`one`, `some`, …), as the JSON body and a form field carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsersAffected::One => "one",
+            UsersAffected::Some => "some",
+            UsersAffected::Most => "most",
+            UsersAffected::All => "all",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|u| u.as_str() == s)
+    }
+
+    pub fn words(self) -> &'static str {
         match self {
             UsersAffected::One => "one user",
             UsersAffected::Some => "some users",
@@ -84,7 +106,7 @@ impl Default for P1Definition {
 }
 
 /// The outcome of classifying a press.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Classification {
     pub priority: Priority,
     /// The rule that made it P1.
@@ -108,6 +130,35 @@ impl Classification {
                  answers.",
                 self.unmet_criteria.join(" ")
             ),
+        }
+    }
+}
+
+/// One of the P1 questions, as a form asks it. The app asks all three; a form built from the
+/// definition asks only those some rule depends on (see [`P1Definition::questions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Question {
+    ProductionDown,
+    UsersAffected,
+    WorkaroundAvailable,
+}
+
+impl Question {
+    /// The answer's field name in [`P1Answers`] (and in a form).
+    pub fn field(self) -> &'static str {
+        match self {
+            Question::ProductionDown => "production_down",
+            Question::UsersAffected => "users_affected",
+            Question::WorkaroundAvailable => "workaround_available",
+        }
+    }
+
+    /// The question in a customer's words.
+    pub fn text(self) -> &'static str {
+        match self {
+            Question::ProductionDown => "Is your production system down?",
+            Question::UsersAffected => "How many of your users are affected?",
+            Question::WorkaroundAvailable => "Is there a workaround your users can use meanwhile?",
         }
     }
 }
@@ -146,6 +197,26 @@ impl P1Definition {
         Ok(())
     }
 
+    /// The questions some rule depends on, in the app's order. An answer to any other question
+    /// cannot change the classification, so a form need not ask it.
+    pub fn questions(&self) -> Vec<Question> {
+        let asks = |q: Question| {
+            self.rules.iter().any(|r| match q {
+                Question::ProductionDown => r.production_down.is_some(),
+                Question::UsersAffected => r.users_affected.is_some(),
+                Question::WorkaroundAvailable => r.workaround_available.is_some(),
+            })
+        };
+        [
+            Question::ProductionDown,
+            Question::UsersAffected,
+            Question::WorkaroundAvailable,
+        ]
+        .into_iter()
+        .filter(|q| asks(*q))
+        .collect()
+    }
+
     pub fn classify(&self, answers: &P1Answers) -> Classification {
         let mut unmet = Vec::new();
         for rule in &self.rules {
@@ -168,6 +239,36 @@ impl P1Definition {
 }
 
 impl P1Rule {
+    /// What this rule needs, in words, e.g. `["production is down"]`.
+    pub fn conditions(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(down) = self.production_down {
+            out.push(
+                if down {
+                    "production is down"
+                } else {
+                    "production is not down"
+                }
+                .to_owned(),
+            );
+        }
+        if let Some(allowed) = &self.users_affected {
+            let words: Vec<&str> = allowed.iter().map(|u| u.words()).collect();
+            out.push(format!("{} affected", words.join(" or ")));
+        }
+        if let Some(workaround) = self.workaround_available {
+            out.push(
+                if workaround {
+                    "a workaround exists"
+                } else {
+                    "there is no workaround"
+                }
+                .to_owned(),
+            );
+        }
+        out
+    }
+
     /// The conditions of this rule the answers do not meet, in words.
     fn misses(&self, a: &P1Answers) -> Vec<String> {
         let mut misses = Vec::new();
@@ -276,6 +377,36 @@ mod tests {
         assert!(!c.is_p1());
         assert!(c.unmet_criteria[0]
             .contains("one user is affected, and this needs most users or all users"));
+    }
+
+    #[test]
+    fn a_form_asks_only_what_some_rule_depends_on() {
+        assert_eq!(
+            P1Definition::default().questions(),
+            vec![
+                Question::ProductionDown,
+                Question::UsersAffected,
+                Question::WorkaroundAvailable
+            ]
+        );
+        let def: P1Definition = serde_json::from_value(serde_json::json!({
+            "rules": [{ "name": "Most or all users", "users_affected": ["most", "all"] }]
+        }))
+        .unwrap();
+        assert_eq!(def.questions(), vec![Question::UsersAffected]);
+        assert_eq!(
+            def.rules[0].conditions(),
+            vec!["most users or all users affected"]
+        );
+        assert_eq!(
+            P1Definition::default().rules[1].conditions(),
+            vec!["all users affected", "there is no workaround"]
+        );
+        for u in UsersAffected::ALL {
+            assert_eq!(UsersAffected::parse(u.as_str()), Some(u));
+            assert_eq!(serde_json::to_value(u).unwrap(), u.as_str());
+        }
+        assert_eq!(UsersAffected::parse("everyone"), None);
     }
 
     #[test]

@@ -40,6 +40,31 @@ pub struct NewAlert<'a> {
     pub flood: FloodGuard,
 }
 
+impl NewAlert<'_> {
+    fn press(&self, alert_id: &str) -> Press<'_> {
+        Press {
+            alert_id: Some(alert_id.to_owned()),
+            customer_id: self.customer_id,
+            tier_id: self.tier_id,
+            summary: self.summary,
+            affected_service: self.affected_service,
+            flood: self.flood,
+        }
+    }
+}
+
+/// What recording a P1 needs of whatever raised it: the app's press, or the customer's answer
+/// on an escalation link (`store::escalation_links`), which has no alert row of its own.
+pub(crate) struct Press<'a> {
+    /// The alert row this press is recorded as; `None` for an escalation link's answer.
+    pub alert_id: Option<String>,
+    pub customer_id: &'a str,
+    pub tier_id: &'a str,
+    pub summary: &'a str,
+    pub affected_service: &'a str,
+    pub flood: FloodGuard,
+}
+
 /// Intake limits (`[intake]`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -134,7 +159,8 @@ pub struct PagedPerson {
 
 #[derive(Debug, Clone)]
 pub struct AlertRecord {
-    pub alert_id: String,
+    /// The press's alert row; `None` when an escalation link raised it.
+    pub alert_id: Option<String>,
     pub ticket_ref: String,
     pub priority: Priority,
     pub outcome: AlertOutcome,
@@ -255,10 +281,21 @@ pub struct AlertView {
     pub created_at: DateTime<Utc>,
 }
 
-struct TicketRow {
-    id: String,
-    external_ref: String,
-    priority: Priority,
+/// The ticket a press names, as the intake needs it.
+pub(crate) struct TicketRow {
+    pub id: String,
+    pub external_ref: String,
+    pub priority: Priority,
+}
+
+impl From<&super::tickets::Ticket> for TicketRow {
+    fn from(t: &super::tickets::Ticket) -> Self {
+        Self {
+            id: t.id.clone(),
+            external_ref: t.external_ref.clone(),
+            priority: t.priority,
+        }
+    }
 }
 
 /// A ticket reference for a ticket the gateway opens.
@@ -397,19 +434,12 @@ impl Store {
         };
         let alert_id = new_id();
         let actor = format!("device:{}", alert.device_id);
+        let press = alert.press(&alert_id);
         let (record, pages) = if alert.classification.is_p1() {
-            if self.backend == Backend::Postgres {
-                // One P1 intake per customer at a time, so concurrent presses cannot all slip
-                // under the flood guard's count. (SQLite runs write transactions one at a time.)
-                sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
-                    .bind(alert.customer_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            }
-            record_p1(&mut tx, alert, ticket, &alert_id, &actor, now).await?
+            record_p1(&mut tx, self.backend, &press, ticket, &actor, now).await?
         } else {
             (
-                record_not_p1(&mut tx, alert, ticket, &alert_id, &actor, now).await?,
+                record_not_p1(&mut tx, &press, ticket, &actor, now).await?,
                 0,
             )
         };
@@ -700,10 +730,9 @@ async fn raise_ticket(
 /// The referenced ticket raised to `priority`, or a new ticket at it; `true` when created.
 async fn ticket_for_press(
     tx: &mut Tx,
-    alert: &NewAlert<'_>,
+    press: &Press<'_>,
     referenced: Option<TicketRow>,
     priority: Priority,
-    alert_id: &str,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(TicketRow, bool), StoreError> {
@@ -711,11 +740,11 @@ async fn ticket_for_press(
         raise_ticket(tx, &t, priority, actor, now).await?;
         return Ok((t, false));
     }
-    let t = create_ticket(tx, alert.customer_id, alert.summary, priority, now).await?;
+    let t = create_ticket(tx, press.customer_id, press.summary, priority, now).await?;
     let on = On {
         ticket: &t.id,
         incident: None,
-        alert: Some(alert_id),
+        alert: press.alert_id.as_deref(),
     };
     event(
         tx,
@@ -731,16 +760,14 @@ async fn ticket_for_press(
 
 async fn record_not_p1(
     tx: &mut Tx,
-    alert: &NewAlert<'_>,
+    press: &Press<'_>,
     ticket: Option<TicketRow>,
-    alert_id: &str,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<AlertRecord, StoreError> {
-    let (ticket, _) =
-        ticket_for_press(tx, alert, ticket, Priority::P2, alert_id, actor, now).await?;
+    let (ticket, _) = ticket_for_press(tx, press, ticket, Priority::P2, actor, now).await?;
     Ok(AlertRecord {
-        alert_id: alert_id.to_owned(),
+        alert_id: press.alert_id.clone(),
         ticket_ref: ticket.external_ref,
         priority: Priority::P2,
         outcome: AlertOutcome::TicketOnly,
@@ -817,8 +844,7 @@ async fn join_incident(
     tx: &mut Tx,
     incident_id: &str,
     reason: JoinReason,
-    alert: &NewAlert<'_>,
-    alert_id: &str,
+    press: &Press<'_>,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(AlertRecord, usize), StoreError> {
@@ -839,14 +865,14 @@ async fn join_incident(
         On {
             ticket: &incident.ticket_id,
             incident: Some(incident_id),
-            alert: Some(alert_id),
+            alert: press.alert_id.as_deref(),
         },
         now,
         "joined",
         Some(actor),
         json!({
             "alert_count": incident.alert_count, "reason": reason,
-            "affected_service": alert.affected_service,
+            "affected_service": press.affected_service,
         }),
     )
     .await?;
@@ -867,7 +893,7 @@ async fn join_incident(
     };
     Ok((
         AlertRecord {
-            alert_id: alert_id.to_owned(),
+            alert_id: press.alert_id.clone(),
             ticket_ref: incident.ticket_ref.clone(),
             priority: Priority::P1,
             outcome: AlertOutcome::Joined,
@@ -881,24 +907,36 @@ async fn join_incident(
     ))
 }
 
-async fn record_p1(
+/// Records a P1: joins the open incident of the ticket or service (or the flood guard's), or
+/// raises the ticket (or opens one) and opens an incident paging along the policy for
+/// `press.tier_id`. The one P1 path of the gateway: the app's press and the customer's answer
+/// on an escalation link both come here, inside the caller's transaction.
+pub(crate) async fn record_p1(
     tx: &mut Tx,
-    alert: &NewAlert<'_>,
+    backend: Backend,
+    press: &Press<'_>,
     ticket: Option<TicketRow>,
-    alert_id: &str,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(AlertRecord, usize), StoreError> {
-    let key = open_key(alert.customer_id, alert.affected_service);
+    if backend == Backend::Postgres {
+        // One P1 intake per customer at a time, so concurrent presses cannot all slip
+        // under the flood guard's count. (SQLite runs write transactions one at a time.)
+        sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
+            .bind(press.customer_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    }
+    let key = open_key(press.customer_id, press.affected_service);
     let mut existing = open_incident_for(
         tx,
-        alert.customer_id,
+        press.customer_id,
         &key,
         ticket.as_ref().map(|t| t.id.as_str()),
     )
     .await?;
     if existing.is_none() {
-        existing = flood_target(tx, alert.customer_id, alert.flood, now)
+        existing = flood_target(tx, press.customer_id, press.flood, now)
             .await?
             .map(|id| (id, JoinReason::Flood));
     }
@@ -906,19 +944,18 @@ async fn record_p1(
         if let Some(t) = &ticket {
             raise_ticket(tx, t, Priority::P1, actor, now).await?;
         }
-        return join_incident(tx, &existing, reason, alert, alert_id, actor, now).await;
+        return join_incident(tx, &existing, reason, press, actor, now).await;
     }
 
-    let (ticket, created) =
-        ticket_for_press(tx, alert, ticket, Priority::P1, alert_id, actor, now).await?;
+    let (ticket, created) = ticket_for_press(tx, press, ticket, Priority::P1, actor, now).await?;
     let outcome = if created {
         AlertOutcome::Opened
     } else {
         AlertOutcome::Escalated
     };
     let incident_id = new_id();
-    let policy = policy_for(tx, alert.customer_id, alert.tier_id).await?;
-    let sla = tier_sla_tx(tx, alert.tier_id).await?;
+    let policy = policy_for(tx, press.customer_id, press.tier_id).await?;
+    let sla = tier_sla_tx(tx, press.tier_id).await?;
     let inserted = sqlx::query(
         "INSERT INTO incidents (id, customer_id, ticket_id, tier_id, affected_service, open_key, \
          state, summary, policy, ack_due_at, respond_due_at, created_at, updated_at) \
@@ -926,12 +963,12 @@ async fn record_p1(
          ON CONFLICT (open_key) DO NOTHING",
     )
     .bind(&incident_id)
-    .bind(alert.customer_id)
+    .bind(press.customer_id)
     .bind(&ticket.id)
-    .bind(alert.tier_id)
-    .bind(alert.affected_service)
+    .bind(press.tier_id)
+    .bind(press.affected_service)
     .bind(&key)
-    .bind(alert.summary)
+    .bind(press.summary)
     .bind(serde_json::to_string(&policy).unwrap_or_default())
     .bind(millis(sla.internal_deadline(now)))
     .bind(millis(sla.external_deadline(now)))
@@ -941,15 +978,15 @@ async fn record_p1(
     .rows_affected();
     if inserted == 0 {
         // Opened meanwhile by a concurrent press (PostgreSQL waited for it to commit).
-        let (existing, reason) = open_incident_for(tx, alert.customer_id, &key, None)
+        let (existing, reason) = open_incident_for(tx, press.customer_id, &key, None)
             .await?
             .ok_or_else(|| StoreError::Database(decode_error("incidents.open_key", &key)))?;
-        return join_incident(tx, &existing, reason, alert, alert_id, actor, now).await;
+        return join_incident(tx, &existing, reason, press, actor, now).await;
     }
     let on = On {
         ticket: &ticket.id,
         incident: Some(&incident_id),
-        alert: Some(alert_id),
+        alert: press.alert_id.as_deref(),
     };
     event(
         tx,
@@ -957,21 +994,21 @@ async fn record_p1(
         now,
         "created",
         Some(actor),
-        json!({ "outcome": outcome, "affected_service": alert.affected_service }),
+        json!({ "outcome": outcome, "affected_service": press.affected_service }),
     )
     .await?;
     let customer_name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
-        .bind(alert.customer_id)
+        .bind(press.customer_id)
         .fetch_one(&mut **tx)
         .await?;
     let ctx = PageContext {
         incident_id: &incident_id,
         ticket_id: &ticket.id,
         ticket_ref: &ticket.external_ref,
-        customer_id: alert.customer_id,
+        customer_id: press.customer_id,
         customer_name: &customer_name,
-        summary: alert.summary,
-        affected_service: alert.affected_service,
+        summary: press.summary,
+        affected_service: press.affected_service,
     };
     let escalated = escalate_from(tx, &ctx, &policy, Position::FIRST, now).await?;
     let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
@@ -980,7 +1017,7 @@ async fn record_p1(
         .await?;
     Ok((
         AlertRecord {
-            alert_id: alert_id.to_owned(),
+            alert_id: press.alert_id.clone(),
             ticket_ref: ticket.external_ref,
             priority: Priority::P1,
             outcome,

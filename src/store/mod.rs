@@ -13,6 +13,7 @@ pub mod deliveries;
 pub mod directory;
 pub mod enrollment_codes;
 pub mod escalation;
+pub mod escalation_links;
 pub mod identity;
 pub mod incidents;
 mod migrations;

@@ -147,6 +147,14 @@ impl Store {
         Ok((ticket, created))
     }
 
+    pub async fn ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        let row = sqlx::query(&format!("{COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(ticket_row).transpose()?)
+    }
+
     pub async fn list_tickets(&self, customer_id: Option<&str>) -> Result<Vec<Ticket>, StoreError> {
         let rows = sqlx::query(&format!(
             "{COLUMNS} WHERE ($1 IS NULL OR customer_id = $1) ORDER BY updated_at DESC, id"

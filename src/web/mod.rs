@@ -6,8 +6,12 @@
 //! sign in with a session cookie through this module's own extractor, as devices do with
 //! `auth/`'s.
 
+pub mod escalate;
+
 use actix_web::web;
 
 /// Registers the browser routes. Called before `api::configure`, whose default service answers
 /// everything no route matches with problem+json.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(escalate::configure);
+}

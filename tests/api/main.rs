@@ -12,6 +12,7 @@ mod configuration;
 mod contract;
 mod customer_view;
 mod escalation;
+mod escalation_link;
 mod faults;
 mod health;
 mod idempotency;
