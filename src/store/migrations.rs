@@ -38,7 +38,7 @@ embedded! {
     13 => "0013_webhook_secrets",
     14 => "0014_calendar_feeds",
     15 => "0015_ticket_waiting",
-    17 => "0017_escalation_links",
+    16 => "0016_escalation_links",
 }
 
 /// Where the database stands against the migrations this binary carries.
