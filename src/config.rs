@@ -30,6 +30,8 @@ pub struct Settings {
     pub dispatch: crate::engine::dispatcher::DispatchSettings,
     pub escalation: crate::engine::escalator::EscalationSettings,
     pub push: crate::push::settings::PushSettings,
+    /// Paging channels besides push: Twilio for SMS.
+    pub channels: crate::channels::settings::ChannelSettings,
     /// Panic-press intake: the flood guard and how long idempotency keys are kept.
     pub intake: crate::store::incidents::IntakeSettings,
     /// Where `/metrics` is served.
@@ -55,6 +57,11 @@ pub struct ServerSettings {
     /// for the failure limits. Empty (the default): the header is never believed and the TCP
     /// peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// The URL the world reaches this gateway at (`https://pager.example.com`), without a
+    /// trailing slash: the base of the callback URLs given to Twilio, and the URL its
+    /// request signatures are made over. Empty: `http://{host}:{port}` of the listener, which
+    /// is right only when nothing (TLS terminator, proxy) stands in front.
+    pub public_url: String,
 }
 
 impl Default for ServerSettings {
@@ -66,6 +73,7 @@ impl Default for ServerSettings {
             shutdown_timeout_secs: 30,
             workers: 0,
             trusted_proxies: Vec::new(),
+            public_url: String::new(),
         }
     }
 }
@@ -207,6 +215,22 @@ impl Settings {
         }
         if let Err(e) = self.push.validate() {
             return Err(invalid(e.key, e.reason));
+        }
+        if let Err(e) = self.channels.twilio.validate() {
+            return Err(invalid(e.key, e.reason));
+        }
+        if !self.server.public_url.is_empty() {
+            match url::Url::parse(&self.server.public_url) {
+                Ok(u)
+                    if (u.scheme() == "https" || u.scheme() == "http")
+                        && !self.server.public_url.ends_with('/') => {}
+                _ => {
+                    return Err(invalid(
+                        "server.public_url",
+                        "must be an http(s) URL without a trailing slash",
+                    ))
+                }
+            }
         }
         if let Err(e) = self.p1.validate() {
             return Err(invalid("p1.rules", e.to_string()));
