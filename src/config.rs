@@ -30,6 +30,8 @@ pub struct Settings {
     pub dispatch: crate::engine::dispatcher::DispatchSettings,
     pub escalation: crate::engine::escalator::EscalationSettings,
     pub push: crate::push::settings::PushSettings,
+    /// Paging channels besides push: Twilio for SMS.
+    pub channels: crate::channels::settings::ChannelSettings,
     /// Panic-press intake: the flood guard and how long idempotency keys are kept.
     pub intake: crate::store::incidents::IntakeSettings,
     /// Where `/metrics` is served.
@@ -57,9 +59,11 @@ pub struct ServerSettings {
     /// for the failure limits. Empty (the default): the header is never believed and the TCP
     /// peer is the client.
     pub trusted_proxies: Vec<String>,
-    /// The gateway's address as browsers and e-mail recipients reach it
-    /// (`https://gateway.example.com`, optionally with a path prefix): links the gateway hands
-    /// out are built on it. Empty: the address the server listens on, fit only for development.
+    /// The URL the world reaches this gateway at (`https://gateway.example.com`, optionally with
+    /// a path prefix), without a trailing slash: links the gateway hands out (the customer's
+    /// self-escalation link) and the callback URLs given to Twilio are built on it, and Twilio's
+    /// request signatures are made over it. Empty: the address the server listens on, right
+    /// only when nothing (TLS terminator, proxy) stands in front.
     pub public_url: String,
 }
 
@@ -222,6 +226,9 @@ impl Settings {
             ));
         }
         if let Err(e) = self.push.validate() {
+            return Err(invalid(e.key, e.reason));
+        }
+        if let Err(e) = self.channels.twilio.validate() {
             return Err(invalid(e.key, e.reason));
         }
         if let Err(e) = self.p1.validate() {

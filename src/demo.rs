@@ -1,7 +1,7 @@
 //! `panic-gateway demo`: a gateway on a fresh embedded SQLite file, paging into the local
-//! mock APNs and FCM in the same process, seeded from `deploy/examples/org.toml` (a Gold
-//! customer, an account manager, two on-call engineers, a support manager, schedules and a
-//! fast escalation policy), with simulated phones enrolled. It prints what to run to press the
+//! mock APNs and FCM (and texting through the mock Twilio) in the same process, seeded from
+//! `deploy/examples/org.toml` (a Gold customer, an account manager, two on-call engineers, a
+//! support manager, schedules and a fast escalation policy), with simulated phones enrolled. It prints what to run to press the
 //! button, watch the page arrive, let it escalate and acknowledge, and reports every push the
 //! mocks receive.
 
@@ -13,6 +13,7 @@ use anyhow::Context;
 use serde_json::{json, Value};
 
 use crate::admin_client::AdminClient;
+use crate::channels::twilio::mock::MockTwilio;
 use crate::config::Settings;
 use crate::push::mock::MockProviders;
 use crate::startup::Application;
@@ -27,11 +28,13 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
     let mocks = MockProviders::start(&dir.join("mock-providers")).await?;
+    let (twilio, twilio_settings) = MockTwilio::start_in(&dir.join("mock-providers")).await?;
 
     let mut settings = Settings::default();
     settings.server.port = port;
     settings.database.url = format!("sqlite://{}/demo.db?mode=rwc", dir.display());
     settings.push = mocks.settings.clone();
+    settings.channels.twilio = twilio_settings;
     settings.dispatch.sweep_interval_ms = 200;
     settings.escalation.sweep_interval_ms = 200;
     let app = Application::build(settings).await?;
@@ -43,6 +46,7 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
     };
     let (_, key) =
         crate::auth::create_admin_key(app.store(), demo_key, "demo", chrono::Utc::now()).await?;
+    twilio.set_inbound_url(&format!("{base}/v1/twilio/sms"));
     let shutdown = app.shutdown_handle();
     let mut server = tokio::spawn(app.run_until_stopped());
 
@@ -109,6 +113,23 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
             "Morgan Manager",
         ),
     ];
+    // Alice can also be texted: a verified number (vouched for by the admin, as no one can
+    // read a code off the mock) and rules push at once, SMS after a minute unacknowledged.
+    let alice_sms = s
+        .post(
+            &format!("/v1/admin/users/{alice}/contact-methods"),
+            json!({ "kind": "sms", "address": "+15005550100", "verified": true }),
+        )
+        .await?;
+    s.send(
+        reqwest::Method::PUT,
+        &format!("/v1/admin/users/{alice}/notification-rules"),
+        json!({ "rules": [
+            { "method": "push", "delay_minutes": 0 },
+            { "method": "sms", "method_id": alice_sms["id"], "delay_minutes": 1 },
+        ] }),
+    )
+    .await?;
     let spare_code = s.enrollment_code(&spare).await?;
     let mut owners: HashMap<String, String> = phones
         .iter()
@@ -135,10 +156,12 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
 
     println!(
         r#"
-panic-gateway demo is running on {base} (SQLite: {db}, mock APNs {apns}, mock FCM {fcm}).
+panic-gateway demo is running on {base} (SQLite: {db}, mock APNs {apns}, mock FCM {fcm},
+mock Twilio {twilio_url}).
 
 Seeded: Gold customer Acme Corp (contact Carl), account manager Alice (iPhone + Pixel),
 primary on-call Pat (Pixel), secondary on-call Sam (iPhone), support manager Morgan.
+Alice's rules: push at once, SMS to +15005550100 after 1 minute unacknowledged.
 Escalation for Acme: Alice 1 min -> Pat 1 min -> Sam + Morgan 2 min, twice.
 
 In another terminal:
@@ -151,7 +174,8 @@ In another terminal:
     -d '{{"summary":"Checkout is down","affected_service":"checkout","p1":{{"production_down":true,"users_affected":"all","workaround_available":false}}}}'
 
   # 2. Watch this window: the page reaches Alice's phones through the mock APNs and FCM.
-  # 3. Wait a minute without acknowledging: it escalates to Pat, then Sam and Morgan.
+  # 3. Wait a minute without acknowledging: Alice is texted (mock Twilio, below) and it
+  #    escalates to Pat, then Sam and Morgan.
   # 4. Acknowledge as Pat (use the incident id from step 1):
   curl -s -X POST $GATEWAY/v1/incidents/INCIDENT_ID/acknowledge -H "Authorization: Bearer $PAT_TOKEN"
   # 5. Follow it as the customer: who is on it, and the timeline
@@ -170,12 +194,13 @@ Access tokens last 15 minutes. Ctrl-C stops the demo.
         db = dir.join("demo.db").display(),
         apns = mocks.apns.url(),
         fcm = mocks.fcm.url(),
+        twilio_url = twilio.url(),
         env = env_file.display(),
     );
     println!("[demo] ready");
 
     let watch = async {
-        let (mut seen_apns, mut seen_fcm) = (0, 0);
+        let (mut seen_apns, mut seen_fcm, mut seen_sms) = (0, 0, 0);
         loop {
             let apns = mocks.apns.received();
             for r in &apns[seen_apns..] {
@@ -213,6 +238,16 @@ Access tokens last 15 minutes. Ctrl-C stops the demo.
                 );
             }
             seen_fcm = fcm.len();
+            let texts = twilio.received();
+            for t in &texts[seen_sms..] {
+                println!(
+                    "[mock Twilio] SMS -> {}: {} (answered {})",
+                    t.to,
+                    t.body.replace('\n', " / "),
+                    t.status
+                );
+            }
+            seen_sms = texts.len();
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     };

@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 #[cfg(feature = "devkit")]
 pub mod bench;
+pub mod channels;
 pub mod clock;
 pub mod config;
 #[cfg(feature = "devkit")]

@@ -126,6 +126,18 @@ impl Application {
         let listener =
             TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr()?.port();
+        // One reading of `server.public_url` for everything built on it, without a trailing
+        // slash so paths can be appended.
+        let public_url = match settings.server.public_url.trim_end_matches('/') {
+            "" => format!("http://{}:{port}", settings.server.host),
+            base => base.to_owned(),
+        };
+        let channels = crate::channels::providers(&settings.channels, &public_url)?;
+        let twilio_auth_token = if settings.channels.twilio.enabled {
+            Some(settings.channels.twilio.auth_token()?)
+        } else {
+            None
+        };
         let metrics_listener = match settings.metrics.address() {
             Ok(Some(addr)) => Some(
                 TcpListener::bind(addr)
@@ -145,6 +157,9 @@ impl Application {
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),
             provider_health: Arc::new(ProviderHealth::default()),
             providers,
+            channels,
+            public_url,
+            twilio_auth_token,
             webhook_policy,
             webhook_secrets,
         });
@@ -242,6 +257,7 @@ fn build_engine(state: &web::Data<AppState>) -> Engine {
         let dispatcher = Dispatcher::new(
             state.store.clone(),
             state.providers.clone(),
+            state.channels.clone(),
             state.clock.clone(),
             state.tokens.clone(),
             settings.dispatch.clone(),

@@ -10,6 +10,7 @@ use actix_web::web;
 use crate::auth::secrets::EnrollmentCodeKeys;
 use crate::auth::tokens::TokenIssuer;
 use crate::auth::unauthenticated::UnauthenticatedGuard;
+use crate::channels::ChannelProviders;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::outbound_address::AddressPolicy;
@@ -35,6 +36,13 @@ pub struct AppState {
     /// Push providers that rejected our configuration, for readiness.
     pub provider_health: Arc<ProviderHealth>,
     pub providers: Providers,
+    /// The providers of the channels besides push (SMS), by channel.
+    pub channels: ChannelProviders,
+    /// Where the world reaches this gateway (`server.public_url`, or the listener's address):
+    /// the URL Twilio's callbacks are signed over.
+    pub public_url: String,
+    /// Twilio's auth token, the key of its request signatures; `None` when Twilio is off.
+    pub twilio_auth_token: Option<String>,
     /// Where webhooks may not go, less `webhooks.allow_networks`.
     pub webhook_policy: Arc<AddressPolicy>,
     /// Seals and opens webhook endpoint secrets.

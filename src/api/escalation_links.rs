@@ -7,7 +7,7 @@
 //! for development). A ticket of a customer whose tier has no panic button gets no link (409):
 //! its page could only ever refuse.
 
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpResponse};
 use serde_json::json;
 
 use super::extract::TicketsWriter;
@@ -20,18 +20,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_escalation_link);
 }
 
-/// Where links point: `server.public_url`, or the address this server listens on.
-fn public_base(state: &AppState, req: &HttpRequest) -> String {
-    match state.settings.server.public_url.trim_end_matches('/') {
-        "" => format!("http://{}", req.app_config().local_addr()),
-        base => base.to_owned(),
-    }
-}
 
 #[post("/v1/tickets/{id}/escalation-link")]
 async fn create_escalation_link(
     state: web::Data<AppState>,
-    req: HttpRequest,
     writer: TicketsWriter,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
@@ -50,7 +42,7 @@ async fn create_escalation_link(
     match issued {
         Issue::Issued { id, expires_at } => Ok(no_store(HttpResponse::Created()).json(json!({
             "id": id,
-            "url": format!("{}{}", public_base(&state, &req), crate::web::escalate::path(&token)),
+            "url": format!("{}{}", state.public_url, crate::web::escalate::path(&token)),
             "expires_at": expires_at,
         }))),
         Issue::UnknownTicket => Err(Problem::not_found(format!("no ticket {id}"))),

@@ -12,6 +12,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::Problem;
+use crate::domain::contact::Channel;
 use crate::domain::platform::Platform;
 use crate::state::AppState;
 
@@ -64,7 +65,7 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     for platform in [Platform::Ios, Platform::Android] {
         let status = if !state.providers.contains_key(&platform) {
             "not_configured"
-        } else if let Some(problem) = state.provider_health.problem(platform) {
+        } else if let Some(problem) = state.provider_health.problem(platform.as_str()) {
             tracing::warn!(
                 platform = platform.as_str(),
                 problem,
@@ -77,6 +78,25 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
         platforms.insert(platform.as_str().to_owned(), json!(status));
     }
     let push_ok = platforms.values().all(|s| s == "ok");
+    // The channels besides push, alike; one left unconfigured is a choice (nobody can verify
+    // a method of it), so only one that refuses our configuration degrades them.
+    let mut channels = serde_json::Map::new();
+    for channel in Channel::ALL.into_iter().filter(|c| *c != Channel::Push) {
+        let status = if !state.channels.contains_key(&channel) {
+            "not_configured"
+        } else if let Some(problem) = state.provider_health.problem(channel.as_str()) {
+            tracing::warn!(
+                channel = channel.as_str(),
+                problem,
+                "channel provider refuses our configuration"
+            );
+            "rejected_configuration"
+        } else {
+            "ok"
+        };
+        channels.insert(channel.as_str().to_owned(), json!(status));
+    }
+    let channels_ok = channels.values().all(|s| s != "rejected_configuration");
     let misfits = match state.store.escalation_misfits().await {
         Ok(m) => m,
         Err(e) => {
@@ -94,6 +114,10 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
         "push": {
             "status": if push_ok { "ok" } else { "degraded" },
             "platforms": platforms,
+        },
+        "channels": {
+            "status": if channels_ok { "ok" } else { "degraded" },
+            "channels": channels,
         },
         "escalation": if misfits.is_empty() { json!({ "status": "ok" }) } else {
             json!({

@@ -5,6 +5,7 @@ pub mod admin_keys;
 pub mod alerts;
 pub mod calendars;
 pub mod configuration;
+pub mod contact_methods;
 pub mod devices;
 pub mod enrollment_codes;
 pub mod escalation_links;
@@ -19,6 +20,7 @@ pub mod problem;
 pub mod reports;
 pub mod schedules;
 pub mod tickets;
+pub mod twilio;
 pub mod validate;
 pub mod waiting;
 pub mod webhooks;
@@ -53,6 +55,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(reports::configure)
     .configure(webhooks::configure)
     .configure(calendars::configure)
+    .configure(contact_methods::configure)
+    .configure(twilio::configure)
     .default_service(web::to(not_found));
 }
 

@@ -1,4 +1,5 @@
-//! The dispatcher: drains the delivery outbox into APNs and FCM.
+//! The dispatcher: drains the delivery outbox into APNs and FCM, and into the channel
+//! providers (SMS through Twilio) for deliveries to a contact method.
 //!
 //! It is woken in-process the moment a transaction queues deliveries (no poll delay on the hot
 //! path) and also sweeps on an interval, which recovers whatever a crash or another instance
@@ -7,7 +8,9 @@
 //! delivered; retried with exponential backoff and full jitter (never sooner than the
 //! provider's `Retry-After`); given up when the acknowledgement window ends, so escalation
 //! takes over (a page never tried is still sent once, however late); or, for a dead token,
-//! the device deactivated while the user's other devices are still paged.
+//! the device deactivated (or the contact method disabled) while the user's other devices and
+//! methods are still paged. Push and the other channels differ only in the last step, the
+//! provider call ([`Dispatcher::send`]); claiming, outcomes, backoff and metrics are shared.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,11 +23,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::auth::tokens::TokenIssuer;
+use crate::channels::{ChannelProviders, Message};
 use crate::clock::Clock;
+use crate::domain::contact::ContactAddress;
 use crate::domain::platform::Platform;
 use crate::domain::push_token::PushToken;
 use crate::push::{Notification, Outcome, Providers};
-use crate::store::deliveries::{ClaimedDelivery, Recorded};
+use crate::store::deliveries::{ClaimedDelivery, Recipient, Recorded};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -69,7 +74,7 @@ struct DispatchMetrics {
 impl DispatchMetrics {
     fn register(registry: &Registry) -> Self {
         let deliveries = IntCounterVec::new(
-            Opts::new("deliveries_total", "Push sends by provider and outcome"),
+            Opts::new("deliveries_total", "Sends by provider and outcome"),
             &["provider", "outcome"],
         )
         .expect("static metric");
@@ -106,31 +111,28 @@ impl DispatchMetrics {
 }
 
 /// A provider reported that our own configuration is wrong: readiness says so until a send
-/// on that platform succeeds again.
+/// on that route (a push platform, `ios`/`android`, or a channel, `sms`) succeeds again.
 #[derive(Debug, Default)]
-pub struct ProviderHealth(Mutex<HashMap<Platform, String>>);
+pub struct ProviderHealth(Mutex<HashMap<&'static str, String>>);
 
 impl ProviderHealth {
     pub fn problems(&self) -> Vec<String> {
         let map = self.0.lock().expect("health lock");
-        let mut v: Vec<String> = map
-            .iter()
-            .map(|(p, e)| format!("{}: {e}", p.as_str()))
-            .collect();
+        let mut v: Vec<String> = map.iter().map(|(p, e)| format!("{p}: {e}")).collect();
         v.sort();
         v
     }
 
-    /// What the provider of `platform` last said about our configuration, if anything.
-    pub fn problem(&self, platform: Platform) -> Option<String> {
-        self.0.lock().expect("health lock").get(&platform).cloned()
+    /// What the provider of `route` last said about our configuration, if anything.
+    pub fn problem(&self, route: &str) -> Option<String> {
+        self.0.lock().expect("health lock").get(route).cloned()
     }
 
-    fn set(&self, platform: Platform, problem: Option<String>) {
+    pub(crate) fn set(&self, route: &'static str, problem: Option<String>) {
         let mut map = self.0.lock().expect("health lock");
         match problem {
-            Some(p) => map.insert(platform, p),
-            None => map.remove(&platform),
+            Some(p) => map.insert(route, p),
+            None => map.remove(route),
         };
     }
 }
@@ -138,6 +140,7 @@ impl ProviderHealth {
 pub struct Dispatcher {
     store: Store,
     providers: Providers,
+    channels: ChannelProviders,
     clock: Arc<dyn Clock>,
     tokens: Arc<TokenIssuer>,
     settings: DispatchSettings,
@@ -170,6 +173,7 @@ impl Dispatcher {
     pub fn new(
         store: Store,
         providers: Providers,
+        channels: ChannelProviders,
         clock: Arc<dyn Clock>,
         tokens: Arc<TokenIssuer>,
         settings: DispatchSettings,
@@ -180,6 +184,7 @@ impl Dispatcher {
         Self {
             store,
             providers,
+            channels,
             clock,
             tokens,
             settings,
@@ -363,24 +368,29 @@ impl Dispatcher {
         }
     }
 
-    /// One delivery: decides whether it may still go, sends it through its platform's
-    /// provider, and turns the answer into what is recorded. The span names the delivery and
-    /// device, never the token or the payload.
+    /// One delivery: decides whether it may still go, sends it through its route's provider
+    /// (push platform or channel), and turns the answer into what is recorded. The span names
+    /// the delivery and route, never the token, the address or the payload.
     #[tracing::instrument(
-        name = "push send",
+        name = "delivery send",
         skip_all,
-        fields(delivery = %d.id, device = %d.device_id, platform = d.platform.as_str(), attempts = d.attempts)
+        fields(delivery = %d.id, route = d.recipient.route(), attempts = d.attempts)
     )]
     async fn send(&self, d: &ClaimedDelivery) -> Recorded {
         let now = self.clock.now();
+        let route = d.recipient.route();
         if d.kind == crate::push::NotificationKind::Page && !d.incident_state.is_open() {
             return Recorded::Cancelled {
                 reason: format!("incident {}", d.incident_state.as_str()),
             };
         }
-        if d.device_gone {
+        if d.recipient_gone {
             return Recorded::Cancelled {
-                reason: "device revoked or its push token is dead".into(),
+                reason: match d.recipient {
+                    Recipient::Device { .. } => "device revoked or its push token is dead",
+                    Recipient::Method { .. } => "contact method disabled, deleted or unverified",
+                }
+                .into(),
             };
         }
         // The window bounds retries, not the first try: a page that waited in the queue past
@@ -388,67 +398,96 @@ impl Dispatcher {
         // than never. Only a page that was already tried is given up here.
         if now >= d.give_up_at && d.attempts > 1 {
             return self.count(
-                d.platform,
+                &d.recipient,
                 "expired",
                 Recorded::Failed {
                     error: "acknowledgement window ended before the page could be delivered".into(),
                 },
             );
         }
-        let Some(provider) = self.providers.get(&d.platform) else {
-            let error = format!("no push provider is configured for {}", d.platform.as_str());
-            tracing::error!(delivery = %d.id, "{error}");
-            self.health.set(d.platform, Some(error.clone()));
-            return self.count(d.platform, "fatal", Recorded::Failed { error });
-        };
-        // A late first send gets a fresh window of the original length, so the phone keeps
-        // it and its acknowledge button still works.
-        let expires_at = if d.expires_at <= now {
-            now + (d.expires_at - d.created_at).max(Duration::minutes(1))
-        } else {
-            d.expires_at
-        };
-        let ack_token = (d.kind == crate::push::NotificationKind::Page).then(|| {
-            self.tokens
-                .issue_ack(&d.user_id, &d.device_id, &d.incident_id, expires_at, now)
-        });
-        let notification = Notification {
-            kind: d.kind,
-            incident_id: d.incident_id.clone(),
-            delivery_id: d.id.clone(),
-            title: d.title.clone(),
-            body: d.body.clone(),
-            ticket_ref: Some(d.ticket_ref.clone()),
-            ack_token,
-            expires_at,
-            critical_allowed: d.critical_alerts,
-        };
-        // Tokens are checked when a phone sends them; one stored before that check existed
-        // and not of its platform's shape could never be delivered to, and must not reach the
-        // provider's request: it is dead.
-        let outcome = match PushToken::parse(d.platform, &d.push_token) {
-            Ok(token) => {
-                let started = Instant::now();
-                let outcome = provider.send(&token, &notification, now).await;
-                self.metrics
-                    .send_seconds
-                    .with_label_values(&[d.platform.as_str()])
-                    .observe(started.elapsed().as_secs_f64());
-                outcome
+        let started = Instant::now();
+        let outcome = match &d.recipient {
+            Recipient::Device {
+                device_id,
+                platform,
+                push_token,
+                critical_alerts,
+            } => {
+                let Some(provider) = self.providers.get(platform) else {
+                    return self
+                        .misconfigured(d, format!("no push provider is configured for {route}"));
+                };
+                // A late first send gets a fresh window of the original length, so the phone
+                // keeps it and its acknowledge button still works.
+                let expires_at = if d.expires_at <= now {
+                    now + (d.expires_at - d.created_at).max(Duration::minutes(1))
+                } else {
+                    d.expires_at
+                };
+                let ack_token = (d.kind == crate::push::NotificationKind::Page).then(|| {
+                    self.tokens
+                        .issue_ack(&d.user_id, device_id, &d.incident_id, expires_at, now)
+                });
+                let notification = Notification {
+                    kind: d.kind,
+                    incident_id: d.incident_id.clone(),
+                    delivery_id: d.id.clone(),
+                    title: d.title.clone(),
+                    body: d.body.clone(),
+                    ticket_ref: Some(d.ticket_ref.clone()),
+                    ack_token,
+                    expires_at,
+                    critical_allowed: *critical_alerts,
+                };
+                // Tokens are checked when a phone sends them; one stored before that check
+                // existed and not of its platform's shape could never be delivered to, and
+                // must not reach the provider's request: it is dead.
+                match PushToken::parse(*platform, push_token) {
+                    Ok(token) => provider.send(&token, &notification, now).await,
+                    Err(e) => Outcome::TokenDead {
+                        reason: format!("the stored push token is malformed: {e}"),
+                    },
+                }
             }
-            Err(e) => Outcome::TokenDead {
-                reason: format!("the stored push token is malformed: {e}"),
-            },
+            Recipient::Method {
+                channel, address, ..
+            } => {
+                let Some(provider) = self.channels.get(channel) else {
+                    return self.misconfigured(d, format!("no provider is configured for {route}"));
+                };
+                let message = Message {
+                    delivery_id: Some(d.id.clone()),
+                    title: d.title.clone(),
+                    body: d.body.clone(),
+                    reply_code: d.reply_code.clone(),
+                };
+                // Stored addresses were parsed when added; one that no longer parses can never
+                // be delivered to.
+                match channel
+                    .method_kind()
+                    .ok_or("not a contact-method channel")
+                    .and_then(|kind| ContactAddress::parse(kind, address))
+                {
+                    Ok(to) => provider.send(&to, &message, now).await,
+                    Err(e) => Outcome::TokenDead {
+                        reason: format!("the stored address is malformed: {e}"),
+                    },
+                }
+            }
         };
+        self.metrics
+            .send_seconds
+            .with_label_values(&[self.provider_name(&d.recipient)])
+            .observe(started.elapsed().as_secs_f64());
         let now = self.clock.now();
         match outcome {
             Outcome::Accepted {
                 provider_message_id,
             } => {
-                self.health.set(d.platform, None);
-                tracing::info!(delivery = %d.id, incident = %d.incident_id, kind = ?d.kind, platform = d.platform.as_str(), attempts = d.attempts, "delivered to the push provider");
+                self.health.set(route, None);
+                tracing::info!(delivery = %d.id, incident = %d.incident_id, kind = ?d.kind, route, attempts = d.attempts, "delivered to the provider");
                 self.count(
-                    d.platform,
+                    &d.recipient,
                     "accepted",
                     Recorded::Sent {
                         provider_message_id,
@@ -462,7 +501,7 @@ impl Dispatcher {
                 if due_at >= d.give_up_at {
                     tracing::warn!(delivery = %d.id, %reason, "giving up: the acknowledgement window ends before the next try");
                     return self.count(
-                        d.platform,
+                        &d.recipient,
                         "gave_up",
                         Recorded::Failed {
                             error: format!("gave up after {} attempts: {reason}", d.attempts),
@@ -471,7 +510,7 @@ impl Dispatcher {
                 }
                 tracing::info!(delivery = %d.id, %reason, retry_in_ms = delay.num_milliseconds(), "provider asked to retry");
                 self.count(
-                    d.platform,
+                    &d.recipient,
                     "retry",
                     Recorded::RetryAt {
                         due_at,
@@ -480,29 +519,46 @@ impl Dispatcher {
                 )
             }
             Outcome::TokenDead { reason } => {
-                tracing::warn!(delivery = %d.id, device = %d.device_id, %reason, "push token is dead: device deactivated");
+                tracing::warn!(delivery = %d.id, route, %reason, "the address is dead: device deactivated or contact method disabled");
                 self.count(
-                    d.platform,
+                    &d.recipient,
                     "token_dead",
                     Recorded::TokenDead { error: reason },
                 )
             }
             Outcome::Fatal { reason } => {
-                tracing::error!(delivery = %d.id, platform = d.platform.as_str(), %reason, "push provider rejected our configuration");
-                self.health.set(d.platform, Some(reason.clone()));
-                self.count(d.platform, "fatal", Recorded::Failed { error: reason })
+                tracing::error!(delivery = %d.id, route, %reason, "provider rejected our configuration");
+                self.health.set(route, Some(reason.clone()));
+                self.count(&d.recipient, "fatal", Recorded::Failed { error: reason })
             }
         }
     }
 
-    fn count(&self, platform: Platform, outcome: &str, recorded: Recorded) -> Recorded {
-        let provider = match platform {
-            Platform::Ios => "apns",
-            Platform::Android => "fcm",
-        };
+    /// No provider for the delivery's route: failed, and readiness says so.
+    fn misconfigured(&self, d: &ClaimedDelivery, error: String) -> Recorded {
+        tracing::error!(delivery = %d.id, "{error}");
+        self.health.set(d.recipient.route(), Some(error.clone()));
+        self.count(&d.recipient, "fatal", Recorded::Failed { error })
+    }
+
+    fn provider_name(&self, recipient: &Recipient) -> &'static str {
+        match recipient {
+            Recipient::Device { platform, .. } => match platform {
+                Platform::Ios => "apns",
+                Platform::Android => "fcm",
+            },
+            Recipient::Method { channel, .. } => self
+                .channels
+                .get(channel)
+                .map(|p| p.name())
+                .unwrap_or_else(|| channel.as_str()),
+        }
+    }
+
+    fn count(&self, recipient: &Recipient, outcome: &str, recorded: Recorded) -> Recorded {
         self.metrics
             .deliveries
-            .with_label_values(&[provider, outcome])
+            .with_label_values(&[self.provider_name(recipient), outcome])
             .inc();
         recorded
     }

@@ -14,6 +14,7 @@ use sqlx::Row;
 use super::identity::decode_error;
 use super::incidents::{event, On};
 use super::{from_millis, millis, Backend, Store, StoreError, Tx};
+use crate::domain::contact::Channel;
 use crate::domain::incident::IncidentState;
 use crate::domain::platform::Platform;
 use crate::push::NotificationKind;
@@ -30,19 +31,61 @@ pub struct ClaimedDelivery {
     pub ticket_ref: String,
     pub incident_state: IncidentState,
     pub user_id: String,
-    pub device_id: String,
-    pub platform: Platform,
+    /// The device (push) or contact method (any other channel) it goes to.
+    pub recipient: Recipient,
     pub kind: NotificationKind,
-    pub push_token: String,
-    pub critical_alerts: bool,
-    /// The device was revoked or its token died after the delivery was queued.
-    pub device_gone: bool,
+    /// The device was revoked or its token died, or the contact method was disabled, deleted
+    /// or never verified, after the delivery was queued.
+    pub recipient_gone: bool,
+    /// The code an SMS page carries for replies.
+    pub reply_code: Option<String>,
     pub title: String,
     pub body: String,
     pub expires_at: DateTime<Utc>,
     pub give_up_at: DateTime<Utc>,
     pub attempts: i64,
     pub created_at: DateTime<Utc>,
+}
+
+/// Where a delivery goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recipient {
+    Device {
+        device_id: String,
+        platform: Platform,
+        push_token: String,
+        critical_alerts: bool,
+    },
+    Method {
+        method_id: String,
+        channel: Channel,
+        /// As stored; parsed again before a provider sees it.
+        address: String,
+    },
+}
+
+impl Recipient {
+    /// The health and metrics key: the platform for push, the channel otherwise.
+    pub fn route(&self) -> &'static str {
+        match self {
+            Recipient::Device { platform, .. } => platform.as_str(),
+            Recipient::Method { channel, .. } => channel.as_str(),
+        }
+    }
+
+    /// Who, for the timeline.
+    fn describe(&self) -> serde_json::Value {
+        match self {
+            Recipient::Device {
+                device_id,
+                platform,
+                ..
+            } => json!({ "device_id": device_id, "platform": platform }),
+            Recipient::Method {
+                method_id, channel, ..
+            } => json!({ "contact_method_id": method_id, "channel": channel }),
+        }
+    }
 }
 
 /// What became of one send, as the store records it.
@@ -135,9 +178,11 @@ impl Store {
         let rows = sqlx::query(
             "SELECT dl.id, dl.incident_id, i.ticket_id, t.external_ref, i.state, dl.user_id, \
              dl.device_id, dl.platform, dl.kind, d.push_token, d.critical_alerts, d.revoked_at, \
-             d.token_dead_at, dl.title, dl.body, dl.expires_at, dl.give_up_at, dl.attempts, \
-             dl.created_at \
-             FROM deliveries dl JOIN devices d ON d.id = dl.device_id \
+             d.token_dead_at, dl.channel, dl.contact_method_id, dl.reply_code, cm.address, \
+             cm.verified_at, cm.disabled_at, cm.deleted_at, dl.title, dl.body, dl.expires_at, \
+             dl.give_up_at, dl.attempts, dl.created_at \
+             FROM deliveries dl LEFT JOIN devices d ON d.id = dl.device_id \
+             LEFT JOIN contact_methods cm ON cm.id = dl.contact_method_id \
              JOIN incidents i ON i.id = dl.incident_id JOIN tickets t ON t.id = i.ticket_id \
              WHERE dl.lease_owner = $1 AND dl.state = 'pending' \
              ORDER BY dl.first_page DESC, dl.due_at",
@@ -149,8 +194,36 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let state: String = r.try_get("state")?;
-                let platform: String = r.try_get("platform")?;
                 let kind: String = r.try_get("kind")?;
+                let channel: String = r.try_get("channel")?;
+                let is_set = |column: &str| -> Result<bool, sqlx::Error> {
+                    Ok(r.try_get::<Option<i64>, _>(column)?.is_some())
+                };
+                let (recipient, recipient_gone) = match Channel::parse(&channel) {
+                    Some(Channel::Push) => {
+                        let platform: String = r.try_get("platform")?;
+                        (
+                            Recipient::Device {
+                                device_id: r.try_get("device_id")?,
+                                platform: Platform::parse(&platform).ok_or_else(|| {
+                                    decode_error("deliveries.platform", &platform)
+                                })?,
+                                push_token: r.try_get("push_token")?,
+                                critical_alerts: r.try_get::<i64, _>("critical_alerts")? != 0,
+                            },
+                            is_set("revoked_at")? || is_set("token_dead_at")?,
+                        )
+                    }
+                    Some(channel) => (
+                        Recipient::Method {
+                            method_id: r.try_get("contact_method_id")?,
+                            channel,
+                            address: r.try_get("address")?,
+                        },
+                        !is_set("verified_at")? || is_set("disabled_at")? || is_set("deleted_at")?,
+                    ),
+                    None => return Err(decode_error("deliveries.channel", &channel)),
+                };
                 Ok(ClaimedDelivery {
                     id: r.try_get("id")?,
                     lease_token: token.clone(),
@@ -160,17 +233,13 @@ impl Store {
                     incident_state: IncidentState::parse(&state)
                         .ok_or_else(|| decode_error("incidents.state", &state))?,
                     user_id: r.try_get("user_id")?,
-                    device_id: r.try_get("device_id")?,
-                    platform: Platform::parse(&platform)
-                        .ok_or_else(|| decode_error("deliveries.platform", &platform))?,
+                    recipient,
                     kind: match kind.as_str() {
                         "page" => NotificationKind::Page,
                         _ => NotificationKind::Update,
                     },
-                    push_token: r.try_get("push_token")?,
-                    critical_alerts: r.try_get::<i64, _>("critical_alerts")? != 0,
-                    device_gone: r.try_get::<Option<i64>, _>("revoked_at")?.is_some()
-                        || r.try_get::<Option<i64>, _>("token_dead_at")?.is_some(),
+                    recipient_gone,
+                    reply_code: r.try_get("reply_code")?,
                     title: r.try_get("title")?,
                     body: r.try_get("body")?,
                     expires_at: from_millis(r.try_get("expires_at")?),
@@ -261,7 +330,9 @@ async fn record_one(
         incident: Some(&d.incident_id),
         alert: None,
     };
-    let who = json!({ "user_id": d.user_id, "device_id": d.device_id, "platform": d.platform, "kind": d.kind });
+    let mut who = d.recipient.describe();
+    who["user_id"] = json!(d.user_id);
+    who["kind"] = json!(d.kind);
     match outcome {
         Recorded::Sent {
             provider_message_id,
@@ -280,17 +351,36 @@ async fn record_one(
             event(tx, on, now, "delivered", None, detail).await?;
         }
         Recorded::TokenDead { error } => {
-            sqlx::query(
-                "UPDATE devices SET token_dead_at = $2, updated_at = $2 \
-                 WHERE id = $1 AND token_dead_at IS NULL",
-            )
-            .bind(&d.device_id)
-            .bind(millis(now))
-            .execute(&mut **tx)
-            .await?;
+            let kind = match &d.recipient {
+                Recipient::Device { device_id, .. } => {
+                    sqlx::query(
+                        "UPDATE devices SET token_dead_at = $2, updated_at = $2 \
+                         WHERE id = $1 AND token_dead_at IS NULL",
+                    )
+                    .bind(device_id)
+                    .bind(millis(now))
+                    .execute(&mut **tx)
+                    .await?;
+                    "delivery.token_dead"
+                }
+                // The address will never work: the method is taken out of paging (the
+                // person's other methods still fire) and says why.
+                Recipient::Method { method_id, .. } => {
+                    sqlx::query(
+                        "UPDATE contact_methods SET disabled_at = $2, disabled_reason = $3, \
+                         updated_at = $2 WHERE id = $1 AND disabled_at IS NULL",
+                    )
+                    .bind(method_id)
+                    .bind(millis(now))
+                    .bind(error)
+                    .execute(&mut **tx)
+                    .await?;
+                    "delivery.address_dead"
+                }
+            };
             let mut detail = who;
             detail["error"] = json!(error);
-            event(tx, on, now, "delivery.token_dead", None, detail).await?;
+            event(tx, on, now, kind, None, detail).await?;
         }
         Recorded::Failed { error } => {
             let mut detail = who;

@@ -17,9 +17,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::Row;
 
+use super::contacts::effective_rules;
 use super::incidents::{event, On, PagedPerson};
 use super::waiting::{resume_tx, ResumedBecause};
 use super::{millis, new_id, Store, StoreError, Tx};
+use crate::domain::contact::{reply_code, Channel, NotificationRule, RuleSet};
 use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Target};
 use crate::domain::incident::{IncidentState, Transition};
 use crate::domain::schedule::Schedule;
@@ -429,7 +431,11 @@ async fn page_people(
     Ok((paged, pages))
 }
 
-/// Queues one delivery per active device of `user_id`; returns how many.
+/// Queues what reaches `user_id`, in the caller's transaction (the outbox); returns how many
+/// deliveries. A page follows the person's notification rules (theirs, the admin's default,
+/// or push at once and every verified SMS after a minute): one delivery per active device for
+/// a push rule, one per verified, live contact method for the others, each due `delay` after
+/// `now`. An update (to a customer's contacts) goes to their devices only.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn queue_for_user(
     tx: &mut Tx,
@@ -442,42 +448,139 @@ pub(crate) async fn queue_for_user(
     expires: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let devices = sqlx::query(
-        "SELECT id, platform FROM devices \
-         WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NULL",
-    )
-    .bind(user_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    for device in &devices {
-        let device_id: String = device.try_get("id")?;
-        let platform: String = device.try_get("platform")?;
+    let rules = if kind == "page" {
+        effective_rules(tx, user_id).await?
+    } else {
+        RuleSet::from_stored(vec![NotificationRule {
+            method: Channel::Push,
+            method_id: None,
+            delay_minutes: 0,
+        }])
+    };
+    let outbox = Outbox {
+        incident_id,
+        user_id,
+        kind,
+        pos,
+        title,
+        body,
+        expires,
+        now,
+    };
+    let mut queued = 0;
+    // A method named by two rules (every SMS at 1, this SMS at 3) is paged by the first.
+    let mut reached: Vec<String> = Vec::new();
+    for rule in rules.rules() {
+        let due = now + Duration::minutes(i64::from(rule.delay_minutes));
+        let Some(method_kind) = rule.method.method_kind() else {
+            let devices = sqlx::query(
+                "SELECT id, platform FROM devices \
+                 WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NULL",
+            )
+            .bind(user_id)
+            .fetch_all(&mut **tx)
+            .await?;
+            for device in &devices {
+                let device_id: String = device.try_get("id")?;
+                if reached.contains(&device_id) {
+                    continue;
+                }
+                let platform: String = device.try_get("platform")?;
+                outbox
+                    .insert(tx, due, Recipient::Device(&device_id, &platform))
+                    .await?;
+                reached.push(device_id);
+                queued += 1;
+            }
+            continue;
+        };
+        let methods: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM contact_methods WHERE user_id = $1 AND kind = $2 \
+             AND verified_at IS NOT NULL AND disabled_at IS NULL AND deleted_at IS NULL \
+             AND ($3 = '' OR id = $3) ORDER BY created_at, id",
+        )
+        .bind(user_id)
+        .bind(method_kind.as_str())
+        .bind(rule.method_id.as_deref().unwrap_or(""))
+        .fetch_all(&mut **tx)
+        .await?;
+        for method_id in methods {
+            if reached.contains(&method_id) {
+                continue;
+            }
+            outbox
+                .insert(tx, due, Recipient::Method(&method_id, rule.method))
+                .await?;
+            reached.push(method_id);
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// Who one outbox row goes to.
+enum Recipient<'a> {
+    /// A device id and its platform (push).
+    Device(&'a str, &'a str),
+    /// A contact method id and its channel.
+    Method(&'a str, Channel),
+}
+
+/// The parts every delivery of one `queue_for_user` call shares.
+struct Outbox<'a> {
+    incident_id: &'a str,
+    user_id: &'a str,
+    kind: &'a str,
+    pos: Position,
+    title: &'a str,
+    body: &'a str,
+    expires: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+impl Outbox<'_> {
+    async fn insert(
+        &self,
+        tx: &mut Tx,
+        due: DateTime<Utc>,
+        to: Recipient<'_>,
+    ) -> Result<(), StoreError> {
+        let (device_id, platform, method_id, channel) = match to {
+            Recipient::Device(id, platform) => (Some(id), Some(platform), None, Channel::Push),
+            Recipient::Method(id, channel) => (None, None, Some(id), channel),
+        };
+        // SMS pages carry a short code a reply names (`ACK 4K7Q`).
+        let reply_code = (channel == Channel::Sms && self.kind == "page").then(reply_code);
         sqlx::query(
             "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \
              escalation_pass, escalation_step, title, body, state, due_at, expires_at, give_up_at, \
-             created_at, updated_at, first_page) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $12, $11, $11, \
+             created_at, updated_at, first_page, channel, contact_method_id, reply_code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $12, $14, $14, \
              CASE WHEN EXISTS (SELECT 1 FROM incidents WHERE id = $2 AND first_page_at IS NULL) \
-             THEN $13 ELSE 0 END)",
+             THEN $13 ELSE 0 END, $15, $16, $17)",
         )
         .bind(new_id())
-        .bind(incident_id)
-        .bind(user_id)
-        .bind(&device_id)
-        .bind(&platform)
-        .bind(kind)
-        .bind(i64::from(pos.pass))
-        .bind(pos.step as i64)
-        .bind(title)
-        .bind(body)
-        .bind(millis(now))
-        .bind(millis(expires))
+        .bind(self.incident_id)
+        .bind(self.user_id)
+        .bind(device_id)
+        .bind(platform)
+        .bind(self.kind)
+        .bind(i64::from(self.pos.pass))
+        .bind(self.pos.step as i64)
+        .bind(self.title)
+        .bind(self.body)
+        .bind(millis(due))
+        .bind(millis(self.expires))
         // The pages of an incident's first paging go out ahead of any backlog.
-        .bind(i64::from(kind == "page"))
+        .bind(i64::from(self.kind == "page"))
+        .bind(millis(self.now))
+        .bind(channel.as_str())
+        .bind(method_id)
+        .bind(reply_code)
         .execute(&mut **tx)
         .await?;
+        Ok(())
     }
-    Ok(devices.len())
 }
 
 /// An open incident with what paging it needs, read inside the paging transaction.

@@ -39,6 +39,7 @@ embedded! {
     14 => "0014_calendar_feeds",
     15 => "0015_ticket_waiting",
     16 => "0016_escalation_links",
+    17 => "0017_contact_methods",
 }
 
 /// Where the database stands against the migrations this binary carries.

@@ -9,6 +9,7 @@
 pub mod admin_keys;
 pub mod calendars;
 pub mod configuration;
+pub mod contacts;
 pub mod deliveries;
 pub mod directory;
 pub mod enrollment_codes;

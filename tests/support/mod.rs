@@ -12,6 +12,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use panic_gateway::admin_client::AdminClient;
+use panic_gateway::channels::twilio::mock::MockTwilio;
 use panic_gateway::clock::ManualClock;
 use panic_gateway::config::Settings;
 use panic_gateway::engine::{DueWork, Engine};
@@ -174,6 +175,8 @@ pub struct TestApp {
     pub db_url: String,
     /// The mock APNs and FCM the gateway pages into, when started with them.
     pub push: Option<Arc<MockProviders>>,
+    /// The mock Twilio the gateway sends SMS through, when started with it.
+    pub twilio: Option<Arc<MockTwilio>>,
     /// The gateway's workers, to drive a round now ([`TestApp::run_due_work`]).
     pub engine: Engine,
     // Last: dropped after the server has been asked to stop. `None` for a second instance
@@ -210,6 +213,7 @@ pub async fn spawn_second_instance(first: &TestApp) -> TestApp {
 pub async fn spawn_instance(first: &TestApp, settings: Settings) -> TestApp {
     let mut app = start(first.backend, settings, first.clock.clone(), None).await;
     app.push = first.push.clone();
+    app.twilio = first.twilio.clone();
     app
 }
 
@@ -229,6 +233,26 @@ pub async fn spawn_app_with_push(
     })
     .await;
     app.push = Some(Arc::new(mocks));
+    app
+}
+
+/// A gateway paging into fresh mock APNs and FCM, and sending SMS through a fresh mock Twilio
+/// whose inbound-SMS webhook points at the gateway.
+pub async fn spawn_app_with_twilio(
+    backend: TestBackend,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let dir = std::env::temp_dir().join(format!("pgw-twilio-{}", uuid::Uuid::new_v4().simple()));
+    let (twilio, settings) = MockTwilio::start_in(&dir)
+        .await
+        .expect("mock Twilio starts");
+    let mut app = spawn_app_with_push(backend, |s| {
+        s.channels.twilio = settings;
+        customize(s);
+    })
+    .await;
+    twilio.set_inbound_url(&app.url("/v1/twilio/sms"));
+    app.twilio = Some(Arc::new(twilio));
     app
 }
 
@@ -274,6 +298,7 @@ async fn start(
         admin_key,
         server: Some(server),
         push: None,
+        twilio: None,
         engine,
         db,
     }
@@ -333,6 +358,13 @@ impl TestApp {
         self.push
             .as_deref()
             .expect("started with spawn_app_with_push")
+    }
+
+    /// The mock Twilio; panics if the app was started without it.
+    pub fn twilio(&self) -> &MockTwilio {
+        self.twilio
+            .as_deref()
+            .expect("started with spawn_app_with_twilio")
     }
 
     /// Runs every worker's round until nothing more is due at the gateway's current time:

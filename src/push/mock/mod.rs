@@ -7,7 +7,7 @@
 
 pub mod apns;
 pub mod fcm;
-mod server;
+pub(crate) mod server;
 
 use std::path::Path;
 use std::sync::OnceLock;
