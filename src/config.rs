@@ -60,7 +60,7 @@ pub struct ServerSettings {
     /// peer is the client.
     pub trusted_proxies: Vec<String>,
     /// The URL the world reaches this gateway at (`https://gateway.example.com`, optionally with
-    /// a path prefix), without a trailing slash: links the gateway hands out (the customer's
+    /// a path prefix; a trailing slash is dropped): links the gateway hands out (the customer's
     /// self-escalation link) and the callback URLs given to Twilio are built on it, and Twilio's
     /// request signatures are made over it. Empty: the address the server listens on, right
     /// only when nothing (TLS terminator, proxy) stands in front.
