@@ -36,6 +36,8 @@ pub struct Settings {
     pub metrics: crate::telemetry::MetricsSettings,
     /// Outbound webhooks: where they may go, how their secrets are kept, how they are sent.
     pub webhooks: crate::engine::webhooks::WebhookSettings,
+    /// The staff console: sessions and invites.
+    pub console: crate::web::ConsoleSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -55,6 +57,41 @@ pub struct ServerSettings {
     /// for the failure limits. Empty (the default): the header is never believed and the TCP
     /// peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// Where people and providers reach this gateway (`https://pager.example.com`, no path):
+    /// invite links are built on it, and the console's session cookie is marked `Secure` when
+    /// it is https. Empty: `http://{host}:{port}`, for development.
+    pub public_url: String,
+}
+
+impl ServerSettings {
+    /// The public base URL, without a trailing slash.
+    pub fn public_base(&self) -> String {
+        if self.public_url.trim().is_empty() {
+            format!("http://{}:{}", self.host, self.port)
+        } else {
+            self.public_url.trim().trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// Whether the public address is https (then cookies are `Secure`).
+    pub fn public_is_https(&self) -> bool {
+        self.public_base().starts_with("https://")
+    }
+
+    fn check_public_url(&self) -> Result<(), String> {
+        if self.public_url.trim().is_empty() {
+            return Ok(());
+        }
+        let url = url::Url::parse(self.public_url.trim())
+            .map_err(|e| format!("is not a URL ({e}); e.g. https://pager.example.com"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err("must be an http:// or https:// URL with a host".into());
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err("must be only scheme, host and port (no path, query or fragment)".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServerSettings {
@@ -66,6 +103,7 @@ impl Default for ServerSettings {
             shutdown_timeout_secs: 30,
             workers: 0,
             trusted_proxies: Vec::new(),
+            public_url: String::new(),
         }
     }
 }
@@ -141,6 +179,12 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if let Err(reason) = self.server.check_public_url() {
+            return Err(invalid("server.public_url", reason));
+        }
+        if let Err((key, reason)) = self.console.validate() {
+            return Err(invalid(key, reason));
         }
         if let Err(reason) =
             crate::auth::client_address::TrustedProxies::parse(&self.server.trusted_proxies)
@@ -275,7 +319,7 @@ impl AuthSettings {
                 "issuer and audience must not be empty",
             ));
         }
-        let ranges: [(&'static str, u64, std::ops::RangeInclusive<u64>); 5] = [
+        let ranges: [(&'static str, u64, std::ops::RangeInclusive<u64>); 6] = [
             (
                 "auth.access_token_ttl_secs",
                 self.access_token_ttl_secs,
@@ -301,6 +345,11 @@ impl AuthSettings {
                 self.refresh_failure_window_secs,
                 1..=86_400,
             ),
+            (
+                "auth.sign_in_failure_window_secs",
+                self.sign_in_failure_window_secs,
+                1..=86_400,
+            ),
         ];
         for (key, value, range) in ranges {
             if !range.contains(&value) {
@@ -310,13 +359,14 @@ impl AuthSettings {
                 ));
             }
         }
-        let minimums: [(&'static str, u32); 3] = [
+        let minimums: [(&'static str, u32); 4] = [
             ("auth.enrollment_max_failures", self.enrollment_max_failures),
             (
                 "auth.enrollment_global_failures_per_minute",
                 self.enrollment_global_failures_per_minute,
             ),
             ("auth.refresh_max_failures", self.refresh_max_failures),
+            ("auth.sign_in_max_failures", self.sign_in_max_failures),
         ];
         for (key, value) in minimums {
             if value == 0 {
