@@ -115,7 +115,7 @@ fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Problem>
 }
 
 /// The address the failure limits count this request under.
-fn client_address(state: &AppState, req: &HttpRequest) -> std::net::IpAddr {
+pub(crate) fn client_address(state: &AppState, req: &HttpRequest) -> std::net::IpAddr {
     let peer = req
         .peer_addr()
         .map(|a| a.ip())
