@@ -9,6 +9,7 @@ mod admin_keys;
 mod alerts;
 mod calendars;
 mod configuration;
+mod console;
 mod contract;
 mod customer_view;
 mod escalation;
