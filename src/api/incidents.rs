@@ -8,7 +8,6 @@ use super::extract::{AnyDevice, ResponderDevice};
 use super::{Json, Problem};
 use crate::domain::customer_view::customer_event;
 use crate::domain::identity::{DevicePrincipal, UserRole};
-use crate::domain::sla::covered_duration;
 use crate::state::AppState;
 use crate::store::escalation::StateChange;
 use crate::store::incidents::IncidentRow;
@@ -152,44 +151,6 @@ async fn acting_user(
     Ok(claims.sub)
 }
 
-/// Acknowledges or resolves `incident` as `user`, who may (the caller has checked), and does
-/// what follows: the time-to-acknowledge metric, and waking the dispatcher for the customer's
-/// notices. The phones' routes and the console's buttons both act through here.
-pub(crate) async fn change_state(
-    state: &AppState,
-    incident: &IncidentRow,
-    user: &str,
-    resolving: bool,
-) -> Result<StateChange, crate::store::StoreError> {
-    let now = state.clock.now();
-    let change = if resolving {
-        state
-            .store
-            .resolve_incident(&incident.id, user, now)
-            .await?
-    } else {
-        state
-            .store
-            .acknowledge_incident(&incident.id, user, now)
-            .await?
-    };
-    if let StateChange::Applied { customer_notices } = &change {
-        if !resolving {
-            let sla = state.store.tier_sla(&incident.tier).await?;
-            let waited = covered_duration(incident.created_at, now, sla.coverage());
-            state
-                .metrics
-                .ack_latency
-                .with_label_values(&[incident.tier.as_str()])
-                .observe(waited.num_milliseconds() as f64 / 1000.0);
-        }
-        if *customer_notices > 0 {
-            state.dispatch_wake.notify_one();
-        }
-    }
-    Ok(change)
-}
-
 async fn act(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -203,7 +164,7 @@ async fn act(
         .await?
         .ok_or_else(|| not_found(&id))?;
     let user = acting_user(&state, &req, &incident, body, resolving).await?;
-    match change_state(&state, &incident, &user, resolving).await? {
+    match crate::incident_actions::change_state(&state, &incident, &user, resolving).await? {
         StateChange::Applied { .. } | StateChange::AlreadyDone => {}
         StateChange::NotFound => return Err(not_found(&id)),
         StateChange::Conflict(current) => {

@@ -81,6 +81,20 @@ impl UnauthenticatedGuard {
         self.gate.clone().try_acquire_owned().ok()
     }
 
+    /// The client address the limits count a request under: its TCP peer, or what trusted
+    /// proxies say in `X-Forwarded-For`.
+    pub fn client_of(&self, req: &actix_web::HttpRequest) -> IpAddr {
+        let peer = req
+            .peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        let forwarded_for = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok());
+        self.client(peer, forwarded_for)
+    }
+
     /// The client address the limits count under.
     pub fn client<'a>(&self, peer: IpAddr, forwarded_for: impl Iterator<Item = &'a str>) -> IpAddr {
         self.proxies.client(peer, forwarded_for)

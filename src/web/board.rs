@@ -7,7 +7,7 @@
 //! (`#board`), and `console.js` reloads `#board` from `/console/board` whenever
 //! `/console/events` says something changed ([`super::events`]) and ticks the countdowns
 //! between refreshes. The rows come from [`crate::store::Store::board`]; acting goes through
-//! the same [`crate::api::incidents::change_state`] as the phones' routes.
+//! the same [`crate::incident_actions::change_state`] as the phones' routes.
 
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -196,7 +196,7 @@ async fn act(
             "the responders paged for this incident and support managers".into(),
         ));
     }
-    match crate::api::incidents::change_state(&state, &incident, &who.user_id, resolving).await? {
+    match crate::incident_actions::change_state(&state, &incident, &who.user_id, resolving).await? {
         StateChange::NotFound => {
             return Err(PageError::NotFound(format!("There is no incident {id}.")))
         }

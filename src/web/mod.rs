@@ -34,13 +34,10 @@ pub mod error_page;
 pub mod events;
 pub mod layout;
 pub mod session;
-mod settings;
 pub mod signin;
 pub mod staff;
 
 use actix_web::web;
-
-pub use settings::ConsoleSettings;
 
 /// Registers the browser routes. Called before `api::configure`, whose default service answers
 /// everything no route matches with problem+json.

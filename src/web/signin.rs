@@ -141,7 +141,7 @@ async fn sign_in(
     let form = form.into_inner();
     csrf::check_pre_session(&req, &state, &form.csrf)?;
     let _place = state.unauthenticated.admit().ok_or(PageError::Busy)?;
-    let client = crate::api::devices::client_address(&state, &req);
+    let client = state.unauthenticated.client_of(&req);
     let now = state.clock.now();
     if let Some(secs) = state
         .unauthenticated
