@@ -40,6 +40,8 @@ pub struct Settings {
     pub webhooks: crate::engine::webhooks::WebhookSettings,
     /// The customer's self-escalation links: how long they work.
     pub escalation_links: crate::store::escalation_links::EscalationLinkSettings,
+    /// The staff console: sessions and invites.
+    pub console: ConsoleSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -67,6 +69,23 @@ pub struct ServerSettings {
     pub public_url: String,
 }
 
+impl ServerSettings {
+    /// The public base URL from the settings alone, without a trailing slash (for commands
+    /// that run without a server; a running one has `AppState::public_url`, with its bound port).
+    pub fn public_base(&self) -> String {
+        if self.public_url.trim().is_empty() {
+            format!("http://{}:{}", self.host, self.port)
+        } else {
+            self.public_url.trim().trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// Whether the public address is https (then cookies are `Secure`).
+    pub fn public_is_https(&self) -> bool {
+        self.public_base().starts_with("https://")
+    }
+}
+
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
@@ -78,6 +97,68 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             public_url: String::new(),
         }
+    }
+}
+
+/// The staff console's settings (`[console]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// A session ends after this many minutes without a request (5..=1440).
+    pub session_idle_minutes: u64,
+    /// ... and at the latest this many hours after signing in (1..=720).
+    pub session_lifetime_hours: u64,
+    /// How long a set-password link stays usable, in hours (1..=720).
+    pub invite_ttl_hours: u64,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 30,
+            session_lifetime_hours: 12,
+            invite_ttl_hours: 72,
+        }
+    }
+}
+
+impl ConsoleSettings {
+    pub fn idle(&self) -> chrono::Duration {
+        chrono::Duration::minutes(self.session_idle_minutes as i64)
+    }
+
+    pub fn lifetime(&self) -> chrono::Duration {
+        chrono::Duration::hours(self.session_lifetime_hours as i64)
+    }
+
+    pub fn invite_ttl(&self) -> chrono::Duration {
+        chrono::Duration::hours(self.invite_ttl_hours as i64)
+    }
+
+    /// The dotted key and the reason of the first setting out of range.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let ranges: [(&'static str, u64, std::ops::RangeInclusive<u64>); 3] = [
+            (
+                "console.session_idle_minutes",
+                self.session_idle_minutes,
+                5..=1440,
+            ),
+            (
+                "console.session_lifetime_hours",
+                self.session_lifetime_hours,
+                1..=720,
+            ),
+            ("console.invite_ttl_hours", self.invite_ttl_hours, 1..=720),
+        ];
+        for (key, value, range) in ranges {
+            if !range.contains(&value) {
+                return Err((
+                    key,
+                    format!("must be between {} and {}", range.start(), range.end()),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -161,6 +242,9 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if let Err((key, reason)) = self.console.validate() {
+            return Err(invalid(key, reason));
         }
         if let Err(reason) =
             crate::auth::client_address::TrustedProxies::parse(&self.server.trusted_proxies)
@@ -315,7 +399,7 @@ impl AuthSettings {
                 "issuer and audience must not be empty",
             ));
         }
-        let ranges: [(&'static str, u64, std::ops::RangeInclusive<u64>); 5] = [
+        let ranges: [(&'static str, u64, std::ops::RangeInclusive<u64>); 6] = [
             (
                 "auth.access_token_ttl_secs",
                 self.access_token_ttl_secs,
@@ -341,6 +425,11 @@ impl AuthSettings {
                 self.refresh_failure_window_secs,
                 1..=86_400,
             ),
+            (
+                "auth.sign_in_failure_window_secs",
+                self.sign_in_failure_window_secs,
+                1..=86_400,
+            ),
         ];
         for (key, value, range) in ranges {
             if !range.contains(&value) {
@@ -350,13 +439,14 @@ impl AuthSettings {
                 ));
             }
         }
-        let minimums: [(&'static str, u32); 3] = [
+        let minimums: [(&'static str, u32); 4] = [
             ("auth.enrollment_max_failures", self.enrollment_max_failures),
             (
                 "auth.enrollment_global_failures_per_minute",
                 self.enrollment_global_failures_per_minute,
             ),
             ("auth.refresh_max_failures", self.refresh_max_failures),
+            ("auth.sign_in_max_failures", self.sign_in_max_failures),
         ];
         for (key, value) in minimums {
             if value == 0 {

@@ -47,6 +47,7 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
     let (_, key) =
         crate::auth::create_admin_key(app.store(), demo_key, "demo", chrono::Utc::now()).await?;
     twilio.set_inbound_url(&format!("{base}/v1/twilio/sms"));
+    let store = app.store().clone();
     let shutdown = app.shutdown_handle();
     let mut server = tokio::spawn(app.run_until_stopped());
 
@@ -131,6 +132,30 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
     )
     .await?;
     let spare_code = s.enrollment_code(&spare).await?;
+    // Morgan signs in to the console as an admin, with a password made up now: invited as any
+    // admin would be, and the link used here instead of in a browser.
+    let console_password = crate::auth::secrets::random_token(12);
+    let invite = s
+        .post(
+            &format!("/v1/admin/users/{morgan}/invite"),
+            json!({ "admin": true }),
+        )
+        .await?;
+    let invite_token = invite["url"]
+        .as_str()
+        .and_then(|url| url.split("token=").nth(1))
+        .context("the invite has no link")?
+        .to_owned();
+    let typed = console_password.clone();
+    let hashed = tokio::task::spawn_blocking(move || crate::auth::password::hash(&typed)).await?;
+    store
+        .set_staff_password(
+            &crate::auth::secrets::digest(&invite_token),
+            &hashed,
+            chrono::Utc::now(),
+        )
+        .await?
+        .context("the demo's console invite was not usable")?;
     let mut owners: HashMap<String, String> = phones
         .iter()
         .map(|(p, who)| (p.session.push_token.clone(), (*who).to_owned()))
@@ -163,6 +188,9 @@ Seeded: Gold customer Acme Corp (contact Carl), account manager Alice (iPhone + 
 primary on-call Pat (Pixel), secondary on-call Sam (iPhone), support manager Morgan.
 Alice's rules: push at once, SMS to +15005550100 after 1 minute unacknowledged.
 Escalation for Acme: Alice 1 min -> Pat 1 min -> Sam + Morgan 2 min, twice.
+
+The console (live board): {base}/console
+  sign in as morgan@example.com with the password {console_password}  (admin)
 
 In another terminal:
 

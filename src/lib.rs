@@ -19,6 +19,7 @@ pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod error_chain;
+pub mod incident_actions;
 #[cfg(feature = "devkit")]
 pub mod phone;
 pub mod push;

@@ -114,19 +114,6 @@ fn admit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Problem>
     })
 }
 
-/// The address the failure limits count this request under.
-fn client_address(state: &AppState, req: &HttpRequest) -> std::net::IpAddr {
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    let forwarded_for = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok());
-    state.unauthenticated.client(peer, forwarded_for)
-}
-
 fn too_many(refusal: Refusal, what: &str) -> Problem {
     match refusal {
         Refusal::Client { secs } => Problem::too_many_requests(
@@ -151,7 +138,7 @@ async fn enroll(
 ) -> Result<HttpResponse, Problem> {
     let _admitted = admit(&state)?;
     let now = state.clock.now();
-    let client = client_address(&state, &req);
+    let client = state.unauthenticated.client_of(&req);
     if let Some(refusal) = state.unauthenticated.enrollment_refused(client, now) {
         return Err(too_many(refusal, "enrollment"));
     }
@@ -221,7 +208,7 @@ async fn refresh(
 ) -> Result<HttpResponse, Problem> {
     let _admitted = admit(&state)?;
     let now = state.clock.now();
-    let client = client_address(&state, &req);
+    let client = state.unauthenticated.client_of(&req);
     if let Some(refusal) = state.unauthenticated.refresh_refused(client, now) {
         return Err(too_many(refusal, "token refresh"));
     }

@@ -8,7 +8,6 @@ use super::extract::{AnyDevice, ResponderDevice};
 use super::{Json, Problem};
 use crate::domain::customer_view::customer_event;
 use crate::domain::identity::{DevicePrincipal, UserRole};
-use crate::domain::sla::covered_duration;
 use crate::state::AppState;
 use crate::store::escalation::StateChange;
 use crate::store::incidents::IncidentRow;
@@ -165,28 +164,8 @@ async fn act(
         .await?
         .ok_or_else(|| not_found(&id))?;
     let user = acting_user(&state, &req, &incident, body, resolving).await?;
-    let now = state.clock.now();
-    let change = if resolving {
-        state.store.resolve_incident(&id, &user, now).await?
-    } else {
-        state.store.acknowledge_incident(&id, &user, now).await?
-    };
-    match change {
-        StateChange::Applied { customer_notices } => {
-            if !resolving {
-                let sla = state.store.tier_sla(&incident.tier).await?;
-                let waited = covered_duration(incident.created_at, now, sla.coverage());
-                state
-                    .metrics
-                    .ack_latency
-                    .with_label_values(&[incident.tier.as_str()])
-                    .observe(waited.num_milliseconds() as f64 / 1000.0);
-            }
-            if customer_notices > 0 {
-                state.dispatch_wake.notify_one();
-            }
-        }
-        StateChange::AlreadyDone => {}
+    match crate::incident_actions::change_state(&state, &incident, &user, resolving).await? {
+        StateChange::Applied { .. } | StateChange::AlreadyDone => {}
         StateChange::NotFound => return Err(not_found(&id)),
         StateChange::Conflict(current) => {
             return Err(Problem::conflict(

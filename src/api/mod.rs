@@ -19,6 +19,7 @@ pub mod page;
 pub mod problem;
 pub mod reports;
 pub mod schedules;
+pub mod staff;
 pub mod tickets;
 pub mod twilio;
 pub mod validate;
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(escalation_links::configure)
     .configure(waiting::configure)
     .configure(schedules::configure)
+    .configure(staff::configure)
     .configure(reports::configure)
     .configure(webhooks::configure)
     .configure(calendars::configure)

@@ -2,6 +2,7 @@
 //! actix extractors that make the wrong caller a compile error in a handler's signature.
 
 pub mod client_address;
+pub mod password;
 pub mod rate_limit;
 pub mod secrets;
 mod settings;
@@ -214,6 +215,50 @@ pub async fn issue_enrollment_code(
         code,
         expires_at,
     })
+}
+
+/// A set-password link for a staff member: shown once, only its digest is stored.
+#[derive(Debug)]
+pub struct StaffInvite {
+    pub user_id: String,
+    /// The e-mail address the person will sign in with.
+    pub email: String,
+    pub admin: bool,
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Invites `user_id` to the console (creating or updating their staff account, with the admin
+/// flag as given): a one-time link on `public_base` that sets their password. Used by
+/// `panic-gateway admin invite` and `POST /v1/admin/users/{id}/invite`.
+pub async fn invite_staff(
+    store: &Store,
+    public_base: &str,
+    user_id: &str,
+    admin: bool,
+    ttl: Duration,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<StaffInvite, crate::store::staff::InviteRefusal>, StoreError> {
+    let token = secrets::random_token(32);
+    let expires_at = now + ttl;
+    let stored = store
+        .create_staff_invite(
+            user_id,
+            admin,
+            &secrets::digest(&token),
+            expires_at,
+            actor,
+            now,
+        )
+        .await?;
+    Ok(stored.map(|email| StaffInvite {
+        user_id: user_id.to_owned(),
+        email,
+        admin,
+        url: format!("{public_base}/console/set-password?token={token}"),
+        expires_at,
+    }))
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
-//! Failure rate limiting for guessable credentials (enrollment codes, refresh tokens).
+//! Failure rate limiting for guessable credentials (enrollment codes, refresh tokens, staff
+//! passwords).
 //!
-//! [`FailureLimiter`] counts failures per client in a fixed window; once `max_failures` is
+//! [`FailureLimiter`] counts failures per client (or per any other key, such as the e-mail a
+//! staff sign-in names) in a fixed window; once `max_failures` is
 //! reached the client is refused until the window ends. An IPv4 client is one address; an IPv6
 //! client is its /64, the block one subscriber (one phone, one home) is usually given, so
 //! hopping through the addresses of one's own prefix does not reset the count.
@@ -12,16 +14,18 @@
 //! Successful attempts are not counted.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 
+/// Failures per key in a fixed window; keyed by client address unless told otherwise.
 #[derive(Debug)]
-pub struct FailureLimiter {
+pub struct FailureLimiter<K = IpAddr> {
     max_failures: u32,
     window: Duration,
-    entries: Mutex<HashMap<IpAddr, (DateTime<Utc>, u32)>>,
+    entries: Mutex<HashMap<K, (DateTime<Utc>, u32)>>,
 }
 
 /// The key a client is counted under: an IPv4 address itself, an IPv6 address's /64.
@@ -39,7 +43,7 @@ pub fn client_key(addr: IpAddr) -> IpAddr {
 /// memory without bound.
 const SWEEP_AT: usize = 10_000;
 
-impl FailureLimiter {
+impl<K: Hash + Eq> FailureLimiter<K> {
     pub fn new(max_failures: u32, window: Duration) -> Self {
         Self {
             max_failures,
@@ -48,26 +52,37 @@ impl FailureLimiter {
         }
     }
 
-    /// Seconds until `addr` may try again, if it is blocked now.
-    pub fn blocked_for(&self, addr: IpAddr, now: DateTime<Utc>) -> Option<u64> {
+    /// Seconds until `key` may try again, if it is blocked now.
+    pub fn key_blocked_for(&self, key: &K, now: DateTime<Utc>) -> Option<u64> {
         let entries = self.entries.lock().expect("limiter lock");
-        let (start, count) = entries.get(&client_key(addr))?;
+        let (start, count) = entries.get(key)?;
         let ends = *start + self.window;
         (*count >= self.max_failures && now < ends)
             .then(|| (ends - now).num_seconds().max(1) as u64)
     }
 
-    pub fn record_failure(&self, addr: IpAddr, now: DateTime<Utc>) {
+    pub fn record_key_failure(&self, key: K, now: DateTime<Utc>) {
         let mut entries = self.entries.lock().expect("limiter lock");
         if entries.len() >= SWEEP_AT {
             let window = self.window;
             entries.retain(|_, (start, _)| *start + window > now);
         }
-        let entry = entries.entry(client_key(addr)).or_insert((now, 0));
+        let entry = entries.entry(key).or_insert((now, 0));
         if entry.0 + self.window <= now {
             *entry = (now, 0);
         }
         entry.1 += 1;
+    }
+}
+
+impl FailureLimiter<IpAddr> {
+    /// Seconds until `addr` (its /64 for IPv6) may try again, if it is blocked now.
+    pub fn blocked_for(&self, addr: IpAddr, now: DateTime<Utc>) -> Option<u64> {
+        self.key_blocked_for(&client_key(addr), now)
+    }
+
+    pub fn record_failure(&self, addr: IpAddr, now: DateTime<Utc>) {
+        self.record_key_failure(client_key(addr), now)
     }
 }
 

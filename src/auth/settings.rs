@@ -38,6 +38,10 @@ pub struct AuthSettings {
     /// Failed refreshes (unknown or expired refresh token) allowed per client per window.
     pub refresh_max_failures: u32,
     pub refresh_failure_window_secs: u64,
+    /// Failed console sign-ins allowed per client address and, separately, per e-mail
+    /// address, per window; past it the sign-in page answers 429 with Retry-After.
+    pub sign_in_max_failures: u32,
+    pub sign_in_failure_window_secs: u64,
     /// Enroll and refresh requests (no credential yet) handled at once; one more is answered
     /// 503 with Retry-After, so they can never take the connections a panic press needs.
     /// 0: a quarter of `database.max_connections`, at least 1.
@@ -61,6 +65,8 @@ impl Default for AuthSettings {
             enrollment_global_failures_per_minute: 600,
             refresh_max_failures: 10,
             refresh_failure_window_secs: 300,
+            sign_in_max_failures: 10,
+            sign_in_failure_window_secs: 900,
             max_concurrent_unauthenticated: 0,
         }
     }

@@ -1,5 +1,5 @@
 //! What stands between the network and the endpoints that take no credential yet (enroll,
-//! refresh): anyone can call them, so they must never cost a panic press its database
+//! refresh, the console's sign-in): anyone can call them, so they must never cost a panic press its database
 //! connection or SQLite's write turn.
 //!
 //! - A concurrency gate: at most `auth.max_concurrent_unauthenticated` of these requests run
@@ -7,6 +7,8 @@
 //!   once, never queued, so they cannot hold more connections than the gate allows.
 //! - Failure limits per client ([`FailureLimiter`]), the client found by
 //!   [`TrustedProxies`], and for enrollment a budget across all clients ([`GlobalBudget`]).
+//!   Staff sign-in is also limited per e-mail address, so one person's password cannot be
+//!   guessed from many addresses.
 //!
 //! The stores look a secret up with a plain read first, so the guesses that get through
 //! never open a write transaction either.
@@ -37,6 +39,8 @@ pub struct UnauthenticatedGuard {
     enrollment: FailureLimiter,
     enrollment_global: GlobalBudget,
     refresh: FailureLimiter,
+    sign_in: FailureLimiter,
+    sign_in_email: FailureLimiter<String>,
 }
 
 impl UnauthenticatedGuard {
@@ -60,6 +64,14 @@ impl UnauthenticatedGuard {
                 auth.refresh_max_failures,
                 Duration::seconds(auth.refresh_failure_window_secs as i64),
             ),
+            sign_in: FailureLimiter::new(
+                auth.sign_in_max_failures,
+                Duration::seconds(auth.sign_in_failure_window_secs as i64),
+            ),
+            sign_in_email: FailureLimiter::new(
+                auth.sign_in_max_failures,
+                Duration::seconds(auth.sign_in_failure_window_secs as i64),
+            ),
         })
     }
 
@@ -67,6 +79,20 @@ impl UnauthenticatedGuard {
     /// taken. Held until the response is built.
     pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
         self.gate.clone().try_acquire_owned().ok()
+    }
+
+    /// The client address the limits count a request under: its TCP peer, or what trusted
+    /// proxies say in `X-Forwarded-For`.
+    pub fn client_of(&self, req: &actix_web::HttpRequest) -> IpAddr {
+        let peer = req
+            .peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        let forwarded_for = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok());
+        self.client(peer, forwarded_for)
     }
 
     /// The client address the limits count under.
@@ -96,5 +122,21 @@ impl UnauthenticatedGuard {
 
     pub fn refresh_failed(&self, client: IpAddr, now: DateTime<Utc>) {
         self.refresh.record_failure(client, now);
+    }
+
+    /// Seconds until a staff sign-in from `client` for `email` may be tried again, when
+    /// either has failed too often.
+    pub fn sign_in_refused(&self, client: IpAddr, email: &str, now: DateTime<Utc>) -> Option<u64> {
+        let by_client = self.sign_in.blocked_for(client, now);
+        let by_email = self
+            .sign_in_email
+            .key_blocked_for(&email.trim().to_lowercase(), now);
+        by_client.max(by_email)
+    }
+
+    pub fn sign_in_failed(&self, client: IpAddr, email: &str, now: DateTime<Utc>) {
+        self.sign_in.record_failure(client, now);
+        self.sign_in_email
+            .record_key_failure(email.trim().to_lowercase(), now);
     }
 }

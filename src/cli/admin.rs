@@ -36,6 +36,16 @@ pub enum AdminCommand {
         #[arg(long)]
         user: String,
     },
+    /// Invite a responder or support manager to the console: prints a one-time link that sets
+    /// their password (only its digest is stored). They sign in with their user's e-mail.
+    Invite {
+        /// The user's id.
+        #[arg(long)]
+        user: String,
+        /// Make them an admin of the console (manages people and configuration).
+        #[arg(long)]
+        admin: bool,
+    },
 }
 
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
@@ -114,6 +124,32 @@ pub async fn run(settings: Settings, command: AdminCommand) -> anyhow::Result<()
                 issued.id, issued.expires_at
             );
             println!("{}", issued.code.display());
+        }
+        AdminCommand::Invite { user, admin } => {
+            let invited = auth::invite_staff(
+                &store,
+                &settings.server.public_base(),
+                &user,
+                admin,
+                settings.console.invite_ttl(),
+                "cli",
+                now,
+            )
+            .await?;
+            let invited = match invited {
+                Ok(invited) => invited,
+                Err(refusal) => {
+                    store.close().await;
+                    anyhow::bail!("cannot invite user {user}: {refusal}");
+                }
+            };
+            eprintln!(
+                "console invite for {} ({}), valid once until {}; send them this link:",
+                invited.email,
+                if invited.admin { "admin" } else { "staff" },
+                invited.expires_at
+            );
+            println!("{}", invited.url);
         }
     }
     store.close().await;

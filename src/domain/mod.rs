@@ -4,6 +4,7 @@ pub mod admin_key;
 pub mod calendar;
 pub mod configuration;
 pub mod contact;
+pub mod countdown;
 pub mod crockford;
 pub mod customer_view;
 pub mod escalation;

@@ -40,6 +40,7 @@ embedded! {
     15 => "0015_ticket_waiting",
     16 => "0016_escalation_links",
     17 => "0017_contact_methods",
+    18 => "0018_staff_console",
 }
 
 /// Where the database stands against the migrations this binary carries.

@@ -7,6 +7,7 @@
 //! one function, chosen by [`Backend`].
 
 pub mod admin_keys;
+pub mod board;
 pub mod calendars;
 pub mod configuration;
 pub mod contacts;
@@ -21,6 +22,7 @@ mod migrations;
 pub mod schedules;
 mod settings;
 pub mod sla;
+pub mod staff;
 pub mod tickets;
 pub mod waiting;
 pub mod webhooks;

@@ -5,13 +5,49 @@
 //! front-end build. Handlers are as thin as `api/`'s and call the same store functions; staff
 //! sign in with a session cookie through this module's own extractor, as devices do with
 //! `auth/`'s.
+//!
+//! The rooms: [`session`] (cookie, `StaffSession` and the role extractors), [`csrf`] (tokens
+//! and `CsrfForm`), [`layout`] (the page every console page renders into), [`assets`] (CSS,
+//! JS, htmx), [`error_page`] (HTML errors), [`signin`] (sign-in/out, set password),
+//! [`board`] and [`events`] (the live board), [`staff`] (an admin page), [`escalate`] (the
+//! customer's self-escalation page, no sign-in).
+//!
+//! A new console page, in short (the module docs of each room have the details):
+//! ```ignore
+//! #[get("/console/things")]
+//! async fn things(state: web::Data<AppState>, ManagerSession(who): ManagerSession)
+//!     -> Result<HttpResponse, PageError> {
+//!     let body = html! { h1 { "Things" } form method="post" action="/console/things" {
+//!         (csrf::field(&who)) button type="submit" { "Add" } } };
+//!     Ok(layout::respond(layout::page("Things", Some(Nav::new(&who, Section::Things)), body)))
+//! }
+//! #[post("/console/things")]
+//! async fn add(state: web::Data<AppState>, ManagerSession(who): ManagerSession,
+//!     CsrfForm(form): CsrfForm<AddThing>) -> Result<HttpResponse, PageError> { … }
+//! ```
+//! The extractor in the signature is the access rule (`StaffSession`, `ManagerSession`,
+//! `AdminSession`); `CsrfForm` refuses a forged POST with 403 before the handler runs.
 
+pub mod assets;
+pub mod board;
+pub mod csrf;
+pub mod error_page;
 pub mod escalate;
+pub mod events;
+pub mod layout;
+pub mod session;
+pub mod signin;
+pub mod staff;
 
 use actix_web::web;
 
 /// Registers the browser routes. Called before `api::configure`, whose default service answers
 /// everything no route matches with problem+json.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(escalate::configure);
+    cfg.configure(assets::configure)
+        .configure(signin::configure)
+        .configure(board::configure)
+        .configure(events::configure)
+        .configure(staff::configure)
+        .configure(escalate::configure);
 }

@@ -9,6 +9,7 @@ mod admin_keys;
 mod alerts;
 mod calendars;
 mod configuration;
+mod console;
 mod contact_methods;
 mod contract;
 mod customer_view;

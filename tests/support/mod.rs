@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+pub mod console;
+
 use panic_gateway::admin_client::AdminClient;
 use panic_gateway::channels::twilio::mock::MockTwilio;
 use panic_gateway::clock::ManualClock;
