@@ -38,6 +38,7 @@ embedded! {
     13 => "0013_webhook_secrets",
     14 => "0014_calendar_feeds",
     15 => "0015_ticket_waiting",
+    19 => "0019_teams",
 }
 
 /// Where the database stands against the migrations this binary carries.
