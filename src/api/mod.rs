@@ -17,6 +17,7 @@ pub mod page;
 pub mod problem;
 pub mod reports;
 pub mod schedules;
+pub mod teams;
 pub mod tickets;
 pub mod validate;
 pub mod waiting;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(tickets::configure)
     .configure(waiting::configure)
     .configure(schedules::configure)
+    .configure(teams::configure)
     .configure(reports::configure)
     .configure(webhooks::configure)
     .configure(calendars::configure)
