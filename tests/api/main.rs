@@ -19,6 +19,7 @@ mod identity;
 mod lifecycle;
 mod paging;
 mod push;
+mod round_robin;
 mod sla;
 mod tokens;
 mod waiting;
