@@ -1,7 +1,8 @@
 //! `panic-gateway demo`: a gateway on a fresh embedded SQLite file, paging into the local
 //! mock APNs and FCM (and texting through the mock Twilio) in the same process, seeded from
 //! `deploy/examples/org.toml` (a Gold customer, an account manager, two on-call engineers, a
-//! support manager, schedules and a fast escalation policy), with simulated phones enrolled. It prints what to run to press the
+//! support manager, schedules, the round-robin Gold team and a fast escalation policy), with
+//! simulated phones enrolled. It prints what to run to press the
 //! button, watch the page arrive, let it escalate and acknowledge, and reports every push the
 //! mocks receive.
 
@@ -187,7 +188,8 @@ mock Twilio {twilio_url}).
 Seeded: Gold customer Acme Corp (contact Carl), account manager Alice (iPhone + Pixel),
 primary on-call Pat (Pixel), secondary on-call Sam (iPhone), support manager Morgan.
 Alice's rules: push at once, SMS to +15005550100 after 1 minute unacknowledged.
-Escalation for Acme: Alice 1 min -> Pat 1 min -> Sam + Morgan 2 min, twice.
+Escalation for Acme: Alice 1 min -> the Gold team round-robin (Pat, then Sam next time) 1 min
+-> Sam + Morgan 2 min, twice.
 
 The console (live board): {base}/console
   sign in as morgan@example.com with the password {console_password}  (admin)
@@ -203,7 +205,8 @@ In another terminal:
 
   # 2. Watch this window: the page reaches Alice's phones through the mock APNs and FCM.
   # 3. Wait a minute without acknowledging: Alice is texted (mock Twilio, below) and it
-  #    escalates to Pat, then Sam and Morgan.
+  #    escalates to the Gold team's next in turn (Pat for the first incident), then Sam and
+  #    Morgan; the second pass picks Sam from the team.
   # 4. Acknowledge as Pat (use the incident id from step 1):
   curl -s -X POST $GATEWAY/v1/incidents/INCIDENT_ID/acknowledge -H "Authorization: Bearer $PAT_TOKEN"
   # 5. Follow it as the customer: who is on it, and the timeline

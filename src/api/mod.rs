@@ -20,6 +20,7 @@ pub mod problem;
 pub mod reports;
 pub mod schedules;
 pub mod staff;
+pub mod teams;
 pub mod tickets;
 pub mod twilio;
 pub mod validate;
@@ -54,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(waiting::configure)
     .configure(schedules::configure)
     .configure(staff::configure)
+    .configure(teams::configure)
     .configure(reports::configure)
     .configure(webhooks::configure)
     .configure(calendars::configure)

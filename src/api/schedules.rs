@@ -251,6 +251,13 @@ async fn put_policy(
     v.finish()?;
     let policy = EscalationPolicy::new(body.steps, body.repeat)
         .map_err(|e| Problem::field(e.field, e.reason))?;
+    let mut v = Validator::new();
+    for (field, team) in policy.team_refs() {
+        if !state.store.team_exists(team).await? {
+            v.error(&field, format!("no team {team:?}"));
+        }
+    }
+    v.finish()?;
     // The fit with the tier's SLA is checked inside the write's transaction.
     let stored = state
         .store

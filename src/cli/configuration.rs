@@ -37,7 +37,8 @@ pub struct ApplyArgs {
     /// Print the plan and the checks' verdict; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Remove schedules and policies that the file does not have.
+    /// Remove schedules, teams and policies that the file does not have (and disable webhook
+    /// endpoints it does not have).
     #[arg(long)]
     pub prune: bool,
     #[command(flatten)]
@@ -160,6 +161,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         "users",
         "customers",
         "schedules",
+        "teams",
         "policies",
         "webhooks",
     ] {

@@ -1,5 +1,5 @@
 //! Configuration as code: the organisation as one document (tiers' SLAs, staff, customers,
-//! schedules, escalation policies), and the plan that brings the stored state to it.
+//! schedules, teams, escalation policies), and the plan that brings the stored state to it.
 //!
 //! Pure: [`plan`] takes the current [`State`] and the desired [`Document`] and returns the
 //! desired state (with ids: existing ones kept, new ones minted) and the changes, or every
@@ -8,14 +8,16 @@
 //! what it wrote (that check needs every tier and policy, so it is the store's).
 //!
 //! Objects are matched by the natural key the file uses: a tier by its id, a staff user by
-//! e-mail, a customer by name, a schedule by name, a policy by what it serves (`tier` or
-//! `customer`). References use the same keys: participants and user targets by e-mail, an
-//! account manager by e-mail, schedule targets by schedule name (or by role).
+//! e-mail, a customer by name, a schedule by name, a team by its id, a policy by what it serves
+//! (`tier` or `customer`). References use the same keys: participants, team members and user
+//! targets by e-mail, an account manager by e-mail, schedule targets by schedule name (or by
+//! role), round-robin targets by team id.
 //!
 //! Limits: customers and staff users are created and updated, never removed (they carry
-//! tickets, incidents and audit history); `prune` removes schedules and policies. Schedule
-//! overrides are operational, not configuration: the file does not carry them and an update
-//! keeps the stored ones. Contacts are outside the document.
+//! tickets, incidents and audit history); `prune` removes schedules, teams and policies.
+//! Schedule overrides and a team's round-robin pointer are operational, not configuration: the
+//! file does not carry them and an update keeps the stored ones. Contacts are outside the
+//! document.
 //!
 //! Webhook endpoints are keyed by URL. Their signing secret never appears in a file or an
 //! export: on the wire a document may carry `secret` (the CLI reads it from the environment
@@ -33,6 +35,7 @@ use super::escalation::{EscalationPolicy, ScheduleRef, Step, Target};
 use super::identity::UserRole;
 use super::schedule::{Rotation, Schedule};
 use super::sla::{Coverage, SlaConfigError, TierSla};
+use super::team::{check_members, TeamId};
 
 /// The organisation as a file describes it (TOML on disk, JSON on the wire).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -46,6 +49,8 @@ pub struct Document {
     pub customers: Vec<CustomerDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<ScheduleDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<TeamDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -137,6 +142,15 @@ pub struct ScheduleDoc {
     pub rotations: Vec<Rotation>,
 }
 
+/// A team, keyed by its id; members are e-mails, in round-robin order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamDoc {
+    pub id: String,
+    pub name: String,
+    pub members: Vec<String>,
+}
+
 /// An escalation policy for a tier or for one customer (by name).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +190,10 @@ pub enum TargetDoc {
         email: String,
     },
     SupportManagers,
+    /// The next available member of a team (by id), in turn.
+    TeamRoundRobin {
+        team: String,
+    },
 }
 
 /// What is stored, with ids: the input and the output of [`plan`].
@@ -185,8 +203,17 @@ pub struct State {
     pub users: Vec<UserState>,
     pub customers: Vec<CustomerState>,
     pub schedules: Vec<ScheduleState>,
+    pub teams: Vec<TeamState>,
     pub policies: Vec<PolicyState>,
     pub webhooks: Vec<WebhookState>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamState {
+    pub id: String,
+    pub name: String,
+    /// User ids, in round-robin order.
+    pub members: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -244,7 +271,7 @@ pub struct PolicyState {
 pub struct Change {
     /// `+` create, `~` update, `-` remove.
     pub op: char,
-    /// `tier`, `user`, `customer`, `schedule`, `policy`, `webhook`.
+    /// `tier`, `user`, `customer`, `schedule`, `team`, `policy`, `webhook`.
     pub kind: &'static str,
     /// The natural key: tier id, e-mail, customer or schedule name, `gold` or `customer Acme`.
     pub key: String,
@@ -536,6 +563,59 @@ pub fn plan(current: &State, doc: &Document, prune: bool) -> Result<Plan, Vec<Do
         }
     }
 
+    // Teams by id; members by e-mail, staff only.
+    let mut seen = HashSet::new();
+    let mut kept_teams = Vec::new();
+    for (i, t) in doc.teams.iter().enumerate() {
+        let path = format!("teams[{i}]");
+        if let Err(reason) = TeamId::parse(&t.id) {
+            errors.push(format!("{path}.id"), reason);
+            continue;
+        }
+        if !seen.insert(t.id.clone()) {
+            errors.push(
+                format!("{path}.id"),
+                format!("team {:?} appears twice", t.id),
+            );
+            continue;
+        }
+        let name = text(&mut errors, format!("{path}.name"), &t.name, 100);
+        let mut members = Vec::new();
+        for (m, member) in t.members.iter().enumerate() {
+            match user_by_ref(&desired, member) {
+                Some(u) if u.role == UserRole::Contact => errors.push(
+                    format!("{path}.members[{m}]"),
+                    format!("{member} is a customer's contact, not staff"),
+                ),
+                Some(u) => members.push(u.id.clone()),
+                None => errors.push(
+                    format!("{path}.members[{m}]"),
+                    format!("no user {member} in the file or the gateway"),
+                ),
+            }
+        }
+        if members.len() == t.members.len() {
+            for e in check_members(&format!("{path}."), &members) {
+                errors.push(e.field, e.reason);
+            }
+        }
+        match desired.teams.iter_mut().find(|x| x.id == t.id) {
+            Some(x) => {
+                x.name = name;
+                x.members = members;
+            }
+            None => desired.teams.push(TeamState {
+                id: t.id.clone(),
+                name,
+                members,
+            }),
+        }
+        kept_teams.push(t.id.clone());
+    }
+    if prune {
+        desired.teams.retain(|t| kept_teams.contains(&t.id));
+    }
+
     // Policies by what they serve.
     let mut policy_paths = HashMap::new();
     let mut seen = HashSet::new();
@@ -598,6 +678,17 @@ pub fn plan(current: &State, doc: &Document, prune: bool) -> Result<Plan, Vec<Do
                                 );
                                 None
                             }
+                        }
+                    }
+                    TargetDoc::TeamRoundRobin { team } => {
+                        if desired.teams.iter().any(|x| &x.id == team) {
+                            Some(Target::TeamRoundRobin { team: team.clone() })
+                        } else {
+                            errors.push(
+                                format!("{at}.team"),
+                                format!("no team {team:?} in the file or the gateway"),
+                            );
+                            None
                         }
                     }
                     TargetDoc::User { email } => match user_by_ref(&desired, email) {
@@ -669,6 +760,20 @@ pub fn plan(current: &State, doc: &Document, prune: bool) -> Result<Plan, Vec<Do
                         format!("policy {:?} pages a schedule that would be removed", p.name),
                     );
                 }
+            }
+        }
+        for (field, team) in p.policy.team_refs() {
+            if !desired.teams.iter().any(|t| t.id == team) {
+                let at = policy_paths
+                    .get(&p.id)
+                    .map_or("teams".to_owned(), |x| format!("{x}.{field}"));
+                errors.push(
+                    at,
+                    format!(
+                        "policy {:?} pages team {team:?}, which would be removed",
+                        p.name
+                    ),
+                );
             }
         }
     }
@@ -830,6 +935,15 @@ pub fn export(state: &State) -> Document {
                 .collect(),
         })
         .collect();
+    let teams = state
+        .teams
+        .iter()
+        .map(|t| TeamDoc {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            members: t.members.iter().map(|m| user_ref(state, m)).collect(),
+        })
+        .collect();
     let policies = state
         .policies
         .iter()
@@ -875,6 +989,7 @@ pub fn export(state: &State) -> Document {
         users,
         customers,
         schedules,
+        teams,
         policies,
         webhooks,
     }
@@ -884,6 +999,7 @@ fn target_doc(state: &State, t: &Target) -> TargetDoc {
     match t {
         Target::AccountManager => TargetDoc::AccountManager,
         Target::SupportManagers => TargetDoc::SupportManagers,
+        Target::TeamRoundRobin { team } => TargetDoc::TeamRoundRobin { team: team.clone() },
         Target::User { user_id } => TargetDoc::User {
             email: user_ref(state, user_id),
         },
@@ -930,6 +1046,7 @@ fn diff(current: &State, desired: &State, doc: &Document) -> Vec<Change> {
             "customer" => doc.customers.iter().position(|x| x.name == key),
             "webhook" => doc.webhooks.iter().position(|x| x.url == key),
             "schedule" => doc.schedules.iter().position(|x| x.name == key),
+            "team" => doc.teams.iter().position(|x| x.id == key),
             _ => doc.policies.iter().position(|x| policy_key(x) == key),
         }?;
         let list = match kind {
@@ -1035,6 +1152,23 @@ fn diff(current: &State, desired: &State, doc: &Document) -> Vec<Change> {
         &|v| {
             let n = v["rotations"].as_array().map_or(0, Vec::len);
             format!("{}, {n} rotation(s)", str_of(&v["time_zone"]))
+        },
+    );
+    section(
+        "team",
+        before
+            .teams
+            .iter()
+            .map(|t| (t.id.clone(), json(t)))
+            .collect(),
+        after
+            .teams
+            .iter()
+            .map(|t| (t.id.clone(), json(t)))
+            .collect(),
+        &|v| {
+            let n = v["members"].as_array().map_or(0, Vec::len);
+            format!("{}, {n} member(s)", str_of(&v["name"]))
         },
     );
     section(
@@ -1310,6 +1444,112 @@ mod tests {
             lines(&pruned),
             vec!["- webhook https://desk.example.com/in"]
         );
+    }
+
+    /// The sample with a team of Ana and Bo, paged round-robin by the Gold policy's 2nd step.
+    fn with_team() -> Document {
+        let mut d = sample();
+        d.users.push(UserDoc {
+            email: "bo@example.com".into(),
+            name: "Bo".into(),
+            role: UserRole::Responder,
+        });
+        d.teams.push(TeamDoc {
+            id: "gold".into(),
+            name: "Gold team".into(),
+            members: vec!["ana@example.com".into(), "bo@example.com".into()],
+        });
+        d.policies[0].steps.push(StepDoc {
+            ack_timeout_minutes: 5,
+            targets: vec![TargetDoc::TeamRoundRobin {
+                team: "gold".into(),
+            }],
+        });
+        d
+    }
+
+    #[test]
+    fn teams_are_planned_exported_and_referenced_by_id() {
+        let current = State {
+            tiers: vec![gold()],
+            ..State::default()
+        };
+        let first = plan(&current, &with_team(), false).unwrap();
+        let lines: Vec<String> = first.changes.iter().flat_map(Change::lines).collect();
+        assert!(
+            lines.contains(&"+ team gold (Gold team, 2 member(s))".to_owned()),
+            "{lines:?}"
+        );
+        let exported = export(&first.desired);
+        assert_eq!(
+            exported.teams,
+            with_team().teams,
+            "members by e-mail, in order"
+        );
+        assert_eq!(
+            exported.policies[0].steps[1].targets,
+            [TargetDoc::TeamRoundRobin {
+                team: "gold".into()
+            }]
+        );
+        assert!(plan(&first.desired, &exported, false)
+            .unwrap()
+            .changes
+            .is_empty());
+
+        let mut reordered = with_team();
+        reordered.teams[0].members.reverse();
+        let second = plan(&first.desired, &reordered, false).unwrap();
+        let lines: Vec<String> = second.changes.iter().flat_map(Change::lines).collect();
+        assert_eq!(
+            lines,
+            ["~ team gold: members ana@example.com,bo@example.com -> bo@example.com,ana@example.com"]
+        );
+    }
+
+    #[test]
+    fn team_errors_name_the_path() {
+        let current = State {
+            tiers: vec![gold()],
+            ..State::default()
+        };
+        let mut bad = with_team();
+        bad.teams[0].members = vec![
+            "ana@example.com".into(),
+            "ANA@example.com".into(),
+            "nobody@example.com".into(),
+        ];
+        bad.policies[0].steps[1].targets = vec![TargetDoc::TeamRoundRobin {
+            team: "silver".into(),
+        }];
+        let errors = plan(&current, &bad, false).unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"teams[0].members[2]"), "{paths:?}");
+        assert!(
+            paths.contains(&"policies[0].steps[1].targets[0].team"),
+            "{paths:?}"
+        );
+        bad.teams[0].members.pop();
+        let errors = plan(&current, &bad, false).unwrap_err();
+        assert_eq!(errors[0].path, "teams[0].members[1]");
+        assert_eq!(errors[0].reason, "appears twice (also members[0])");
+        let mut empty = with_team();
+        empty.teams[0].members.clear();
+        assert_eq!(
+            plan(&current, &empty, false).unwrap_err()[0].path,
+            "teams[0].members"
+        );
+
+        // Pruning a team a kept policy pages is refused.
+        let applied = plan(&current, &with_team(), false).unwrap().desired;
+        let mut without = with_team();
+        without.teams.clear();
+        without.policies.clear();
+        assert!(plan(&applied, &without, true).is_ok(), "both go");
+        let mut orphan = with_team();
+        orphan.teams.clear();
+        let errors = plan(&applied, &orphan, true).unwrap_err();
+        assert_eq!(errors[0].path, "policies[0].steps[1].targets[0].team");
     }
 
     #[test]

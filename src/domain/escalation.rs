@@ -19,6 +19,8 @@
 //! A policy can only be built valid ([`EscalationPolicy::new`], or deserialising, which
 //! validates with errors that name the field): at least one step, every step with a target, every
 //! timeout a whole number of minutes of at least one, and at most [`MAX_REPEAT`] repeats.
+//! That a round-robin target's team exists is checked where a policy is stored
+//! ([`EscalationPolicy::team_refs`] names the fields), since it needs the store.
 
 use std::fmt;
 
@@ -70,6 +72,9 @@ pub enum Target {
     User { user_id: String },
     /// Every user with the support-manager role.
     SupportManagers,
+    /// One member of a team, the next in turn who can be paged now
+    /// ([`crate::domain::team::turn_order`]); the pick is recorded per incident and position.
+    TeamRoundRobin { team: String },
 }
 
 /// A schedule, by id or by a role that configuration resolves to an id.
@@ -287,6 +292,20 @@ impl EscalationPolicy {
         refs
     }
 
+    /// Every team the policy pages round-robin, with the path of each target's `team` field
+    /// (`steps[1].targets[0].team`), in order: what a check that the teams exist names.
+    pub fn team_refs(&self) -> Vec<(String, &str)> {
+        let mut refs = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            for (j, target) in step.targets.iter().enumerate() {
+                if let Target::TeamRoundRobin { team } = target {
+                    refs.push((format!("steps[{i}].targets[{j}].team"), team.as_str()));
+                }
+            }
+        }
+        refs
+    }
+
     /// The same policy with every schedule role replaced by the id `role_to_id` gives for it;
     /// an unknown role is an error naming the target.
     pub fn resolve_schedules(
@@ -326,6 +345,7 @@ fn validate_step(step: &Step, field: &str) -> Result<(), PolicyError> {
             Target::Schedule {
                 schedule: ScheduleRef::Role(s) | ScheduleRef::Id(s),
             } => s.trim().is_empty().then_some("schedule"),
+            Target::TeamRoundRobin { team } => team.trim().is_empty().then_some("team"),
             Target::AccountManager | Target::SupportManagers => None,
         };
         if let Some(key) = blank {
@@ -637,6 +657,36 @@ mod tests {
                 .contains("steps[0].targets: must not be empty"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_round_robin_target_names_its_team() {
+        let p: EscalationPolicy = serde_json::from_str(
+            r#"{"steps":[{"targets":[{"type":"account_manager"}],"ack_timeout_minutes":5},
+                {"targets":[{"type":"team_round_robin","team":"gold"}],"ack_timeout_minutes":5}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.steps()[1].targets,
+            [Target::TeamRoundRobin {
+                team: "gold".into()
+            }]
+        );
+        assert_eq!(
+            p.team_refs(),
+            [("steps[1].targets[0].team".to_owned(), "gold")]
+        );
+        // It counts like any other step: its window is waited out.
+        assert_eq!(p.worst_case_total(), Duration::minutes(10));
+        let blank = Target::TeamRoundRobin { team: " ".into() };
+        assert_eq!(
+            error_of(vec![step(vec![blank], 5)], 0),
+            "steps[0].targets[0].team: must not be empty"
+        );
+        assert!(serde_json::from_str::<EscalationPolicy>(
+            r#"{"steps":[{"targets":[{"type":"team_round_robin"}],"ack_timeout_minutes":3}]}"#
+        )
+        .is_err());
     }
 
     #[test]

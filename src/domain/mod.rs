@@ -21,4 +21,5 @@ pub mod push_token;
 pub mod schedule;
 pub mod shift_feed;
 pub mod sla;
+pub mod team;
 pub mod ticket_ref;

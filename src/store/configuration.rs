@@ -12,10 +12,11 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::sla::{misfits, parse_sla};
+use super::teams::write_members;
 use super::{audit, millis, Backend, Store, StoreError, Tx};
 use crate::domain::configuration::{
     plan, Change, CustomerState, DocError, Document, PolicyState, ScheduleState, SecretText, State,
-    TierState, UserState, WebhookState,
+    TeamState, TierState, UserState, WebhookState,
 };
 
 /// How the store handles webhook secrets without knowing the key: the caller opens stored
@@ -102,6 +103,25 @@ async fn load(
             role: r.try_get("role")?,
             schedule: decode("schedule", &definition)?,
         });
+    }
+    for r in sqlx::query("SELECT id, name FROM teams ORDER BY created_at, id")
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        state.teams.push(TeamState {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            members: Vec::new(),
+        });
+    }
+    for r in sqlx::query("SELECT team_id, user_id FROM team_members ORDER BY team_id, position")
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let team_id: String = r.try_get("team_id")?;
+        if let Some(t) = state.teams.iter_mut().find(|t| t.id == team_id) {
+            t.members.push(r.try_get("user_id")?);
+        }
     }
     for r in sqlx::query(
         "SELECT id, name, tier_id, customer_id, definition FROM escalation_policies \
@@ -240,7 +260,8 @@ async fn audit_change(
 }
 
 /// Writes the difference between `current` and `desired`: users and customers first (others
-/// refer to them), removals last (policies before the schedules they may page).
+/// refer to them), teams before the policies that page them, removals last (policies before
+/// the schedules and teams they may page).
 async fn write(
     tx: &mut Tx,
     current: &State,
@@ -322,6 +343,24 @@ async fn write(
             .await?;
         audit_change(tx, now, actor, action, "schedule", &s.id).await?;
     }
+    for t in &desired.teams {
+        let Some(action) = op(&current.teams, |x| &x.id, t) else {
+            continue;
+        };
+        let statement = if action == "create" {
+            "INSERT INTO teams (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)"
+        } else {
+            "UPDATE teams SET name = $2, updated_at = $3 WHERE id = $1"
+        };
+        sqlx::query(statement)
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        write_members(tx, &t.id, &t.members).await?;
+        audit_change(tx, now, actor, action, "team", &t.id).await?;
+    }
     for p in &desired.policies {
         let Some(action) = op(&current.policies, |x| &x.id, p) else {
             continue;
@@ -351,6 +390,16 @@ async fn write(
                 .execute(&mut **tx)
                 .await?;
             audit_change(tx, now, actor, "delete", "policy", &p.id).await?;
+        }
+    }
+    for t in &current.teams {
+        if !desired.teams.iter().any(|d| d.id == t.id) {
+            write_members(tx, &t.id, &[]).await?;
+            sqlx::query("DELETE FROM teams WHERE id = $1")
+                .bind(&t.id)
+                .execute(&mut **tx)
+                .await?;
+            audit_change(tx, now, actor, "delete", "team", &t.id).await?;
         }
     }
     for s in &current.schedules {

@@ -3,8 +3,8 @@
 //! all on acknowledgement or resolution.
 //!
 //! A step whose targets have no deliverable device (none enrolled, all tokens dead, nobody on
-//! call, account manager away without a delegate) is skipped at once and recorded, never
-//! waited out. When every remaining step reaches nobody, the support managers are paged as a
+//! call, account manager away without a delegate, no member of a round-robin team who can be
+//! paged now) is skipped at once and recorded, never waited out. When every remaining step reaches nobody, the support managers are paged as a
 //! last resort; when even they cannot be, a press's incident is recorded `unpaged` (the
 //! helpdesk hears `incident.unpaged`) rather than silently unanswered. A new press on an
 //! incident nobody is being paged for any more starts escalation again from the first step.
@@ -19,6 +19,8 @@ use sqlx::Row;
 
 use super::contacts::effective_rules;
 use super::incidents::{event, On, PagedPerson};
+use super::reachability::away_now;
+use super::teams::{forget_picks, pick_member};
 use super::waiting::{resume_tx, ResumedBecause};
 use super::{millis, new_id, Store, StoreError, Tx};
 use crate::domain::contact::{reply_code, Channel, NotificationRule, RuleSet};
@@ -68,11 +70,13 @@ pub(crate) async fn policy_for(
     })
 }
 
-/// Who `target` means right now, as (user id, how they came to be paged).
+/// Who `target` means right now for the incident of `ctx` paged at `pos`, as (user id, how
+/// they came to be paged).
 async fn resolve_target(
     tx: &mut Tx,
     target: &Target,
-    customer_id: &str,
+    ctx: &PageContext<'_>,
+    pos: Position,
     now: DateTime<Utc>,
     skipped: &mut Vec<serde_json::Value>,
 ) -> Result<Vec<(String, String)>, StoreError> {
@@ -80,7 +84,7 @@ async fn resolve_target(
         Target::AccountManager => {
             let manager: Option<String> =
                 sqlx::query_scalar("SELECT account_manager_id FROM customers WHERE id = $1")
-                    .bind(customer_id)
+                    .bind(ctx.customer_id)
                     .fetch_optional(&mut **tx)
                     .await?
                     .flatten();
@@ -88,18 +92,9 @@ async fn resolve_target(
                 skipped.push(json!({ "target": "account_manager", "reason": "the customer has no account manager" }));
                 return Ok(Vec::new());
             };
-            let away = sqlx::query(
-                "SELECT delegate_id FROM unavailability \
-                 WHERE user_id = $1 AND starts_at <= $2 AND ends_at > $2 \
-                 ORDER BY created_at DESC LIMIT 1",
-            )
-            .bind(&manager)
-            .bind(millis(now))
-            .fetch_optional(&mut **tx)
-            .await?;
-            match away {
+            match away_now(tx, &manager, now).await? {
                 None => vec![(manager, "account_manager".into())],
-                Some(row) => match row.try_get::<Option<String>, _>("delegate_id")? {
+                Some(away) => match away.delegate_id {
                     Some(delegate) => vec![(delegate, "account_manager_delegate".into())],
                     None => {
                         skipped.push(json!({ "target": "account_manager", "user_id": manager, "reason": "unavailable, no delegate" }));
@@ -109,6 +104,13 @@ async fn resolve_target(
             }
         }
         Target::User { user_id } => vec![(user_id.clone(), "user".into())],
+        Target::TeamRoundRobin { team } => {
+            pick_member(tx, team, ctx.incident_id, pos, now, skipped)
+                .await?
+                .map(|user| (user, format!("round_robin:{team}")))
+                .into_iter()
+                .collect()
+        }
         Target::SupportManagers => {
             let ids: Vec<String> = sqlx::query_scalar(
                 "SELECT id FROM users WHERE role = 'support_manager' ORDER BY id",
@@ -180,9 +182,7 @@ pub(crate) async fn escalate_from(
         // Each person once per step, whichever target named them first.
         let mut people: BTreeMap<String, String> = BTreeMap::new();
         for target in &step.targets {
-            for (user, how) in
-                resolve_target(tx, target, ctx.customer_id, now, &mut skipped).await?
-            {
+            for (user, how) in resolve_target(tx, target, ctx, pos, now, &mut skipped).await? {
                 people.entry(user).or_insert(how);
             }
         }
@@ -272,16 +272,11 @@ async fn page_support_managers(
         .map(|s| s.ack_timeout)
         .unwrap_or_else(|| Duration::minutes(10));
     let mut skipped = Vec::new();
-    let people: BTreeMap<String, String> = resolve_target(
-        tx,
-        &Target::SupportManagers,
-        ctx.customer_id,
-        now,
-        &mut skipped,
-    )
-    .await?
-    .into_iter()
-    .collect();
+    let people: BTreeMap<String, String> =
+        resolve_target(tx, &Target::SupportManagers, ctx, pos, now, &mut skipped)
+            .await?
+            .into_iter()
+            .collect();
     if people.is_empty() {
         skipped.push(
             json!({ "target": "support_managers", "reason": "there are no support managers" }),
@@ -663,6 +658,8 @@ pub(crate) async fn restart_if_unanswered(
         return Ok(None);
     }
     let incident = PagingIncident::load(tx, incident_id).await?;
+    // A fresh escalation: whoever the round-robin steps picked before did not answer.
+    forget_picks(tx, incident_id).await?;
     let on = On {
         ticket: &incident.ticket_id,
         incident: Some(incident_id),

@@ -41,6 +41,7 @@ embedded! {
     16 => "0016_escalation_links",
     17 => "0017_contact_methods",
     18 => "0018_staff_console",
+    19 => "0019_teams",
 }
 
 /// Where the database stands against the migrations this binary carries.

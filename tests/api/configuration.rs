@@ -157,6 +157,7 @@ async fn apply_creates_and_a_second_apply_plans_nothing(backend: TestBackend) {
         "+ customer Acme Corp (gold)",
         "+ user pat@example.com (Pat Primary, responder)",
         "+ schedule Primary on-call (Europe/Paris, 1 rotation(s))",
+        "+ team gold (Gold team, 2 member(s))",
         "+ policy customer Acme Corp (demo: fast escalation, 3 step(s))",
     ] {
         assert!(stdout.contains(line), "{line} in {stdout}");
@@ -165,10 +166,11 @@ async fn apply_creates_and_a_second_apply_plans_nothing(backend: TestBackend) {
     assert_eq!(app.count("users WHERE role <> 'contact'").await, 5);
     assert_eq!(app.count("schedules").await, 2);
     assert_eq!(app.count("escalation_policies").await, 1);
+    assert_eq!(app.count("team_members WHERE team_id = 'gold'").await, 2);
     assert_eq!(
         app.count("audit_log WHERE action LIKE 'configuration.%'")
             .await,
-        9
+        10
     );
     // The gateway pages by it: the customer's policy resolves the schedules by role.
     let policies: serde_json::Value = app
@@ -191,7 +193,7 @@ async fn apply_creates_and_a_second_apply_plans_nothing(backend: TestBackend) {
     assert_eq!(
         app.count("audit_log WHERE action LIKE 'configuration.%'")
             .await,
-        9,
+        10,
         "a second apply writes nothing"
     );
     app.stop().await;
