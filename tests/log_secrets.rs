@@ -176,7 +176,7 @@ async fn no_secret_of_a_page_or_a_webhook_reaches_the_logs(backend: TestBackend)
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(
-        text.contains(&format!("incident={incident_id}")) && text.contains("push send"),
+        text.contains(&format!("incident={incident_id}")) && text.contains("delivery send"),
         "the page's spans were captured"
     );
     let secrets = [

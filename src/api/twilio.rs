@@ -85,10 +85,19 @@ async fn status_callback(
         ));
     };
     let error_code = param(&params, "ErrorCode").filter(|c| !c.is_empty());
-    let known = state
-        .store
-        .record_provider_status(sid, status, error_code, state.clock.now())
-        .await?;
+    // Twilio can call back before the dispatcher has recorded the send that returned this
+    // sid (its outcomes are committed in batches): wait briefly for the delivery to appear.
+    let mut known = false;
+    for _ in 0..30 {
+        known = state
+            .store
+            .record_provider_status(sid, status, error_code, state.clock.now())
+            .await?;
+        if known {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     if !known {
         tracing::debug!(sid, status, "status callback for a message that is no page");
     }

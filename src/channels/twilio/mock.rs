@@ -99,7 +99,7 @@ impl MockTwilio {
             callbacks: Mutex::new(Vec::new()),
             next_sid: AtomicU64::new(1),
             client: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(5))
+                .timeout(std::time::Duration::from_secs(30))
                 .build()
                 .map_err(std::io::Error::other)?,
         });

@@ -146,7 +146,9 @@ impl TwilioSms {
         } else {
             form.push(("MessagingServiceSid", &self.messaging_service_sid));
         }
-        if let Some(callback) = &self.status_callback {
+        // Only a page has a delivery whose state a callback can update; a verification
+        // code's fate shows in whether the person enters it.
+        if let (Some(callback), Some(_)) = (&self.status_callback, &message.delivery_id) {
             form.push(("StatusCallback", callback));
         }
         let res = match self
