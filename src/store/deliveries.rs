@@ -260,6 +260,28 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Lock order: an incident before its deliveries, as acknowledging and resolving take
+        // them (`change_state` updates the incident, then cancels its pending deliveries).
+        // Updating a delivery first and its incident second deadlocked on PostgreSQL against
+        // an acknowledgement of the same incident, answering the responder 500. The provider
+        // has accepted these, so the time stands even if a lease turns out to be lost below.
+        let mut accepted: Vec<&str> = batch
+            .iter()
+            .filter(|(_, outcome)| matches!(outcome, Recorded::Sent { .. }))
+            .map(|(d, _)| d.incident_id.as_str())
+            .collect();
+        accepted.sort_unstable();
+        accepted.dedup();
+        for incident_id in accepted {
+            sqlx::query(
+                "UPDATE incidents SET first_accepted_at = COALESCE(first_accepted_at, $2) \
+                 WHERE id = $1",
+            )
+            .bind(incident_id)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        }
         let mut recorded = 0;
         for (d, outcome) in batch {
             if record_one(&mut tx, d, outcome, now).await? {
@@ -337,14 +359,6 @@ async fn record_one(
         Recorded::Sent {
             provider_message_id,
         } => {
-            sqlx::query(
-                "UPDATE incidents SET first_accepted_at = COALESCE(first_accepted_at, $2) \
-                 WHERE id = $1",
-            )
-            .bind(&d.incident_id)
-            .bind(millis(now))
-            .execute(&mut **tx)
-            .await?;
             let mut detail = who;
             detail["provider_message_id"] = json!(provider_message_id);
             detail["attempts"] = json!(d.attempts);

@@ -45,23 +45,58 @@ pub fn field(session: &StaffSession) -> Markup {
 #[derive(Debug, Deserialize)]
 pub struct NoFields {}
 
-/// Whether the request's `Origin`, if any, is this gateway.
+/// Whether the request's `Origin`, if any, is this gateway (see [`cross_site`]).
 pub fn same_origin(req: &HttpRequest, state: &AppState) -> bool {
-    let Some(origin) = req.headers().get(header::ORIGIN) else {
-        return true;
+    !from_another_site(req, &state.public_url)
+}
+
+/// [`cross_site`] on a request's own headers; an `Origin` that is not even text is another
+/// site's.
+pub fn from_another_site(req: &HttpRequest, public_url: &str) -> bool {
+    let headers = req.headers();
+    let origin = match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(origin)) => Some(origin),
+        Some(Err(_)) => return true,
     };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    if origin.eq_ignore_ascii_case(&state.settings.server.public_base()) {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = text(header::HOST.as_str()).or(req.uri().authority().map(|a| a.as_str()));
+    cross_site(origin, text("sec-fetch-site"), host, public_url)
+}
+
+/// Whether a POST comes from a page of another site, by the headers browsers set.
+///
+/// A browser POST carries `Origin`; it must be the gateway's own,
+/// as `server.public_url` names it or as the `Host` the request was sent to. `Origin: null`
+/// (sandboxed frames, some redirects) and `Sec-Fetch-Site: cross-site` are refused; no
+/// `Origin` at all (curl, old browsers) is let through.
+pub fn cross_site(
+    origin: Option<&str>,
+    sec_fetch_site: Option<&str>,
+    host: Option<&str>,
+    public_url: &str,
+) -> bool {
+    if sec_fetch_site == Some("cross-site") {
         return true;
     }
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok());
-    let authority = origin.split_once("://").map(|(_, a)| a);
-    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+    let Some(origin) = origin else {
+        return false;
+    };
+    let Ok(origin) = url::Url::parse(origin) else {
+        return true; // "null" and anything else that is not an origin
+    };
+    let same = |base: &str| {
+        url::Url::parse(base)
+            .map(|u| u.origin() == origin.origin())
+            .unwrap_or(false)
+    };
+    if !public_url.is_empty() && same(public_url) {
+        return false;
+    }
+    match host {
+        Some(host) => !same(&format!("{}://{host}", origin.scheme())),
+        None => true,
+    }
 }
 
 /// Compares in time independent of where the inputs differ.
@@ -164,5 +199,38 @@ mod tests {
             Some("from-form")
         );
         assert_eq!(sent_token(&plain, b"a=1"), None);
+    }
+
+    #[test]
+    fn only_the_gateways_own_origin_may_post() {
+        let host = Some("gw.example.com:8080");
+        assert!(!cross_site(None, None, host, ""));
+        assert!(!cross_site(
+            Some("http://gw.example.com:8080"),
+            None,
+            host,
+            ""
+        ));
+        assert!(!cross_site(
+            Some("https://help.example.com"),
+            Some("same-origin"),
+            host,
+            "https://help.example.com/gw"
+        ));
+        assert!(cross_site(Some("https://evil.example"), None, host, ""));
+        assert!(cross_site(Some("null"), None, host, ""));
+        assert!(cross_site(
+            Some("http://gw.example.com:9999"),
+            None,
+            host,
+            ""
+        ));
+        assert!(cross_site(None, Some("cross-site"), host, ""));
+        assert!(cross_site(
+            Some("http://gw.example.com:8080"),
+            None,
+            None,
+            ""
+        ));
     }
 }

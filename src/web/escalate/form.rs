@@ -113,43 +113,6 @@ pub fn parse(
     }
 }
 
-/// Whether a POST comes from a page of another site, by the headers browsers set.
-///
-/// The link's token is the only credential (no cookie), so a forged cross-site POST needs the
-/// token already, and with it the attacker could submit directly: this check is defence in
-/// depth, not the protection. A browser POST carries `Origin`; it must be the gateway's own,
-/// as `server.public_url` names it or as the `Host` the request was sent to. `Origin: null`
-/// (sandboxed frames, some redirects) and `Sec-Fetch-Site: cross-site` are refused; no
-/// `Origin` at all (curl, old browsers) is let through.
-pub fn cross_site(
-    origin: Option<&str>,
-    sec_fetch_site: Option<&str>,
-    host: Option<&str>,
-    public_url: &str,
-) -> bool {
-    if sec_fetch_site == Some("cross-site") {
-        return true;
-    }
-    let Some(origin) = origin else {
-        return false;
-    };
-    let Ok(origin) = url::Url::parse(origin) else {
-        return true; // "null" and anything else that is not an origin
-    };
-    let same = |base: &str| {
-        url::Url::parse(base)
-            .map(|u| u.origin() == origin.origin())
-            .unwrap_or(false)
-    };
-    if !public_url.is_empty() && same(public_url) {
-        return false;
-    }
-    match host {
-        Some(host) => !same(&format!("{}://{host}", origin.scheme())),
-        None => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,38 +163,5 @@ mod tests {
         let a = parse(&f, &[Question::UsersAffected]).unwrap();
         assert_eq!(a.answers.users_affected, UsersAffected::Most);
         assert_eq!(a.affected_service, None);
-    }
-
-    #[test]
-    fn only_the_gateways_own_origin_may_post() {
-        let host = Some("gw.example.com:8080");
-        assert!(!cross_site(None, None, host, ""));
-        assert!(!cross_site(
-            Some("http://gw.example.com:8080"),
-            None,
-            host,
-            ""
-        ));
-        assert!(!cross_site(
-            Some("https://help.example.com"),
-            Some("same-origin"),
-            host,
-            "https://help.example.com/gw"
-        ));
-        assert!(cross_site(Some("https://evil.example"), None, host, ""));
-        assert!(cross_site(Some("null"), None, host, ""));
-        assert!(cross_site(
-            Some("http://gw.example.com:9999"),
-            None,
-            host,
-            ""
-        ));
-        assert!(cross_site(None, Some("cross-site"), host, ""));
-        assert!(cross_site(
-            Some("http://gw.example.com:8080"),
-            None,
-            None,
-            ""
-        ));
     }
 }
