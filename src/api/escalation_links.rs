@@ -20,7 +20,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_escalation_link);
 }
 
-
 #[post("/v1/tickets/{id}/escalation-link")]
 async fn create_escalation_link(
     state: web::Data<AppState>,

@@ -18,6 +18,7 @@ pub mod escalation_links;
 pub mod identity;
 pub mod incidents;
 mod migrations;
+pub mod page_replies;
 pub mod schedules;
 mod settings;
 pub mod sla;

@@ -24,5 +24,6 @@ mod push;
 mod sla;
 mod sms;
 mod tokens;
+mod voice;
 mod waiting;
 mod webhooks;
