@@ -12,6 +12,7 @@ mod configuration;
 mod contact_methods;
 mod contract;
 mod customer_view;
+mod email;
 mod escalation;
 mod escalation_link;
 mod faults;
