@@ -25,7 +25,7 @@ use crate::channels::Message;
 use crate::domain::contact::{PhoneNumber, ReplyAction, SmsReply};
 use crate::state::AppState;
 use crate::store::escalation::StateChange;
-use crate::store::page_replies::PageTarget;
+use crate::store::page_replies::{outcome_sentence, PageTarget};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(status_callback)
@@ -169,18 +169,11 @@ pub(crate) async fn apply(
             "resolved",
         ),
     };
-    Ok(match change {
-        StateChange::Applied { .. } => {
-            // Customer notices were queued in the same transaction.
-            state.dispatch_wake.notify_one();
-            format!("Incident {done}. Thank you.")
-        }
-        StateChange::AlreadyDone => format!("The incident was already {done}."),
-        StateChange::Conflict(current) => {
-            format!("The incident is already {}.", current.as_str())
-        }
-        StateChange::NotFound => "That incident no longer exists.".to_owned(),
-    })
+    if matches!(change, StateChange::Applied { .. }) {
+        // Customer notices were queued in the same transaction.
+        state.dispatch_wake.notify_one();
+    }
+    Ok(outcome_sentence(&change, done))
 }
 
 fn xml(body: String) -> HttpResponse {

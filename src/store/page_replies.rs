@@ -10,12 +10,26 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::Row;
 
+use super::escalation::StateChange;
 use super::identity::decode_error;
 use super::{millis, Store, StoreError};
 use crate::domain::incident::IncidentState;
 
 /// The provider status that marks an e-mail page whose link was used.
 pub const LINK_USED: &str = "link_used";
+
+/// The sentence that answers a person who acknowledged (`done` = "acknowledged") or resolved
+/// from outside the app: an SMS reply, a call's digit, an e-mail link.
+pub fn outcome_sentence(change: &StateChange, done: &str) -> String {
+    match change {
+        StateChange::Applied { .. } => format!("Incident {done}. Thank you."),
+        StateChange::AlreadyDone => format!("The incident was already {done}."),
+        StateChange::Conflict(current) => {
+            format!("The incident is already {}.", current.as_str())
+        }
+        StateChange::NotFound => "That incident no longer exists.".to_owned(),
+    }
+}
 
 /// A page delivered by voice or e-mail, and where its incident stands.
 #[derive(Debug, Clone)]

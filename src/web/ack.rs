@@ -1,4 +1,4 @@
-//! The acknowledge link of an e-mailed page: `GET /ack/{token}` shows the page and a button,
+//! The acknowledge link of an e-mailed page: `GET /ack/{token}` ([`crate::channels::email::ack_link`]) shows the page and a button,
 //! `POST /ack/{token}` (the button) acknowledges the incident as the person paged.
 //!
 //! Never on GET: mail scanners and link previews open every link in a message, and a page
@@ -18,14 +18,9 @@ use maud::html;
 
 use super::escalate::page::{message, shell};
 use super::escalate::{form::cross_site, html as page};
-use crate::domain::contact::ReplyAction;
 use crate::state::AppState;
-use crate::store::page_replies::PageTarget;
-
-/// The link for `token` on the gateway's public URL.
-pub fn link(public_url: &str, token: &str) -> String {
-    format!("{}/ack/{token}", public_url.trim_end_matches('/'))
-}
+use crate::store::escalation::StateChange;
+use crate::store::page_replies::{outcome_sentence, PageTarget};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -146,17 +141,19 @@ async fn acknowledge(
     if target.link_used {
         return used();
     }
-    let text = match crate::api::twilio::apply(
-        &state,
-        ReplyAction::Acknowledge,
-        &target.incident_id,
-        &target.user_id,
-    )
-    .await
+    let change = match state
+        .store
+        .acknowledge_incident(&target.incident_id, &target.user_id, state.clock.now())
+        .await
     {
-        Ok(text) => text,
+        Ok(change) => change,
         Err(_) => return unavailable(),
     };
+    if matches!(change, StateChange::Applied { .. }) {
+        // Customer notices were queued in the same transaction.
+        state.dispatch_wake.notify_one();
+    }
+    let text = outcome_sentence(&change, "acknowledged");
     match state
         .store
         .use_email_link(&target.delivery_id, state.clock.now())

@@ -8,7 +8,7 @@
 //! a dead address (the method is disabled); any other 5xx (authentication, a refused sender)
 //! is our configuration, fatal. A connection that fails or times out is retried.
 //!
-//! A page's e-mail carries `{public_url}/ack/{token}` ([`crate::web::ack`]): the link opens a
+//! A page's e-mail carries `{public_url}/ack/{token}` (served by `web::ack`): the link opens a
 //! page with a button, and only the button's POST acknowledges, because mail scanners follow
 //! links. The password is never logged.
 
@@ -31,6 +31,11 @@ use crate::push::settings::{invalid, PushConfigError};
 /// Permanent replies that mean the recipient's mailbox is the problem: 550 (unavailable, no
 /// such user), 551 (not local), 553 (name not allowed).
 pub const DEAD_MAILBOX_CODES: [u16; 3] = [550, 551, 553];
+
+/// The acknowledge link for `token` on the gateway's public URL.
+pub fn ack_link(public_url: &str, token: &str) -> String {
+    format!("{}/ack/{token}", public_url.trim_end_matches('/'))
+}
 
 /// The e-mail provider.
 pub struct SmtpEmail {
@@ -84,7 +89,7 @@ impl SmtpEmail {
             body.push_str(&format!(
                 "\nAcknowledge this page:\n{}\n\nThe link opens a page with a button; nothing \
                  changes until you press it.\n",
-                crate::web::ack::link(&self.public_url, token)
+                ack_link(&self.public_url, token)
             ));
         }
         (message.title.clone(), body)
