@@ -315,6 +315,9 @@ impl Settings {
         if let Err(e) = self.channels.twilio.validate() {
             return Err(invalid(e.key, e.reason));
         }
+        if let Err(e) = self.channels.smtp.validate() {
+            return Err(invalid(e.key, e.reason));
+        }
         if let Err(e) = self.p1.validate() {
             return Err(invalid("p1.rules", e.to_string()));
         }

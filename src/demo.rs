@@ -1,5 +1,6 @@
 //! `panic-gateway demo`: a gateway on a fresh embedded SQLite file, paging into the local
-//! mock APNs and FCM (and texting through the mock Twilio) in the same process, seeded from
+//! mock APNs and FCM (and texting and calling through the mock Twilio, mailing through the mock
+//! SMTP server) in the same process, seeded from
 //! `deploy/examples/org.toml` (a Gold customer, an account manager, two on-call engineers, a
 //! support manager, schedules, the round-robin Gold team and a fast escalation policy), with
 //! simulated phones enrolled. It prints what to run to press the
@@ -14,6 +15,7 @@ use anyhow::Context;
 use serde_json::{json, Value};
 
 use crate::admin_client::AdminClient;
+use crate::channels::email::mock::MockSmtp;
 use crate::channels::twilio::mock::MockTwilio;
 use crate::config::Settings;
 use crate::push::mock::MockProviders;
@@ -30,12 +32,14 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
     let dir = dir.canonicalize()?;
     let mocks = MockProviders::start(&dir.join("mock-providers")).await?;
     let (twilio, twilio_settings) = MockTwilio::start_in(&dir.join("mock-providers")).await?;
+    let smtp = MockSmtp::start().await?;
 
     let mut settings = Settings::default();
     settings.server.port = port;
     settings.database.url = format!("sqlite://{}/demo.db?mode=rwc", dir.display());
     settings.push = mocks.settings.clone();
     settings.channels.twilio = twilio_settings;
+    settings.channels.smtp = smtp.settings();
     settings.dispatch.sweep_interval_ms = 200;
     settings.escalation.sweep_interval_ms = 200;
     let app = Application::build(settings).await?;
@@ -115,20 +119,31 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
             "Morgan Manager",
         ),
     ];
-    // Alice can also be texted: a verified number (vouched for by the admin, as no one can
-    // read a code off the mock) and rules push at once, SMS after a minute unacknowledged.
-    let alice_sms = s
-        .post(
-            &format!("/v1/admin/users/{alice}/contact-methods"),
-            json!({ "kind": "sms", "address": "+15005550100", "verified": true }),
-        )
-        .await?;
+    // Alice can also be texted, mailed and called: methods vouched for by the admin (nobody
+    // reads a code off the mocks here) and rules push at once, SMS and e-mail after a minute
+    // unacknowledged, a call after two.
+    let vouched = |kind: &'static str, address: &'static str| {
+        let s = &s;
+        let alice = &alice;
+        async move {
+            s.post(
+                &format!("/v1/admin/users/{alice}/contact-methods"),
+                json!({ "kind": kind, "address": address, "verified": true }),
+            )
+            .await
+        }
+    };
+    let alice_sms = vouched("sms", "+15005550100").await?;
+    let alice_email = vouched("email", "alice@example.com").await?;
+    let alice_voice = vouched("voice", "+15005550100").await?;
     s.send(
         reqwest::Method::PUT,
         &format!("/v1/admin/users/{alice}/notification-rules"),
         json!({ "rules": [
             { "method": "push", "delay_minutes": 0 },
             { "method": "sms", "method_id": alice_sms["id"], "delay_minutes": 1 },
+            { "method": "email", "method_id": alice_email["id"], "delay_minutes": 1 },
+            { "method": "voice", "method_id": alice_voice["id"], "delay_minutes": 2 },
         ] }),
     )
     .await?;
@@ -183,11 +198,13 @@ pub async fn run(dir: &Path, port: u16) -> anyhow::Result<()> {
     println!(
         r#"
 panic-gateway demo is running on {base} (SQLite: {db}, mock APNs {apns}, mock FCM {fcm},
-mock Twilio {twilio_url}).
+mock Twilio {twilio_url}, mock SMTP 127.0.0.1:{smtp_port}).
 
 Seeded: Gold customer Acme Corp (contact Carl), account manager Alice (iPhone + Pixel),
 primary on-call Pat (Pixel), secondary on-call Sam (iPhone), support manager Morgan.
-Alice's rules: push at once, SMS to +15005550100 after 1 minute unacknowledged.
+Alice's rules: push at once, SMS to +15005550100 and e-mail after 1 minute unacknowledged,
+a call to +15005550100 after 2 (the mock answers and prints what it heard; the e-mail's
+acknowledge link, printed below, opens in a browser).
 Escalation for Acme: Alice 1 min -> the Gold team round-robin (Pat, then Sam next time) 1 min
 -> Sam + Morgan 2 min, twice.
 
@@ -226,12 +243,14 @@ Access tokens last 15 minutes. Ctrl-C stops the demo.
         apns = mocks.apns.url(),
         fcm = mocks.fcm.url(),
         twilio_url = twilio.url(),
+        smtp_port = smtp.port(),
         env = env_file.display(),
     );
     println!("[demo] ready");
 
     let watch = async {
         let (mut seen_apns, mut seen_fcm, mut seen_sms) = (0, 0, 0);
+        let (mut seen_mail, mut seen_calls) = (0, 0);
         loop {
             let apns = mocks.apns.received();
             for r in &apns[seen_apns..] {
@@ -279,6 +298,26 @@ Access tokens last 15 minutes. Ctrl-C stops the demo.
                 );
             }
             seen_sms = texts.len();
+            let mail = smtp.received();
+            for m in &mail[seen_mail..] {
+                println!(
+                    "[mock SMTP] e-mail -> {}: {}{}",
+                    m.rcpt_to.join(", "),
+                    m.header("Subject").unwrap_or_default(),
+                    m.ack_link()
+                        .map(|l| format!(" (acknowledge: {l})"))
+                        .unwrap_or_default()
+                );
+            }
+            seen_mail = mail.len();
+            let calls = twilio.calls();
+            for c in &calls[seen_calls..] {
+                println!(
+                    "[mock Twilio] call -> {} (answered {}); the callee picks up",
+                    c.to, c.status
+                );
+            }
+            seen_calls = calls.len();
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     };

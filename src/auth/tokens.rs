@@ -109,6 +109,8 @@ struct KeySet {
     kid: String,
     access: (EncodingKey, DecodingKey),
     ack: (EncodingKey, DecodingKey),
+    /// Signs e-mail acknowledge links ([`TokenIssuer::issue_link`]).
+    link: [u8; 32],
 }
 
 impl KeySet {
@@ -124,6 +126,7 @@ impl KeySet {
             kid: key_id(secret),
             access: pair(Kind::Access),
             ack: pair(Kind::Ack),
+            link: hmac(secret, b"panic-gateway e-mail link v1"),
         }
     }
 
@@ -291,6 +294,46 @@ impl TokenIssuer {
     }
 }
 
+/// The MAC of an e-mail link for `delivery_id` under `key`, base64url.
+fn link_mac(key: &[u8; 32], delivery_id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hmac(key, delivery_id.as_bytes()))
+}
+
+impl TokenIssuer {
+    /// The token of an e-mailed page's acknowledge link: the delivery id and an HMAC of it
+    /// under a key of its own. It lives in a URL (so no JWT: shorter, no expiry claim); what it
+    /// may still do is decided on use from the delivery it names (one use, an open incident).
+    pub fn issue_link(&self, delivery_id: &str) -> String {
+        format!(
+            "{delivery_id}.{}",
+            link_mac(&self.keys[0].link, delivery_id)
+        )
+    }
+
+    /// The delivery a link token names, when any current or previous key signed it (the MAC
+    /// compared in constant time).
+    pub fn verify_link(&self, token: &str) -> Option<String> {
+        use base64::Engine;
+        let (delivery_id, mac) = token.rsplit_once('.')?;
+        if delivery_id.is_empty() || delivery_id.len() > 64 {
+            return None;
+        }
+        let mac = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(mac)
+            .ok()?;
+        self.keys
+            .iter()
+            .any(|k| {
+                let mut m =
+                    Hmac::<Sha256>::new_from_slice(&k.link).expect("HMAC takes keys of any length");
+                m.update(delivery_id.as_bytes());
+                m.verify_slice(&mac).is_ok()
+            })
+            .then(|| delivery_id.to_owned())
+    }
+}
+
 fn ack_audience(audience: &str) -> String {
     format!("{audience}:ack")
 }
@@ -317,6 +360,30 @@ mod tests {
             device_id: "d1",
             role: DeviceRole::Customer,
         }
+    }
+
+    #[test]
+    fn link_tokens_name_their_delivery_and_survive_rotation_only_when_signed() {
+        let t = issuer();
+        let token = t.issue_link("d-123");
+        assert_eq!(t.verify_link(&token).as_deref(), Some("d-123"));
+        let (_, mac) = token.rsplit_once('.').unwrap();
+        assert_eq!(
+            t.verify_link(&format!("d-124.{mac}")),
+            None,
+            "another delivery"
+        );
+        assert_eq!(t.verify_link("d-123"), None);
+        assert_eq!(t.verify_link("d-123.AAAA"), None);
+        let other = TokenIssuer::new(
+            b"another secret, 32 bytes long...",
+            "pgw",
+            "mobile",
+            Duration::minutes(15),
+        );
+        assert_eq!(other.verify_link(&token), None);
+        let rotated = other.with_previous(&[SECRET]);
+        assert_eq!(rotated.verify_link(&token).as_deref(), Some("d-123"));
     }
 
     #[test]

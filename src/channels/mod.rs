@@ -11,10 +11,12 @@
 //! configuration is wrong: `/readyz` says so until a send succeeds). A provider never touches
 //! the database and never decides whether a page may still go: the dispatcher does that.
 //!
-//! Adding a channel (voice, e-mail) is: a type implementing [`ChannelProvider`] for it, built
+//! Built: SMS and voice through Twilio ([`twilio`]), e-mail over SMTP ([`email`]). Adding a
+//! channel is: a type implementing [`ChannelProvider`] for it, built
 //! in [`providers`] from its settings. Verification codes go through the same provider
 //! ([`Message::verification`]), so a channel with a provider can verify its methods.
 
+pub mod email;
 pub mod settings;
 pub mod twilio;
 
@@ -36,6 +38,12 @@ pub struct Message {
     pub body: String,
     /// For a page: the code a reply names (`ACK 4K7Q`), on channels that take replies.
     pub reply_code: Option<String>,
+    /// The verification code a [`Message::verification`] carries, for channels that shape it
+    /// their own way (voice reads it digit by digit).
+    pub verification_code: Option<String>,
+    /// For an e-mailed page: the signed token of its acknowledge link
+    /// ([`crate::auth::tokens::TokenIssuer::issue_link`]); the provider puts it on the public URL.
+    pub ack_token: Option<String>,
 }
 
 impl Message {
@@ -49,11 +57,13 @@ impl Message {
                 crate::domain::contact::CODE_TTL_MINUTES
             ),
             reply_code: None,
+            verification_code: Some(code.to_owned()),
+            ack_token: None,
         }
     }
 
-    /// The message as one short text: title, body and how to reply. SMS (and later voice's
-    /// `<Say>`) read this.
+    /// The message as one short text: title, body and how to reply. SMS and voice's `<Say>`
+    /// read this.
     pub fn text(&self) -> String {
         let mut text = format!("{}\n{}", self.title, self.body);
         if let Some(code) = &self.reply_code {
@@ -97,6 +107,21 @@ pub fn providers(
         out.insert(
             Channel::Sms,
             Arc::new(twilio::TwilioSms::new(&settings.twilio, public_url)?),
+        );
+        if settings.twilio.voice {
+            out.insert(
+                Channel::Voice,
+                Arc::new(twilio::voice::TwilioVoice::new(
+                    &settings.twilio,
+                    public_url,
+                )?),
+            );
+        }
+    }
+    if settings.smtp.enabled {
+        out.insert(
+            Channel::Email,
+            Arc::new(email::SmtpEmail::new(&settings.smtp, public_url)?),
         );
     }
     Ok(out)

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use crate::auth::tokens::TokenIssuer;
 use crate::channels::{ChannelProviders, Message};
 use crate::clock::Clock;
-use crate::domain::contact::ContactAddress;
+use crate::domain::contact::{Channel, ContactAddress};
 use crate::domain::platform::Platform;
 use crate::domain::push_token::PushToken;
 use crate::push::{Notification, Outcome, Providers};
@@ -455,11 +455,18 @@ impl Dispatcher {
                 let Some(provider) = self.channels.get(channel) else {
                     return self.misconfigured(d, format!("no provider is configured for {route}"));
                 };
+                // An e-mailed page carries a link that acknowledges it (on POST); the token
+                // names this delivery and is signed, so it needs nothing stored at send time.
+                let ack_token = (*channel == Channel::Email
+                    && d.kind == crate::push::NotificationKind::Page)
+                    .then(|| self.tokens.issue_link(&d.id));
                 let message = Message {
                     delivery_id: Some(d.id.clone()),
                     title: d.title.clone(),
                     body: d.body.clone(),
                     reply_code: d.reply_code.clone(),
+                    verification_code: None,
+                    ack_token,
                 };
                 // Stored addresses were parsed when added; one that no longer parses can never
                 // be delivered to.

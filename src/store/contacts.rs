@@ -435,13 +435,38 @@ impl Store {
         error_code: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT d.id, d.incident_id, d.user_id, d.contact_method_id, i.ticket_id \
-             FROM deliveries d JOIN incidents i ON i.id = d.incident_id \
-             WHERE d.provider_message_id = $1",
+        // Delivered or not is worth a line in the timeline; the steps between are not.
+        let timeline = matches!(status, "delivered" | "undelivered" | "failed")
+            .then(|| format!("delivery.{status}"));
+        self.record_status(
+            "d.provider_message_id = $1",
+            sid,
+            status,
+            timeline.as_deref(),
+            json!({ "error_code": error_code }),
+            now,
         )
-        .bind(sid)
+        .await
+    }
+
+    /// Stores a provider's `status` on the delivery `WHERE {condition}` (`$1` = `key`) and,
+    /// when `timeline` names an event, records it with `detail` added. Returns whether the
+    /// delivery exists.
+    pub(super) async fn record_status(
+        &self,
+        condition: &str,
+        key: &str,
+        status: &str,
+        timeline: Option<&str>,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "SELECT d.id, d.incident_id, d.user_id, d.contact_method_id, i.ticket_id \
+             FROM deliveries d JOIN incidents i ON i.id = d.incident_id WHERE {condition}"
+        ))
+        .bind(key)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -454,10 +479,17 @@ impl Store {
             .bind(millis(now))
             .execute(&mut *tx)
             .await?;
-        // Delivered or not is worth a line in the timeline; the steps between are not.
-        if matches!(status, "delivered" | "undelivered" | "failed") {
+        if let Some(kind) = timeline {
             let incident_id: String = row.try_get("incident_id")?;
             let ticket_id: String = row.try_get("ticket_id")?;
+            let mut detail_all = json!({
+                "delivery_id": id,
+                "user_id": row.try_get::<String, _>("user_id")?,
+                "contact_method_id": row.try_get::<Option<String>, _>("contact_method_id")?,
+            });
+            if let (Some(all), Some(extra)) = (detail_all.as_object_mut(), detail.as_object()) {
+                all.extend(extra.clone());
+            }
             event(
                 &mut tx,
                 On {
@@ -466,14 +498,9 @@ impl Store {
                     alert: None,
                 },
                 now,
-                &format!("delivery.{status}"),
+                kind,
                 None,
-                json!({
-                    "delivery_id": id,
-                    "user_id": row.try_get::<String, _>("user_id")?,
-                    "contact_method_id": row.try_get::<Option<String>, _>("contact_method_id")?,
-                    "error_code": error_code,
-                }),
+                detail_all,
             )
             .await?;
         }

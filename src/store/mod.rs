@@ -19,6 +19,7 @@ pub mod escalation_links;
 pub mod identity;
 pub mod incidents;
 mod migrations;
+pub mod page_replies;
 pub(crate) mod reachability;
 pub mod schedules;
 mod settings;

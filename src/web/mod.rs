@@ -1,4 +1,5 @@
-//! The browser side: the staff console and the customer's self-escalation page.
+//! The browser side: the staff console, the customer's self-escalation page and the
+//! acknowledge link of an e-mailed page.
 //!
 //! Pages are rendered on the server with maud (compile-time templates, escaped by default) and
 //! every asset is embedded in the binary: nothing is fetched from a CDN and there is no separate
@@ -10,7 +11,8 @@
 //! and `CsrfForm`), [`layout`] (the page every console page renders into), [`assets`] (CSS,
 //! JS, htmx), [`error_page`] (HTML errors), [`signin`] (sign-in/out, set password),
 //! [`board`] and [`events`] (the live board), [`staff`] (an admin page), [`escalate`] (the
-//! customer's self-escalation page, no sign-in).
+//! customer's self-escalation page, no sign-in), [`ack`] (the acknowledge link of a paging
+//! e-mail).
 //!
 //! A new console page, in short (the module docs of each room have the details):
 //! ```ignore
@@ -28,6 +30,7 @@
 //! The extractor in the signature is the access rule (`StaffSession`, `ManagerSession`,
 //! `AdminSession`); `CsrfForm` refuses a forged POST with 403 before the handler runs.
 
+pub mod ack;
 pub mod assets;
 pub mod board;
 pub mod csrf;
@@ -49,5 +52,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(board::configure)
         .configure(events::configure)
         .configure(staff::configure)
-        .configure(escalate::configure);
+        .configure(escalate::configure)
+        .configure(ack::configure);
 }

@@ -318,11 +318,12 @@ async fn admins_manage_methods_and_rules(backend: TestBackend) {
     let user = &c.account_manager.user_id;
     let base = format!("/v1/admin/users/{user}");
 
-    // Voice has no provider yet: an admin vouches for the number instead of a code.
+    // E-mail has no provider in this gateway: an admin vouches for the address instead of a
+    // code.
     let created = app
         .admin_post(
             &format!("{base}/contact-methods"),
-            json!({ "kind": "voice", "address": "+14155550199" }),
+            json!({ "kind": "email", "address": "alice.work@example.com" }),
             201,
         )
         .await;
@@ -332,10 +333,10 @@ async fn admins_manage_methods_and_rules(backend: TestBackend) {
         .as_str()
         .unwrap()
         .contains("no provider"));
-    let voice = created["id"].as_str().unwrap().to_owned();
+    let vouched = created["id"].as_str().unwrap().to_owned();
     let verified = app
         .admin_post(
-            &format!("{base}/contact-methods/{voice}/verify"),
+            &format!("{base}/contact-methods/{vouched}/verify"),
             json!({}),
             200,
         )
@@ -382,7 +383,7 @@ async fn admins_manage_methods_and_rules(backend: TestBackend) {
         .admin(Method::PUT, &format!("{base}/notification-rules"))
         .json(&json!({ "rules": [
             { "method": "push", "method_id": sms, "delay_minutes": 0 },
-            { "method": "sms", "method_id": voice, "delay_minutes": 1 },
+            { "method": "sms", "method_id": vouched, "delay_minutes": 1 },
             { "method": "voice", "delay_minutes": 99 },
         ] }))
         .send()
@@ -427,7 +428,7 @@ async fn admins_manage_methods_and_rules(backend: TestBackend) {
         .json(&json!({ "rules": [
             { "method": "push", "delay_minutes": 0 },
             { "method": "sms", "method_id": sms, "delay_minutes": 1 },
-            { "method": "voice", "method_id": voice, "delay_minutes": 3 },
+            { "method": "email", "method_id": vouched, "delay_minutes": 3 },
         ] }))
         .send()
         .await
@@ -435,7 +436,7 @@ async fn admins_manage_methods_and_rules(backend: TestBackend) {
     assert_eq!(res.status(), 200);
     let rules: Value = res.json().await.unwrap();
     assert_eq!(rules["source"], "user");
-    assert_eq!(rules["rules"][2]["method_id"], voice.as_str());
+    assert_eq!(rules["rules"][2]["method_id"], vouched.as_str());
     // A customer's contact has no methods.
     let contact = &c.contact.user_id;
     let res = app

@@ -27,14 +27,14 @@ on_both_backends!(
 
 const NUMBER: &str = "+14155550100";
 
-async fn press(app: &TestApp, c: &GoldCustomer, key: &str) -> String {
+pub async fn press(app: &TestApp, c: &GoldCustomer, key: &str) -> String {
     let res = app.press(&c.contact, key, &p1_press(key)).await;
     assert_eq!(res.status(), 201);
     let body: Value = res.json().await.unwrap();
     body["incident"]["id"].as_str().unwrap().to_owned()
 }
 
-async fn incident_state(app: &TestApp, c: &GoldCustomer, incident: &str) -> String {
+pub async fn incident_state(app: &TestApp, c: &GoldCustomer, incident: &str) -> String {
     let view: Value = app
         .with_token(
             Method::GET,

@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub mod console;
 
 use panic_gateway::admin_client::AdminClient;
+use panic_gateway::channels::email::mock::MockSmtp;
 use panic_gateway::channels::twilio::mock::MockTwilio;
 use panic_gateway::clock::ManualClock;
 use panic_gateway::config::Settings;
@@ -179,6 +180,8 @@ pub struct TestApp {
     pub push: Option<Arc<MockProviders>>,
     /// The mock Twilio the gateway sends SMS through, when started with it.
     pub twilio: Option<Arc<MockTwilio>>,
+    /// The mock SMTP server the gateway sends e-mail through, when started with it.
+    pub smtp: Option<Arc<MockSmtp>>,
     /// The gateway's workers, to drive a round now ([`TestApp::run_due_work`]).
     pub engine: Engine,
     // Last: dropped after the server has been asked to stop. `None` for a second instance
@@ -216,6 +219,7 @@ pub async fn spawn_instance(first: &TestApp, settings: Settings) -> TestApp {
     let mut app = start(first.backend, settings, first.clock.clone(), None).await;
     app.push = first.push.clone();
     app.twilio = first.twilio.clone();
+    app.smtp = first.smtp.clone();
     app
 }
 
@@ -255,6 +259,22 @@ pub async fn spawn_app_with_twilio(
     .await;
     twilio.set_inbound_url(&app.url("/v1/twilio/sms"));
     app.twilio = Some(Arc::new(twilio));
+    app
+}
+
+/// [`spawn_app_with_twilio`] and e-mail through a fresh mock SMTP server: every channel.
+pub async fn spawn_app_with_channels(
+    backend: TestBackend,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let smtp = MockSmtp::start().await.expect("mock SMTP starts");
+    let smtp_settings = smtp.settings();
+    let mut app = spawn_app_with_twilio(backend, |s| {
+        s.channels.smtp = smtp_settings;
+        customize(s);
+    })
+    .await;
+    app.smtp = Some(Arc::new(smtp));
     app
 }
 
@@ -301,6 +321,7 @@ async fn start(
         server: Some(server),
         push: None,
         twilio: None,
+        smtp: None,
         engine,
         db,
     }
@@ -360,6 +381,13 @@ impl TestApp {
         self.push
             .as_deref()
             .expect("started with spawn_app_with_push")
+    }
+
+    /// The mock SMTP server; panics if the app was started without it.
+    pub fn smtp(&self) -> &MockSmtp {
+        self.smtp
+            .as_deref()
+            .expect("started with spawn_app_with_channels")
     }
 
     /// The mock Twilio; panics if the app was started without it.

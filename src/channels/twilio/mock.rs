@@ -11,7 +11,17 @@
 //! error 21211 (invalid number), 429 and 5xx carry `Retry-After` when given, `Stall` holds
 //! the answer until `release()`. [`MockTwilio::send_inbound`] plays a person texting the
 //! Twilio number: a signed POST of `From` and `Body` to the gateway's inbound-SMS webhook.
+//!
+//! Calls: `POST .../Calls.json` needs `To`, `From` and `Url` or `Twiml` (21201, 21213,
+//! 21205), is recorded and answered 201 with its `sid` (the same per-number faults apply).
+//! Then the callee plays its part ([`MockTwilio::callee`]): by default it answers, and the
+//! mock fetches the TwiML from `Url` with a signed POST (`CallSid`, `To`, `From`,
+//! `CallStatus=in-progress`, ...) as Twilio does, and records what was said;
+//! [`MockTwilio::press`] posts a digit, signed, to the `<Gather action>`; a TwiML that hangs
+//! up ends the call with a `completed` status callback. `NoAnswer`/`Busy` callees end the
+//! call at once with a `no-answer`/`busy` callback.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -23,7 +33,7 @@ use super::signature;
 use crate::channels::settings::TwilioSettings;
 use crate::domain::contact::PhoneNumber;
 use crate::push::mock::server::{self, Received};
-use crate::push::mock::{Controls, Fault, Recorded, TestCa};
+use crate::push::mock::{Controls, Fault, Recorded, Recorder, TestCa};
 
 /// One message the mock accepted or refused.
 #[derive(Debug, Clone)]
@@ -77,6 +87,12 @@ struct State {
     callbacks: Mutex<Vec<(String, String, u16)>>,
     next_sid: AtomicU64,
     client: reqwest::Client,
+    /// Calls asked for through the Calls API.
+    calls: Recorder<PlacedCall>,
+    /// What each answered call heard: its TwiML, then the answer to each digit.
+    answered: Recorder<AnsweredCall>,
+    /// How the person at a number takes a call (answers by default).
+    callees: Mutex<HashMap<String, Callee>>,
 }
 
 pub struct MockTwilio {
@@ -98,6 +114,9 @@ impl MockTwilio {
             inbound_url: Mutex::new(None),
             callbacks: Mutex::new(Vec::new()),
             next_sid: AtomicU64::new(1),
+            calls: Recorder::new(),
+            answered: Recorder::new(),
+            callees: Mutex::new(HashMap::new()),
             client: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(30))
                 .build()
@@ -190,6 +209,85 @@ impl MockTwilio {
             .await
     }
 
+    /// How the person at `number` takes calls from now on.
+    pub fn callee(&self, number: &str, callee: Callee) {
+        self.state
+            .callees
+            .lock()
+            .expect("lock")
+            .insert(number.to_owned(), callee);
+    }
+
+    /// Calls asked for so far (accepted or refused).
+    pub fn calls(&self) -> Vec<PlacedCall> {
+        self.state.calls.all()
+    }
+
+    /// Waits for `count` answered calls to `to`; returns what they heard first.
+    pub async fn wait_answered(
+        &self,
+        to: &str,
+        count: usize,
+        within: std::time::Duration,
+    ) -> Vec<AnsweredCall> {
+        let to = to.to_owned();
+        self.state
+            .answered
+            .wait_for(count, within, move |c| c.to == to && c.digits.is_none())
+            .await
+    }
+
+    /// Waits for `count` accepted calls to `to` (answered or not).
+    pub async fn wait_calls(
+        &self,
+        to: &str,
+        count: usize,
+        within: std::time::Duration,
+    ) -> Vec<PlacedCall> {
+        let to = to.to_owned();
+        self.state
+            .calls
+            .wait_for(count, within, move |c| c.status == 201 && c.to == to)
+            .await
+    }
+
+    /// The callee of call `sid` presses `digits`: Twilio posts them, signed, to the `<Gather>`
+    /// action of the TwiML the call is playing. Returns the gateway's status and TwiML; when
+    /// that TwiML hangs up, the call's status callback (`completed`) follows.
+    pub async fn press(&self, sid: &str, digits: &str) -> (u16, String) {
+        let heard = self
+            .state
+            .answered
+            .all()
+            .into_iter()
+            .rev()
+            .find(|c| c.sid == sid)
+            .expect("press on a call that was answered");
+        let action = heard
+            .gather_action()
+            .expect("the call is playing a <Gather>");
+        let params = call_params(&self.state, &heard.placed, "in-progress");
+        let mut params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        params.push(("Digits", digits));
+        params.push(("FinishedOnKey", ""));
+        let (status, twiml) = match post_signed(&self.state, &action, &params).await {
+            Ok(res) => (res.status().as_u16(), res.text().await.unwrap_or_default()),
+            Err(e) => (0, e.to_string()),
+        };
+        self.state.answered.push(AnsweredCall {
+            sid: sid.to_owned(),
+            to: heard.to.clone(),
+            twiml: twiml.clone(),
+            fetched: status,
+            digits: Some(digits.to_owned()),
+            placed: heard.placed.clone(),
+        });
+        if twiml.contains("<Hangup/>") {
+            call_ended(&self.state, &heard.placed, "completed").await;
+        }
+        (status, twiml)
+    }
+
     /// The signature Twilio would put on a request to `url` with `params`.
     pub fn sign(&self, url: &str, params: &[(&str, &str)]) -> String {
         signature(&self.state.auth_token, url, &owned(params))
@@ -229,6 +327,10 @@ impl MockTwilio {
 impl State {
     fn sid(&self) -> String {
         format!("SM{:032x}", self.next_sid.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn call_sid(&self) -> String {
+        format!("CA{:032x}", self.next_sid.fetch_add(1, Ordering::Relaxed))
     }
 }
 
@@ -293,7 +395,8 @@ async fn handle(
     req: Received,
 ) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
     let path = format!("/2010-04-01/Accounts/{}/Messages.json", state.account_sid);
-    if req.path != path {
+    let calls_path = format!("/2010-04-01/Accounts/{}/Calls.json", state.account_sid);
+    if req.path != path && req.path != calls_path {
         return error(404, 20404, "The requested resource was not found", &[]);
     }
     if req.method != hyper::Method::POST {
@@ -309,6 +412,9 @@ async fn handle(
         .is_some_and(|pair| pair == format!("{}:{}", state.account_sid, state.auth_token));
     if !authorized {
         return error(401, 20003, "Authenticate", &[]);
+    }
+    if req.path == calls_path {
+        return handle_call(state, req, &calls_path).await;
     }
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&req.body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -425,6 +531,247 @@ async fn handle(
             "direction": "outbound-api",
             "api_version": "2010-04-01",
             "uri": format!("{}/{}.json", path.trim_end_matches(".json"), record.sid),
+        }),
+        &[],
+    )
+}
+
+/// How the person at a number takes a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Callee {
+    /// Answers: the mock fetches the call's TwiML and waits for [`MockTwilio::press`].
+    #[default]
+    Answers,
+    /// Lets it ring: the status callback says `no-answer`.
+    NoAnswer,
+    /// Busy: the status callback says `busy`.
+    Busy,
+}
+
+/// A call asked for through the Calls API.
+#[derive(Debug, Clone)]
+pub struct PlacedCall {
+    pub sid: String,
+    pub to: String,
+    pub from: String,
+    /// Where the TwiML is fetched, or `None` with inline `twiml`.
+    pub url: Option<String>,
+    pub twiml: Option<String>,
+    pub status_callback: Option<String>,
+    /// What the mock answered (201 accepted).
+    pub status: u16,
+}
+
+/// What an answered call heard: the TwiML fetched when it was answered (`digits` `None`),
+/// or the answer to the digits pressed.
+#[derive(Debug, Clone)]
+pub struct AnsweredCall {
+    pub sid: String,
+    pub to: String,
+    pub twiml: String,
+    /// The gateway's HTTP status fetching it (200 for inline TwiML).
+    pub fetched: u16,
+    pub digits: Option<String>,
+    pub placed: PlacedCall,
+}
+
+impl AnsweredCall {
+    /// Everything `<Say>` reads, in order.
+    pub fn said(&self) -> Vec<String> {
+        self.twiml
+            .split("<Say>")
+            .skip(1)
+            .filter_map(|s| s.split("</Say>").next())
+            .map(|s| {
+                s.replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&quot;", "\"")
+                    .replace("&apos;", "'")
+                    .replace("&amp;", "&")
+            })
+            .collect()
+    }
+
+    /// The 6-digit code read digit by digit ("4, 8, 1, 5, 1, 6").
+    pub fn spoken_code(&self) -> Option<String> {
+        let first = self.said().into_iter().next()?;
+        let digits: String = first.chars().filter(char::is_ascii_digit).collect();
+        (digits.len() == 6).then_some(digits)
+    }
+
+    /// The `action` of the `<Gather>` playing, unescaped.
+    pub fn gather_action(&self) -> Option<String> {
+        let gather = self.twiml.split("<Gather").nth(1)?;
+        let action = gather.split("action=\"").nth(1)?.split('"').next()?;
+        Some(action.replace("&amp;", "&"))
+    }
+}
+
+/// The parameters Twilio sends with every request about a call.
+fn call_params(state: &State, call: &PlacedCall, status: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AccountSid", state.account_sid.clone()),
+        ("ApiVersion", "2010-04-01".into()),
+        ("CallSid", call.sid.clone()),
+        ("CallStatus", status.into()),
+        ("Called", call.to.clone()),
+        ("Caller", call.from.clone()),
+        ("Direction", "outbound-api".into()),
+        ("From", call.from.clone()),
+        ("To", call.to.clone()),
+    ]
+}
+
+/// The call's status callback, if it asked for one, with its final `status`.
+async fn call_ended(state: &State, call: &PlacedCall, status: &str) {
+    let Some(url) = &call.status_callback else {
+        return;
+    };
+    let params = call_params(state, call, status);
+    let mut params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    params.push((
+        "CallDuration",
+        if status == "completed" { "42" } else { "0" },
+    ));
+    let answered = post_signed(state, url, &params)
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    state
+        .callbacks
+        .lock()
+        .expect("lock")
+        .push((call.sid.clone(), status.to_owned(), answered));
+}
+
+/// `POST .../Calls.json`: checks what Twilio checks, records the call, answers 201 and then
+/// plays the callee: answers (fetching the TwiML), or not.
+async fn handle_call(
+    state: Arc<State>,
+    req: Received,
+    path: &str,
+) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&req.body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let mut call = PlacedCall {
+        sid: state.call_sid(),
+        to: field("To").unwrap_or_default(),
+        from: field("From").unwrap_or_default(),
+        url: field("Url"),
+        twiml: field("Twiml"),
+        status_callback: field("StatusCallback"),
+        status: 201,
+    };
+    let refuse = |call: &mut PlacedCall, status: u16, code: u32, message: &str| {
+        call.status = status;
+        state.calls.push(call.clone());
+        error(status, code, message, &[])
+    };
+    if call.to.is_empty() {
+        return refuse(&mut call, 400, 21201, "No 'To' number is specified");
+    }
+    if call.from.is_empty() {
+        return refuse(&mut call, 400, 21213, "No 'From' number is specified");
+    }
+    if call.url.is_none() && call.twiml.is_none() {
+        return refuse(&mut call, 400, 21205, "Url parameter is required.");
+    }
+    if PhoneNumber::parse(&call.to).map(|p| p.as_str() == call.to) != Ok(true) {
+        let message = format!("The 'To' number {} is not a valid phone number.", call.to);
+        return refuse(&mut call, 400, 21211, &message);
+    }
+    let fault = state.controls.faults.lock().expect("lock").take(&call.to);
+    match fault {
+        Some(Fault::Status {
+            status,
+            retry_after,
+        }) => {
+            call.status = status;
+            state.calls.push(call.clone());
+            let headers: Vec<(&str, String)> = retry_after
+                .map(|s| vec![("retry-after", s.to_string())])
+                .unwrap_or_default();
+            return match status {
+                400 => error(
+                    400,
+                    21211,
+                    &format!("The 'To' number {} is not a valid phone number.", call.to),
+                    &headers,
+                ),
+                401 => error(401, 20003, "Authenticate", &headers),
+                429 => error(429, 20429, "Too Many Requests", &headers),
+                s => error(s, 20500, "Internal Server Error", &headers),
+            };
+        }
+        Some(Fault::Stall) => state.controls.release.notified().await,
+        Some(Fault::Reset) | None => {}
+    }
+    state.calls.push(call.clone());
+    let callee = state
+        .callees
+        .lock()
+        .expect("lock")
+        .get(&call.to)
+        .copied()
+        .unwrap_or_default();
+    {
+        let state = state.clone();
+        let call = call.clone();
+        tokio::spawn(async move {
+            match callee {
+                Callee::NoAnswer => call_ended(&state, &call, "no-answer").await,
+                Callee::Busy => call_ended(&state, &call, "busy").await,
+                Callee::Answers => {
+                    let (twiml, fetched) = match (&call.twiml, &call.url) {
+                        (Some(inline), _) => (inline.clone(), 200),
+                        (None, Some(url)) => {
+                            let params = call_params(&state, &call, "in-progress");
+                            let params: Vec<(&str, &str)> =
+                                params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                            match post_signed(&state, url, &params).await {
+                                Ok(res) => {
+                                    let status = res.status().as_u16();
+                                    (res.text().await.unwrap_or_default(), status)
+                                }
+                                Err(e) => (e.to_string(), 0),
+                            }
+                        }
+                        (None, None) => (String::new(), 0),
+                    };
+                    let hangs_up = twiml.contains("<Hangup/>");
+                    state.answered.push(AnsweredCall {
+                        sid: call.sid.clone(),
+                        to: call.to.clone(),
+                        twiml,
+                        fetched,
+                        digits: None,
+                        placed: call.clone(),
+                    });
+                    if hangs_up {
+                        call_ended(&state, &call, "completed").await;
+                    }
+                }
+            }
+        });
+    }
+    server::json(
+        201,
+        &json!({
+            "sid": call.sid,
+            "account_sid": state.account_sid,
+            "to": call.to,
+            "from": call.from,
+            "status": "queued",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "uri": format!("{}/{}.json", path.trim_end_matches(".json"), call.sid),
         }),
         &[],
     )

@@ -1,5 +1,5 @@
-//! Twilio, hand-written on reqwest: the Messages API for SMS, and the signature every request
-//! Twilio makes to us carries.
+//! Twilio, hand-written on reqwest: the Messages API for SMS, the Calls API for voice
+//! ([`voice`]), and the signature every request Twilio makes to us carries.
 //!
 //! Sending is `POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded `To`,
 //! `From` (or `MessagingServiceSid`), `Body` and `StatusCallback`, with Basic auth (account SID
@@ -12,6 +12,7 @@
 
 #[cfg(feature = "devkit")]
 pub mod mock;
+pub mod voice;
 
 use std::time::Duration;
 
@@ -88,20 +89,17 @@ struct Created {
     sid: String,
 }
 
-/// The SMS provider.
-pub struct TwilioSms {
+/// An authenticated client of one Twilio account's REST API, shared by SMS and voice.
+pub(crate) struct Api {
     client: reqwest::Client,
-    messages_url: String,
+    /// `{base}/2010-04-01/Accounts/{AccountSid}`
+    account_url: String,
     user: String,
     password: String,
-    from_number: String,
-    messaging_service_sid: String,
-    status_callback: Option<String>,
 }
 
-impl TwilioSms {
-    /// Builds the client; `public_url` is where Twilio reaches this gateway for callbacks.
-    pub fn new(settings: &TwilioSettings, public_url: &str) -> Result<Self, PushConfigError> {
+impl Api {
+    pub(crate) fn new(settings: &TwilioSettings) -> Result<Self, PushConfigError> {
         settings.validate()?;
         let token = settings.auth_token()?;
         let (user, password) = if settings.api_key_sid.is_empty() {
@@ -118,13 +116,68 @@ impl TwilioSms {
                 settings.timeout_ms,
                 "channels.twilio.ca_file",
             )?,
-            messages_url: format!(
-                "{}/2010-04-01/Accounts/{}/Messages.json",
+            account_url: format!(
+                "{}/2010-04-01/Accounts/{}",
                 settings.base_url.trim_end_matches('/'),
                 settings.account_sid
             ),
             user,
             password,
+        })
+    }
+
+    /// Creates a resource (`Messages.json`, `Calls.json`) and maps Twilio's answer; a 400/404
+    /// with one of `dead_codes` means the address is dead.
+    pub(crate) async fn create(
+        &self,
+        resource: &str,
+        form: &[(&str, &str)],
+        dead_codes: &[u64],
+    ) -> Outcome {
+        let res = match self
+            .client
+            .post(format!("{}/{resource}", self.account_url))
+            .basic_auth(&self.user, Some(&self.password))
+            .form(form)
+            .send()
+            .await
+        {
+            Ok(res) => res,
+            Err(e) => {
+                return Outcome::Retry {
+                    after: None,
+                    reason: format!(
+                        "Twilio unreachable: {}",
+                        crate::error_chain::error_chain(&e)
+                    ),
+                }
+            }
+        };
+        let status = res.status().as_u16();
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = res.bytes().await.unwrap_or_default();
+        outcome(status, retry_after, &body, dead_codes)
+    }
+}
+
+/// The SMS provider.
+pub struct TwilioSms {
+    api: Api,
+    from_number: String,
+    messaging_service_sid: String,
+    status_callback: Option<String>,
+}
+
+impl TwilioSms {
+    /// Builds the client; `public_url` is where Twilio reaches this gateway for callbacks.
+    pub fn new(settings: &TwilioSettings, public_url: &str) -> Result<Self, PushConfigError> {
+        Ok(Self {
+            api: Api::new(settings)?,
             from_number: settings.from_number.clone(),
             messaging_service_sid: settings.messaging_service_sid.clone(),
             status_callback: settings
@@ -151,39 +204,14 @@ impl TwilioSms {
         if let (Some(callback), Some(_)) = (&self.status_callback, &message.delivery_id) {
             form.push(("StatusCallback", callback));
         }
-        let res = match self
-            .client
-            .post(&self.messages_url)
-            .basic_auth(&self.user, Some(&self.password))
-            .form(&form)
-            .send()
+        self.api
+            .create("Messages.json", &form, &DEAD_NUMBER_CODES)
             .await
-        {
-            Ok(res) => res,
-            Err(e) => {
-                return Outcome::Retry {
-                    after: None,
-                    reason: format!(
-                        "Twilio unreachable: {}",
-                        crate::error_chain::error_chain(&e)
-                    ),
-                }
-            }
-        };
-        let status = res.status().as_u16();
-        let retry_after = res
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = res.bytes().await.unwrap_or_default();
-        outcome(status, retry_after, &body)
     }
 }
 
 /// Twilio's answer as a typed outcome.
-fn outcome(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Outcome {
+fn outcome(status: u16, retry_after: Option<Duration>, body: &[u8], dead_codes: &[u64]) -> Outcome {
     if status == 201 || status == 200 {
         return match serde_json::from_slice::<Created>(body) {
             Ok(c) => Outcome::Accepted {
@@ -209,7 +237,7 @@ fn outcome(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Outcome {
             after: retry_after,
             reason: detail,
         },
-        400 | 404 if code.is_some_and(|c| DEAD_NUMBER_CODES.contains(&c)) => {
+        400 | 404 if code.is_some_and(|c| dead_codes.contains(&c)) => {
             Outcome::TokenDead { reason: detail }
         }
         _ => Outcome::Fatal { reason: detail },
@@ -235,14 +263,18 @@ impl ChannelProvider for TwilioSms {
     }
 }
 
-/// A TwiML answer carrying one SMS back to the sender; `text` is escaped.
-pub fn twiml_message(text: &str) -> String {
-    let escaped = text
-        .replace('&', "&amp;")
+/// `text` safe inside an XML element or attribute.
+pub(crate) fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-        .replace('\'', "&apos;");
+        .replace('\'', "&apos;")
+}
+
+/// A TwiML answer carrying one SMS back to the sender; `text` is escaped.
+pub fn twiml_message(text: &str) -> String {
+    let escaped = xml_escape(text);
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>{escaped}</Message></Response>"
     )
@@ -281,25 +313,34 @@ mod tests {
     #[test]
     fn answers_become_outcomes() {
         assert_eq!(
-            outcome(201, None, br#"{"sid":"SM1","status":"queued"}"#),
+            outcome(
+                201,
+                None,
+                br#"{"sid":"SM1","status":"queued"}"#,
+                &DEAD_NUMBER_CODES
+            ),
             Outcome::Accepted {
                 provider_message_id: Some("SM1".into())
             }
         );
         assert!(matches!(
-            outcome(429, Some(Duration::from_secs(3)), b"{}"),
+            outcome(429, Some(Duration::from_secs(3)), b"{}", &DEAD_NUMBER_CODES),
             Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(3)
         ));
-        assert!(matches!(outcome(503, None, b""), Outcome::Retry { .. }));
         assert!(matches!(
-            outcome(400, None, br#"{"code":21211,"message":"The 'To' number is not a valid phone number.","status":400}"#),
+            outcome(503, None, b"", &DEAD_NUMBER_CODES),
+            Outcome::Retry { .. }
+        ));
+        assert!(matches!(
+            outcome(400, None, br#"{"code":21211,"message":"The 'To' number is not a valid phone number.","status":400}"#, &DEAD_NUMBER_CODES),
             Outcome::TokenDead { .. }
         ));
         assert!(matches!(
             outcome(
                 401,
                 None,
-                br#"{"code":20003,"message":"Authenticate","status":401}"#
+                br#"{"code":20003,"message":"Authenticate","status":401}"#,
+                &DEAD_NUMBER_CODES
             ),
             Outcome::Fatal { .. }
         ));
@@ -307,7 +348,8 @@ mod tests {
             outcome(
                 400,
                 None,
-                br#"{"code":21602,"message":"Message body is required.","status":400}"#
+                br#"{"code":21602,"message":"Message body is required.","status":400}"#,
+                &DEAD_NUMBER_CODES
             ),
             Outcome::Fatal { .. }
         ));

@@ -17,8 +17,8 @@
 //! not cached, not indexed, not framed. Limits: whoever holds the link can answer it, as with
 //! any e-mailed link; the helpdesk should send it only to the ticket's contacts.
 
-mod form;
-mod page;
+pub(crate) mod form;
+pub(crate) mod page;
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
@@ -44,7 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// An HTML answer with the headers that keep the token in the URL to this page.
-fn html(status: StatusCode, markup: Markup) -> HttpResponse {
+pub(crate) fn html(status: StatusCode, markup: Markup) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -50,7 +50,7 @@ pub static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-fn shell(title: &str, body: Markup) -> Markup {
+pub(crate) fn shell(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
