@@ -20,6 +20,7 @@ pub mod identity;
 pub mod incidents;
 mod migrations;
 pub(crate) mod reachability;
+pub mod readiness;
 pub mod schedules;
 mod settings;
 pub mod sla;
