@@ -42,6 +42,8 @@ pub struct Settings {
     pub escalation_links: crate::store::escalation_links::EscalationLinkSettings,
     /// The staff console: sessions and invites.
     pub console: ConsoleSettings,
+    /// The readiness check and shift reminders.
+    pub readiness: crate::engine::readiness::ReadinessSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

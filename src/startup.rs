@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::engine::dispatcher::{Dispatcher, ProviderHealth};
 use crate::engine::escalator::Escalator;
 use crate::engine::idempotency_pruner::IdempotencyPruner;
+use crate::engine::readiness::ReadinessWorker;
 use crate::engine::sla_watch::SlaWatch;
 use crate::engine::webhooks::WebhookSender;
 use crate::engine::Engine;
@@ -301,12 +302,21 @@ fn build_engine(state: &web::Data<AppState>) -> Engine {
     } else {
         (None, None)
     };
+    let readiness = settings.readiness.enabled.then(|| {
+        Arc::new(ReadinessWorker::new(
+            state.store.clone(),
+            state.providers.clone(),
+            state.clock.clone(),
+            settings.readiness.clone(),
+        ))
+    });
     Engine {
         dispatcher,
         webhooks,
         escalator,
         sla_watch,
         idempotency_pruner,
+        readiness,
     }
 }
 

@@ -4,7 +4,9 @@
 //! Liveness says only that the process answers; readiness says the gateway can take an alert:
 //! the database answers and its schema is the one this binary expects. Readiness also reports,
 //! without becoming unready, a push platform that is not configured or refuses our
-//! configuration, and a stored escalation policy that cannot keep its tier's SLA. Anyone who
+//! configuration, a stored escalation policy that cannot keep its tier's SLA, and a Gold
+//! customer's step that would reach nobody (`paging_readiness`, from the readiness check's
+//! last round; who and why is on the admin route `/v1/admin/readiness`). Anyone who
 //! can reach the port can read it, so it says what is wrong in a word; the details are logged.
 
 use actix_web::http::StatusCode;
@@ -107,6 +109,17 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     for m in &misfits {
         tracing::warn!(tier = %m.tier, policy = %m.policy, "escalation policy cannot keep its tier's SLA: {m}");
     }
+    // A step that reaches nobody degrades, never fails, readiness: an unready gateway is taken
+    // out of the load balancer and would accept no alert at all, while this one still pages
+    // every step that can reach someone and falls back to the support managers. Only the
+    // count is public; the people are on the admin route.
+    let problems = match state.store.readiness_problems().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %crate::error_chain::error_chain(&e), "not ready: readiness problems unreadable");
+            return Err(not_ready("database"));
+        }
+    };
     Ok(HttpResponse::Ok().json(json!({
         "status": "ready",
         "database": state.store.backend().name(),
@@ -127,6 +140,10 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
                     "policy_id": m.policy_id,
                 })).collect::<Vec<_>>(),
             })
+        },
+        "paging_readiness": {
+            "status": if problems.is_empty() { "ok" } else { "degraded" },
+            "steps_reaching_nobody": problems.len(),
         },
     })))
 }

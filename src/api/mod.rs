@@ -17,6 +17,7 @@ pub mod me;
 pub mod observe;
 pub mod page;
 pub mod problem;
+pub mod readiness;
 pub mod reports;
 pub mod schedules;
 pub mod staff;
@@ -56,6 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(schedules::configure)
     .configure(staff::configure)
     .configure(teams::configure)
+    .configure(readiness::configure)
     .configure(reports::configure)
     .configure(webhooks::configure)
     .configure(calendars::configure)

@@ -424,14 +424,22 @@ pub enum SlaConfigError {
         external: Duration,
     },
     #[error(
-        "escalation policy reaches the last step of its first pass after {} = {}, which exceeds \
+        "escalation policy reaches {} of its first pass after {}{} = {}, which exceeds \
          the {tier} internal acknowledgement target of {}",
-        sum_of(waits), minutes::display(*reached_after), minutes::display(*internal)
+        step_name(*step, *last), sum_of(waits), delay_term(*rule_delay, waits.is_empty()),
+        minutes::display(*reached_after), minutes::display(*internal)
     )]
     FirstPassTooSlow {
         tier: String,
-        /// The timeouts waited out before the last step is paged.
+        /// The step (from 0) reached last, counting the rules' delays.
+        step: usize,
+        /// Whether that step is the policy's last.
+        last: bool,
+        /// The timeouts waited out before that step is paged.
         waits: Vec<Duration>,
+        /// The earliest delay at which the notification rules of the step's people reach
+        /// one of them (zero when push reaches them at once).
+        rule_delay: Duration,
         reached_after: Duration,
         internal: Duration,
     },
@@ -456,6 +464,25 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> SlaConfigErro
     }
 }
 
+fn step_name(step: usize, last: bool) -> String {
+    if last {
+        "the last step".to_owned()
+    } else {
+        format!("step {}", step + 1)
+    }
+}
+
+/// " + 11 min (rules' delay)", or nothing for a step reached at once.
+fn delay_term(delay: Duration, first: bool) -> String {
+    if delay.is_zero() {
+        String::new()
+    } else if first {
+        format!("{} (rules' delay)", minutes::display(delay))
+    } else {
+        format!(" + {} (rules' delay)", minutes::display(delay))
+    }
+}
+
 /// "5 min + 5 min + 10 min"
 fn sum_of(terms: &[Duration]) -> String {
     terms
@@ -465,9 +492,23 @@ fn sum_of(terms: &[Duration]) -> String {
         .join(" + ")
 }
 
-/// Whether `policy` can keep `sla`'s promise: the two checks of the module doc, after the
-/// internal target is confirmed shorter than the external one.
+/// Whether `policy` can keep `sla`'s promise when every step's people are reached the moment
+/// they are paged ([`check_policy_reaches_in_time`] with no delays).
 pub fn check_policy_fits(policy: &EscalationPolicy, sla: &TierSla) -> Result<(), SlaConfigError> {
+    check_policy_reaches_in_time(policy, &[], sla)
+}
+
+/// Whether `policy` can keep `sla`'s promise: the two checks of the module doc, after the
+/// internal target is confirmed shorter than the external one. The first check counts
+/// `rule_delays[i]`, the earliest delay at which the notification rules of step `i`'s people
+/// reach one of them (missing: zero): a step whose people can only be texted after 11 minutes
+/// is reached 11 minutes after it is paged, and every step must be *reached* within the
+/// internal target, not merely paged.
+pub fn check_policy_reaches_in_time(
+    policy: &EscalationPolicy,
+    rule_delays: &[Duration],
+    sla: &TierSla,
+) -> Result<(), SlaConfigError> {
     if sla.internal_ack >= sla.external_response {
         return Err(SlaConfigError::InternalNotShorterThanExternal {
             tier: sla.name.clone(),
@@ -475,11 +516,31 @@ pub fn check_policy_fits(policy: &EscalationPolicy, sla: &TierSla) -> Result<(),
             external: sla.external_response,
         });
     }
-    let reached_after = policy.first_pass_to_last_step();
+    let waits_all = policy.first_pass_waits();
+    let last = policy.steps().len() - 1;
+    // The step reached last; on a tie the later step, so with no delays it is the last step.
+    let (step, reached_after) = (0..=last)
+        .map(|i| {
+            let delay = rule_delays.get(i).copied().unwrap_or_else(Duration::zero);
+            (i, waits_all[..i].iter().copied().sum::<Duration>() + delay)
+        })
+        .fold((0, Duration::zero()), |best, (i, at)| {
+            if at >= best.1 {
+                (i, at)
+            } else {
+                best
+            }
+        });
     if reached_after > sla.internal_ack {
         return Err(SlaConfigError::FirstPassTooSlow {
             tier: sla.name.clone(),
-            waits: policy.first_pass_waits(),
+            step,
+            last: step == last,
+            waits: waits_all[..step].to_vec(),
+            rule_delay: rule_delays
+                .get(step)
+                .copied()
+                .unwrap_or_else(Duration::zero),
             reached_after,
             internal: sla.internal_ack,
         });
@@ -1144,6 +1205,34 @@ mod tests {
             })
             .collect();
         EscalationPolicy::new(steps, repeat).unwrap()
+    }
+
+    #[test]
+    fn the_rules_delays_count_and_the_arithmetic_shows_them() {
+        let gold = TierSla::gold();
+        let m = |n: i64| Duration::minutes(n);
+        // Push at once on both steps: 5 min to the last step.
+        assert!(check_policy_reaches_in_time(&policy(&[5, 5], 0), &[m(0), m(0)], &gold).is_ok());
+        // The last step's people can only be texted after 11 minutes: 5 + 11 = 16.
+        let err =
+            check_policy_reaches_in_time(&policy(&[5, 5], 0), &[m(0), m(11)], &gold).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "escalation policy reaches the last step of its first pass after \
+             5 min + 11 min (rules' delay) = 16 min, which exceeds the gold internal \
+             acknowledgement target of 15 min"
+        );
+        // A first step reached only by voice after 16 minutes is the one named.
+        let err =
+            check_policy_reaches_in_time(&policy(&[5, 5], 0), &[m(16), m(0)], &gold).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "escalation policy reaches step 1 of its first pass after 16 min (rules' delay) \
+             = 16 min, which exceeds the gold internal acknowledgement target of 15 min"
+        );
+        // Exactly on target is fine; missing delays count as zero.
+        assert!(check_policy_reaches_in_time(&policy(&[5, 5], 0), &[m(0), m(10)], &gold).is_ok());
+        assert!(check_policy_reaches_in_time(&policy(&[5, 10, 10], 0), &[], &gold).is_ok());
     }
 
     #[test]

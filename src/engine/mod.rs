@@ -10,6 +10,7 @@
 pub mod dispatcher;
 pub mod escalator;
 pub mod idempotency_pruner;
+pub mod readiness;
 pub mod sla_watch;
 pub mod webhooks;
 
@@ -25,6 +26,7 @@ use crate::store::StoreError;
 use self::dispatcher::Dispatcher;
 use self::escalator::Escalator;
 use self::idempotency_pruner::IdempotencyPruner;
+use self::readiness::ReadinessWorker;
 use self::sla_watch::SlaWatch;
 use self::webhooks::WebhookSender;
 
@@ -60,6 +62,7 @@ pub struct Engine {
     pub escalator: Option<Arc<Escalator>>,
     pub sla_watch: Option<Arc<SlaWatch>>,
     pub idempotency_pruner: Arc<IdempotencyPruner>,
+    pub readiness: Option<Arc<ReadinessWorker>>,
 }
 
 /// What [`Engine::run_due_work`] did, summed over its passes.
@@ -75,6 +78,8 @@ pub struct DueWork {
     pub webhooks: usize,
     /// Expired idempotency keys deleted.
     pub keys_pruned: u64,
+    /// Shift reminders planned, readiness problems told and notices sent.
+    pub readiness: usize,
     /// Passes over all workers, the last of which found nothing due when `settled`.
     pub passes: usize,
     pub settled: bool,
@@ -82,7 +87,7 @@ pub struct DueWork {
 
 impl DueWork {
     fn total(&self) -> u64 {
-        (self.escalated + self.sla_events + self.deliveries + self.webhooks) as u64
+        (self.escalated + self.sla_events + self.deliveries + self.webhooks + self.readiness) as u64
             + self.keys_pruned
     }
 }
@@ -108,7 +113,10 @@ impl Engine {
             workers.push(tokio::spawn(escalator.clone().run(stop.clone())));
         }
         if let Some(sla_watch) = &self.sla_watch {
-            workers.push(tokio::spawn(sla_watch.clone().run(stop)));
+            workers.push(tokio::spawn(sla_watch.clone().run(stop.clone())));
+        }
+        if let Some(readiness) = &self.readiness {
+            workers.push(tokio::spawn(readiness.clone().run(stop)));
         }
         workers
     }
@@ -135,6 +143,10 @@ impl Engine {
             }
             if let Some(webhooks) = &self.webhooks {
                 done.webhooks += webhooks.run_once().await?;
+            }
+            if let Some(readiness) = &self.readiness {
+                let work = readiness.run_once().await?;
+                done.readiness += work.reminders_planned + work.problems_told + work.notices_sent;
             }
             done.keys_pruned += self.idempotency_pruner.run_once().await?;
             if done.total() == before {

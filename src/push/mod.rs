@@ -34,6 +34,9 @@ pub enum NotificationKind {
     Page,
     /// An update for a customer ("acknowledged by …"): a normal notification.
     Update,
+    /// A shift reminder's test push: silent (APNs background push, FCM data message), woken
+    /// app shows the text itself. Sent for its answer: a dead token is found before a page.
+    Silent,
 }
 
 /// One notification for one device, before it is shaped for a provider.

@@ -28,6 +28,7 @@ fn kind_str(kind: NotificationKind) -> &'static str {
     match kind {
         NotificationKind::Page => "page",
         NotificationKind::Update => "update",
+        NotificationKind::Silent => "shift_reminder",
     }
 }
 
@@ -91,6 +92,9 @@ fn custom_fields(n: &Notification) -> Value {
 
 /// The APNs request for `n`.
 pub fn apns(n: &Notification, topic: &str, now: DateTime<Utc>) -> ApnsRequest {
+    if n.kind == NotificationKind::Silent {
+        return apns_silent(n, topic, now);
+    }
     let critical = n.kind == NotificationKind::Page && n.critical_allowed;
     let (sound, level, category) = match (n.kind, critical) {
         (NotificationKind::Page, true) => (
@@ -99,7 +103,9 @@ pub fn apns(n: &Notification, topic: &str, now: DateTime<Utc>) -> ApnsRequest {
             PAGE_CATEGORY,
         ),
         (NotificationKind::Page, false) => (json!("default"), "time-sensitive", PAGE_CATEGORY),
-        (NotificationKind::Update, _) => (json!("default"), "active", UPDATE_CATEGORY),
+        (NotificationKind::Update | NotificationKind::Silent, _) => {
+            (json!("default"), "active", UPDATE_CATEGORY)
+        }
     };
     let body = fit(&n.title, &n.body, |title, text| {
         let mut payload = custom_fields(n);
@@ -129,6 +135,33 @@ pub fn apns(n: &Notification, topic: &str, now: DateTime<Utc>) -> ApnsRequest {
     }
 }
 
+/// A background push: `content-available` and no alert, `apns-push-type: background` with
+/// priority 5 (Apple refuses priority 10 for background pushes). The text rides in the custom
+/// fields for the app to show as a local notification.
+fn apns_silent(n: &Notification, topic: &str, now: DateTime<Utc>) -> ApnsRequest {
+    let body = fit(&n.title, &n.body, |title, text| {
+        let mut payload = custom_fields(n);
+        payload["title"] = json!(title);
+        payload["body"] = json!(text);
+        payload["aps"] = json!({ "content-available": 1 });
+        payload.to_string()
+    });
+    let apns_id = uuid::Uuid::parse_str(&n.delivery_id).unwrap_or_else(|_| {
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, n.delivery_id.as_bytes())
+    });
+    let expiration = n.expires_at.timestamp().max(now.timestamp() + 1);
+    ApnsRequest {
+        headers: vec![
+            ("apns-push-type", "background".into()),
+            ("apns-priority", "5".into()),
+            ("apns-topic", topic.to_owned()),
+            ("apns-expiration", expiration.to_string()),
+            ("apns-id", apns_id.to_string()),
+        ],
+        body,
+    }
+}
+
 /// One per incident and kind, at most 64 bytes: a page retried or re-sent after a lost
 /// answer replaces itself on the phone instead of stacking.
 fn collapse_id(incident_id: &str, kind: NotificationKind) -> String {
@@ -141,8 +174,11 @@ pub fn fcm(n: &Notification, token: &str, now: DateTime<Utc>) -> String {
     let ttl = (n.expires_at - now).num_seconds().max(0);
     let channel = match n.kind {
         NotificationKind::Page => PAGE_CHANNEL,
-        NotificationKind::Update => UPDATE_CHANNEL,
+        NotificationKind::Update | NotificationKind::Silent => UPDATE_CHANNEL,
     };
+    if n.kind == NotificationKind::Silent {
+        return fcm_data_only(n, token, ttl);
+    }
     fit(&n.title, &n.body, |title, text| {
         let mut data = serde_json::Map::new();
         for (k, v) in custom_fields(n).as_object().into_iter().flatten() {
@@ -166,6 +202,29 @@ pub fn fcm(n: &Notification, token: &str, now: DateTime<Utc>) -> String {
                         "tag": n.incident_id,
                     },
                 },
+                "data": data,
+            }
+        })
+        .to_string()
+    })
+}
+
+/// A data-only FCM message at normal priority: the app is woken without a visible
+/// notification, and FCM still answers UNREGISTERED for a dead token.
+fn fcm_data_only(n: &Notification, token: &str, ttl: i64) -> String {
+    fit(&n.title, &n.body, |title, text| {
+        let mut data = serde_json::Map::new();
+        for (k, v) in custom_fields(n).as_object().into_iter().flatten() {
+            if let Some(s) = v.as_str() {
+                data.insert(k.clone(), Value::String(s.to_owned()));
+            }
+        }
+        data.insert("title".into(), Value::String(title.to_owned()));
+        data.insert("body".into(), Value::String(text.to_owned()));
+        json!({
+            "message": {
+                "token": token,
+                "android": { "priority": "NORMAL", "ttl": format!("{ttl}s") },
                 "data": data,
             }
         })
@@ -232,6 +291,29 @@ mod tests {
         let body: Value = serde_json::from_str(&apns(&update, "t", now()).body).unwrap();
         assert_eq!(body["aps"]["interruption-level"], "active");
         assert_eq!(body["aps"]["category"], UPDATE_CATEGORY);
+    }
+
+    #[test]
+    fn a_shift_reminder_is_a_silent_background_push_and_a_data_only_fcm_message() {
+        let mut n = page(false);
+        n.kind = NotificationKind::Silent;
+        n.ack_token = None;
+        let r = apns(&n, "t", now());
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(
+            body["aps"],
+            json!({ "content-available": 1 }),
+            "no alert, no sound"
+        );
+        assert_eq!(body["kind"], "shift_reminder");
+        assert_eq!(body["body"], n.body);
+        assert_eq!(header(&r, "apns-push-type"), "background");
+        assert_eq!(header(&r, "apns-priority"), "5");
+        let m: Value = serde_json::from_str(&fcm(&n, "tok", now())).unwrap();
+        assert!(m["message"].get("notification").is_none());
+        assert!(m["message"]["android"].get("notification").is_none());
+        assert_eq!(m["message"]["android"]["priority"], "NORMAL");
+        assert_eq!(m["message"]["data"]["kind"], "shift_reminder");
     }
 
     #[test]

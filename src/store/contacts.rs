@@ -66,13 +66,21 @@ const DEFAULT_SUBJECT: &str = "default";
 
 /// The rules paging applies to `user_id`: theirs, else the admin's default, else the built-in.
 pub(crate) async fn effective_rules(tx: &mut Tx, user_id: &str) -> Result<RuleSet, StoreError> {
+    effective_rules_on(tx, user_id).await
+}
+
+/// [`effective_rules`] on any connection (the promise check reads outside a write).
+pub(crate) async fn effective_rules_on(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+) -> Result<RuleSet, StoreError> {
     let stored: Option<String> = sqlx::query_scalar(
         "SELECT rules FROM notification_rules WHERE subject = $1 \
          UNION ALL SELECT rules FROM notification_rules WHERE subject = $2 LIMIT 1",
     )
     .bind(user_id)
     .bind(DEFAULT_SUBJECT)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?;
     Ok(match stored {
         Some(text) => RuleSet::from_stored(parse_rules(&text)?),

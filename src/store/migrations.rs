@@ -42,6 +42,7 @@ embedded! {
     17 => "0017_contact_methods",
     18 => "0018_staff_console",
     19 => "0019_teams",
+    20 => "0020_readiness",
 }
 
 /// Where the database stands against the migrations this binary carries.

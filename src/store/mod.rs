@@ -21,6 +21,7 @@ pub mod incidents;
 mod migrations;
 pub mod page_replies;
 pub(crate) mod reachability;
+pub mod readiness;
 pub mod schedules;
 mod settings;
 pub mod sla;

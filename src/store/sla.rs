@@ -9,10 +9,11 @@ use sqlx::Row;
 
 use super::escalation::queue_for_user;
 use super::incidents::{event, On};
+use super::reachability::step_rule_delays;
 use super::waiting::{pause_record, PauseRecord};
 use super::{from_millis, millis, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position};
-use crate::domain::sla::{check_policy_fits, TierSla};
+use crate::domain::sla::{check_policy_reaches_in_time, TierSla};
 use crate::store::Backend;
 
 pub(crate) fn parse_sla(tier: &str, json: &str) -> TierSla {
@@ -423,7 +424,7 @@ pub(crate) async fn misfits(
     .fetch_all(&mut *conn)
     .await?;
     let policies = sqlx::query(
-        "SELECT p.id, p.name, p.definition, p.tier_id, c.tier_id AS customer_tier \
+        "SELECT p.id, p.name, p.definition, p.tier_id, p.customer_id, c.tier_id AS customer_tier \
          FROM escalation_policies p LEFT JOIN customers c ON c.id = p.customer_id \
          WHERE ($1 IS NULL OR p.tier_id = $1 OR c.tier_id = $1) ORDER BY p.name, p.id",
     )
@@ -436,8 +437,11 @@ pub(crate) async fn misfits(
         let sla: Option<String> = t.try_get("sla")?;
         let sla = parse_sla(&tier, sla.as_deref().unwrap_or("{}"));
         let mut tier_has_own = false;
-        let mut check = |policy_id: Option<String>, label: String, policy: &EscalationPolicy| {
-            if let Err(e) = check_policy_fits(policy, &sla) {
+        let mut check = |policy_id: Option<String>,
+                         label: String,
+                         policy: &EscalationPolicy,
+                         delays: &[chrono::Duration]| {
+            if let Err(e) = check_policy_reaches_in_time(policy, delays, &sla) {
                 out.push(PolicyMisfit {
                     tier: tier.clone(),
                     policy_id,
@@ -456,14 +460,25 @@ pub(crate) async fn misfits(
             let definition: String = p.try_get("definition")?;
             if let Ok(policy) = serde_json::from_str::<EscalationPolicy>(&definition) {
                 let name: String = p.try_get("name")?;
-                check(p.try_get("id")?, format!("policy {name:?}"), &policy);
+                let customer: Option<String> = p.try_get("customer_id")?;
+                let delays =
+                    step_rule_delays(&mut *conn, &policy, customer.as_deref(), &tier).await?;
+                check(
+                    p.try_get("id")?,
+                    format!("policy {name:?}"),
+                    &policy,
+                    &delays,
+                );
             }
         }
         if !tier_has_own {
+            let policy = EscalationPolicy::gold_default();
+            let delays = step_rule_delays(&mut *conn, &policy, None, &tier).await?;
             check(
                 None,
                 "the built-in default policy".to_owned(),
-                &EscalationPolicy::gold_default(),
+                &policy,
+                &delays,
             );
         }
     }

@@ -23,6 +23,7 @@ mod identity;
 mod lifecycle;
 mod paging;
 mod push;
+mod readiness;
 mod round_robin;
 mod sla;
 mod sms;

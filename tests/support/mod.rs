@@ -160,6 +160,9 @@ pub fn test_settings(database_url: &str) -> Settings {
     // refused without these.
     settings.webhooks.allow_http = true;
     settings.webhooks.allow_networks = vec!["127.0.0.1/32".into()];
+    // The readiness worker tells support managers by push and sends silent reminders, which
+    // other tests' push counts do not expect; tests/api/readiness.rs turns it on.
+    settings.readiness.enabled = false;
     settings
 }
 
