@@ -125,14 +125,38 @@ impl Browser {
 
     /// The text of the first element matching `css`, once there is one.
     pub async fn text_of(&self, css: &str, within: Duration) -> String {
-        let element = self
-            .client
-            .wait()
-            .at_most(within)
-            .for_element(Locator::Css(css))
+        self.retry(css, within, |element| async move { element.text().await })
             .await
-            .unwrap_or_else(|e| panic!("no element {css} within {within:?}: {e}"));
-        element.text().await.expect("element text")
+    }
+
+    /// Clicks the element `css` names, as soon as there is one.
+    pub async fn click(&self, css: &str, within: Duration) {
+        self.retry(css, within, |element| async move { element.click().await })
+            .await
+    }
+
+    /// Finds `css` and acts on it until that works or `within` runs out. The live board swaps
+    /// its rows in whenever something changes, so an element found a moment ago can be gone
+    /// ("stale") by the time it is read or clicked: find it again rather than fail.
+    async fn retry<T, F, Fut>(&self, css: &str, within: Duration, act: F) -> T
+    where
+        F: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let last = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => match act(element).await {
+                    Ok(done) => return done,
+                    Err(e) => e.to_string(),
+                },
+                Err(e) => e.to_string(),
+            };
+            if std::time::Instant::now() >= deadline {
+                panic!("no usable element {css} within {within:?}: {last}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Fills in the sign-in form as a person would and submits it.
