@@ -128,6 +128,38 @@ pub struct Endpoint {
     pub disabled: bool,
 }
 
+/// The event type of a test webhook: sent only when an operator asks, to one endpoint.
+pub const TEST_EVENT: &str = "webhook.test";
+
+/// One webhook delivery as the console lists it.
+#[derive(Debug, Clone)]
+pub struct DeliveryListing {
+    pub id: String,
+    pub endpoint_id: String,
+    pub url: String,
+    pub event_type: String,
+    /// `pending`, `sent` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When the next attempt is due (while pending).
+    pub due_at: DateTime<Utc>,
+}
+
+/// What asking for a test webhook did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestWebhook {
+    Queued {
+        event_id: String,
+    },
+    NotFound,
+    /// The endpoint is disabled: nothing is sent to it.
+    Disabled,
+}
+
 /// A claimed webhook delivery.
 #[derive(Debug, Clone)]
 pub struct ClaimedWebhook {
@@ -367,6 +399,99 @@ impl Store {
         .bind(millis(now));
         let done = self.write_one(update).await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// The latest `limit` webhook deliveries, newest first, with their endpoint's URL: what
+    /// the console's Webhooks page lists. Ids are UUIDv7, so `ORDER BY id DESC` is newest
+    /// first and reads the primary key's index backwards.
+    pub async fn recent_webhook_deliveries(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<DeliveryListing>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT w.id, w.endpoint_id, e.url, w.event_type, w.state, w.attempts, w.last_status, \
+             w.last_error, w.created_at, w.sent_at, w.due_at \
+             FROM webhook_deliveries w JOIN webhook_endpoints e ON e.id = w.endpoint_id \
+             ORDER BY w.id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeliveryListing {
+                    id: r.try_get("id")?,
+                    endpoint_id: r.try_get("endpoint_id")?,
+                    url: r.try_get("url")?,
+                    event_type: r.try_get("event_type")?,
+                    state: r.try_get("state")?,
+                    attempts: r.try_get("attempts")?,
+                    last_status: r.try_get("last_status")?,
+                    last_error: r.try_get("last_error")?,
+                    created_at: from_millis(r.try_get("created_at")?),
+                    sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
+                    due_at: from_millis(r.try_get("due_at")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Queues a `webhook.test` event for endpoint `id` alone, whatever it subscribes to, so an
+    /// operator can see a signed request arrive (or the error) without waiting for an
+    /// incident. It goes through the same outbox, signature and retries as every webhook.
+    /// Audited as `webhook.test_queued` by `actor`.
+    pub async fn queue_test_webhook(
+        &self,
+        id: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TestWebhook, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let disabled: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT disabled_at FROM webhook_endpoints WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match disabled {
+            None => return Ok(TestWebhook::NotFound),
+            Some(Some(_)) => return Ok(TestWebhook::Disabled),
+            Some(None) => {}
+        }
+        let event_id = new_id();
+        let payload = json!({
+            "id": event_id,
+            "type": TEST_EVENT,
+            "created_at": now,
+            "data": { "message": "A test event sent from the panic-gateway console." },
+        })
+        .to_string();
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, state, \
+             due_at, give_up_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6, $6)",
+        )
+        .bind(new_id())
+        .bind(id)
+        .bind(&event_id)
+        .bind(TEST_EVENT)
+        .bind(&payload)
+        .bind(millis(now))
+        .bind(millis(now + GIVE_UP_AFTER))
+        .execute(&mut *tx)
+        .await?;
+        super::audit(
+            &mut tx,
+            now,
+            actor,
+            "webhook.test_queued",
+            "webhook_endpoint",
+            id,
+            json!({ "event_id": event_id }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(TestWebhook::Queued { event_id })
     }
 
     /// Every endpoint's stored secret, for sealing them under the current key at start.

@@ -21,12 +21,33 @@ use super::session::{StaffRole, StaffSession};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Board,
+    People,
+    Sla,
+    Webhooks,
     Staff,
 }
 
 /// Label, address and the least role that sees the link.
 const SECTIONS: &[(Section, &str, &str, StaffRole)] = &[
     (Section::Board, "Board", "/console", StaffRole::Responder),
+    (
+        Section::People,
+        "People",
+        "/console/people",
+        StaffRole::SupportManager,
+    ),
+    (
+        Section::Sla,
+        "SLA",
+        "/console/sla",
+        StaffRole::SupportManager,
+    ),
+    (
+        Section::Webhooks,
+        "Webhooks",
+        "/console/webhooks",
+        StaffRole::Admin,
+    ),
     (Section::Staff, "Staff", "/console/staff", StaffRole::Admin),
 ];
 

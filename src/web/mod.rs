@@ -12,7 +12,8 @@
 //! JS, htmx), [`error_page`] (HTML errors), [`signin`] (sign-in/out, set password),
 //! [`board`] and [`events`] (the live board), [`staff`] (an admin page), [`escalate`] (the
 //! customer's self-escalation page, no sign-in), [`ack`] (the acknowledge link of a paging
-//! e-mail).
+//! e-mail), [`people`] (customers, people, devices, enrollment codes as [`qr`] codes), [`sla`]
+//! (charts drawn by [`chart`], CSV) and [`webhooks`] (endpoints, deliveries, test events).
 //!
 //! A new console page, in short (the module docs of each room have the details):
 //! ```ignore
@@ -33,14 +34,19 @@
 pub mod ack;
 pub mod assets;
 pub mod board;
+pub mod chart;
 pub mod csrf;
 pub mod error_page;
 pub mod escalate;
 pub mod events;
 pub mod layout;
+pub mod people;
+pub mod qr;
 pub mod session;
 pub mod signin;
+pub mod sla;
 pub mod staff;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -52,6 +58,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(board::configure)
         .configure(events::configure)
         .configure(staff::configure)
+        .configure(people::configure)
+        .configure(sla::configure)
+        .configure(webhooks::configure)
         .configure(escalate::configure)
         .configure(ack::configure);
 }

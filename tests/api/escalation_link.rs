@@ -247,7 +247,7 @@ async fn the_page_shows_the_ticket_and_the_questions_of_the_configured_definitio
     assert_eq!(res.status(), 200);
     let h = res.headers();
     assert_eq!(h["content-type"], "text/html; charset=utf-8");
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     assert_eq!(h["cache-control"], "no-store");
     let csp = h["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));

@@ -39,7 +39,10 @@ async fn the_board_shows_a_new_press_live_and_acknowledges_it() {
     // The board asks for news every second, so the row is there well inside two seconds; the
     // wait allows more so a loaded CI machine does not fail on a timing, and says how long.
     let text = browser.text_of(&row, Duration::from_secs(10)).await;
-    eprintln!("the new press was on the board after {:?}", pressed.elapsed());
+    eprintln!(
+        "the new press was on the board after {:?}",
+        pressed.elapsed()
+    );
     assert!(
         text.contains("checkout") && text.contains("Acme Corp"),
         "{text}"

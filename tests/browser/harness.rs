@@ -105,6 +105,22 @@ impl Browser {
         Some(browser)
     }
 
+    /// A phone's viewport (390 × 844, an iPhone 12-15) for pages customers open on a phone.
+    pub async fn phone_sized(&self) {
+        self.client
+            .set_window_size(390, 844)
+            .await
+            .expect("window resized");
+    }
+
+    /// Back to the desktop viewport `start` opens with.
+    pub async fn desktop_sized(&self) {
+        self.client
+            .set_window_size(1280, 800)
+            .await
+            .expect("window resized");
+    }
+
     pub async fn goto(&self, app: &TestApp, path: &str) {
         self.client
             .goto(&app.url(path))

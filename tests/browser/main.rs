@@ -9,4 +9,8 @@
 mod support;
 
 mod console;
+mod escalation_link;
 mod harness;
+mod people;
+mod sla;
+mod webhooks;

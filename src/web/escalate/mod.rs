@@ -13,7 +13,7 @@
 //! Cross-site forgery: there is no cookie, so `SameSite` has nothing to protect and a forged
 //! POST would need the token, with which the attacker could submit directly. A POST whose
 //! `Origin` is another site is still refused (see [`crate::web::csrf::cross_site`]), and the pages keep the
-//! token from leaking: `Referrer-Policy: no-referrer`, nothing loaded from elsewhere (CSP),
+//! token from leaking: `Referrer-Policy: same-origin`, nothing loaded from elsewhere (CSP),
 //! not cached, not indexed, not framed. Limits: whoever holds the link can answer it, as with
 //! any e-mailed link; the helpdesk should send it only to the ticket's contacts.
 
@@ -48,7 +48,10 @@ pub(crate) fn html(status: StatusCode, markup: Markup) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        // Not `no-referrer`: under it Chromium sends `Origin: null` with the form's own POST,
+        // which the cross-site check refuses (found by the browser test). `same-origin` still
+        // sends no referrer, so no token, to any other site.
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header(("x-robots-tag", "noindex"))
