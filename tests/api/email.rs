@@ -98,7 +98,7 @@ async fn the_page_emails_link_acknowledges_on_post_not_on_get_and_once(backend: 
     for _ in 0..2 {
         let res = app.client.get(&link).send().await.unwrap();
         assert_eq!(res.status(), 200);
-        assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+        assert_eq!(res.headers()["referrer-policy"], "same-origin");
         let html = res.text().await.unwrap();
         assert!(html.contains("<form method=\"post\">"), "{html}");
         assert!(html.contains("Acknowledge"), "{html}");
