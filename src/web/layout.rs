@@ -21,12 +21,26 @@ use super::session::{StaffRole, StaffSession};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Board,
+    OnCall,
+    Policies,
     Staff,
 }
 
 /// Label, address and the least role that sees the link.
 const SECTIONS: &[(Section, &str, &str, StaffRole)] = &[
     (Section::Board, "Board", "/console", StaffRole::Responder),
+    (
+        Section::OnCall,
+        "On call",
+        "/console/oncall",
+        StaffRole::Responder,
+    ),
+    (
+        Section::Policies,
+        "Policies",
+        "/console/policies",
+        StaffRole::SupportManager,
+    ),
     (Section::Staff, "Staff", "/console/staff", StaffRole::Admin),
 ];
 

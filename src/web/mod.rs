@@ -9,8 +9,10 @@
 //! The rooms: [`session`] (cookie, `StaffSession` and the role extractors), [`csrf`] (tokens
 //! and `CsrfForm`), [`layout`] (the page every console page renders into), [`assets`] (CSS,
 //! JS, htmx), [`error_page`] (HTML errors), [`signin`] (sign-in/out, set password),
-//! [`board`] and [`events`] (the live board), [`staff`] (an admin page), [`escalate`] (the
-//! customer's self-escalation page, no sign-in).
+//! [`board`] and [`events`] (the live board), [`incident`] (one incident: timeline, pages,
+//! notes), [`oncall`] (schedules, the week ahead, overrides), [`policies`] (escalation
+//! policies and their edit form), [`staff`] (an admin page), [`escalate`] (the customer's
+//! self-escalation page, no sign-in).
 //!
 //! A new console page, in short (the module docs of each room have the details):
 //! ```ignore
@@ -34,7 +36,10 @@ pub mod csrf;
 pub mod error_page;
 pub mod escalate;
 pub mod events;
+pub mod incident;
 pub mod layout;
+pub mod oncall;
+pub mod policies;
 pub mod session;
 pub mod signin;
 pub mod staff;
@@ -48,6 +53,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(signin::configure)
         .configure(board::configure)
         .configure(events::configure)
+        .configure(incident::configure)
+        .configure(oncall::configure)
+        .configure(policies::configure)
         .configure(staff::configure)
         .configure(escalate::configure);
 }

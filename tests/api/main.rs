@@ -10,6 +10,7 @@ mod alerts;
 mod calendars;
 mod configuration;
 mod console;
+mod console_pages;
 mod contact_methods;
 mod contract;
 mod customer_view;
