@@ -142,7 +142,13 @@ fn recipient(detail: &Value, names: &HashMap<&str, &str>) -> String {
     let how = text(detail, "platform")
         .or_else(|| text(detail, "channel"))
         .unwrap_or("page");
-    format!("page to {who} ({how})")
+    // Updates are the notices sent after an acknowledgement (to the customer's contacts).
+    let what = if text(detail, "kind") == Some("update") {
+        "notice"
+    } else {
+        "page"
+    };
+    format!("{what} to {who} ({how})")
 }
 
 /// One timeline event in words. `names` maps user ids to names for events that carry only

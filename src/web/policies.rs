@@ -346,7 +346,16 @@ async fn edit_markup(
 ) -> Result<Markup, PageError> {
     let dir = Directory::load(state).await?;
     let sla = state.store.tier_sla(&e.serves).await?;
-    let options = dir.options();
+    let mut options = dir.options();
+    // Targets the policy names that the directory does not offer (a role no schedule has
+    // yet) stay choosable, or saving the form would silently drop them.
+    for value in typed.rows.iter().flat_map(|(chosen, _)| chosen) {
+        if !options.iter().any(|(v, _)| v == value) {
+            if let Some(target) = parse_target(value) {
+                options.push((value.clone(), dir.describe(&target)));
+            }
+        }
+    }
     let rows = typed.rows.len() + SPARE_ROWS;
     let body = html! {
         p.crumbs { a href="/console/policies" { "← Policies" } }
@@ -377,6 +386,13 @@ async fn edit_markup(
                             select id={"targets" (i)} name={"targets" (i)} multiple size="4" {
                                 @for (value, label) in &options {
                                     option value=(value) selected[chosen.contains(value)] { (label) }
+                                }
+                            }
+                            // A multi-select hides its choices once scrolled; say them.
+                            @if !chosen.is_empty() {
+                                p.muted.small.chosen {
+                                    "Pages: "
+                                    (options.iter().filter(|(v, _)| chosen.contains(v)).map(|(_, l)| l.as_str()).collect::<Vec<_>>().join(", "))
                                 }
                             }
                         }

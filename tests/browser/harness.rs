@@ -123,16 +123,14 @@ impl Browser {
         }
     }
 
-    /// The text of the first element matching `css`, once there is one.
+    /// The text of the first element matching `css`, once there is one. Found and read
+    /// again when a live refresh replaces the element between the two (a stale element).
     pub async fn text_of(&self, css: &str, within: Duration) -> String {
-        let element = self
-            .client
-            .wait()
-            .at_most(within)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css} within {within:?}: {e}"));
-        element.text().await.expect("element text")
+        wait_for(within, &format!("an element {css}"), || async move {
+            let element = self.client.find(Locator::Css(css)).await.ok()?;
+            element.text().await.ok()
+        })
+        .await
     }
 
     /// Fills in the sign-in form as a person would and submits it.

@@ -10,3 +10,6 @@ mod support;
 
 mod console;
 mod harness;
+mod incident;
+mod oncall;
+mod policies;
