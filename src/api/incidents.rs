@@ -8,6 +8,7 @@ use super::extract::{AnyDevice, ResponderDevice};
 use super::{Json, Problem};
 use crate::domain::customer_view::customer_event;
 use crate::domain::identity::{DevicePrincipal, UserRole};
+use crate::domain::incident::note_text;
 use crate::state::AppState;
 use crate::store::escalation::StateChange;
 use crate::store::incidents::IncidentRow;
@@ -16,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get_incident)
         .service(acknowledge)
         .service(resolve)
+        .service(add_note)
         .service(my_incidents);
 }
 
@@ -203,6 +205,45 @@ async fn resolve(
     body: Option<Json<ActionBody>>,
 ) -> Result<HttpResponse, Problem> {
     act(state, req, id.into_inner(), body, true).await
+}
+
+#[derive(Deserialize)]
+struct NoteBody {
+    text: String,
+}
+
+/// A note on the timeline, from a responder involved in the incident or a support manager.
+/// The console's note form writes through the same store function and text rule.
+#[post("/v1/incidents/{id}/notes")]
+async fn add_note(
+    state: web::Data<AppState>,
+    ResponderDevice(who): ResponderDevice,
+    id: web::Path<String>,
+    Json(body): Json<NoteBody>,
+) -> Result<HttpResponse, Problem> {
+    let incident = state
+        .store
+        .incident(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    if !may_see(&state, &who, &incident).await? {
+        return Err(Problem::forbidden(
+            "not-paged",
+            "only a responder paged for this incident, or a support manager, may add a note",
+        ));
+    }
+    let text = note_text(&body.text).map_err(|reason| Problem::field("text", reason))?;
+    let note = state
+        .store
+        .add_incident_note(
+            &incident,
+            &who.user_id,
+            &format!("user:{}", who.user_id),
+            &text,
+            state.clock.now(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(note))
 }
 
 #[get("/v1/responders/me/incidents")]

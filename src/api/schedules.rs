@@ -121,9 +121,6 @@ async fn add_override(
     id: web::Path<String>,
     Json(body): Json<OverrideBody>,
 ) -> Result<HttpResponse, Problem> {
-    if state.store.user(&body.user_id).await?.is_none() {
-        return Err(Problem::field("user_id", "no such user"));
-    }
     let now = state.clock.now();
     let o = Override {
         user_id: body.user_id,
@@ -133,6 +130,7 @@ async fn add_override(
     };
     match state.store.add_schedule_override(&id, o, now).await? {
         OverrideAdded::Added(s) => Ok(HttpResponse::Created().json(s)),
+        OverrideAdded::UnknownUser => Err(Problem::field("user_id", "no such user")),
         OverrideAdded::NotFound => Err(Problem::not_found(format!("no schedule {id}"))),
         OverrideAdded::Invalid(e) => Err(Problem::field(e.field, e.reason)),
     }

@@ -76,6 +76,29 @@ pub fn open_key(customer_id: &str, affected_service: &str) -> String {
     format!("{customer_id}/{service}")
 }
 
+/// Longest note on an incident's timeline, in characters.
+pub const NOTE_MAX_CHARS: usize = 2000;
+
+/// A note as it goes on the timeline: trimmed, not empty, at most [`NOTE_MAX_CHARS`], no
+/// control characters but line breaks and tabs. The phones' route and the console's form
+/// both check through here; the error is the reason, for the `text` field.
+pub fn note_text(text: &str) -> Result<String, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if trimmed.chars().count() > NOTE_MAX_CHARS {
+        return Err(format!("must be at most {NOTE_MAX_CHARS} characters"));
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err("must not contain control characters".into());
+    }
+    Ok(trimmed.replace("\r\n", "\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +124,21 @@ mod tests {
             open_key("c1", "checkout api")
         );
         assert_ne!(open_key("c1", "checkout"), open_key("c2", "checkout"));
+    }
+
+    #[test]
+    fn notes_are_trimmed_bounded_and_plain() {
+        assert_eq!(note_text("  on it \r\n  ").unwrap(), "on it");
+        assert_eq!(note_text("a\r\nb").unwrap(), "a\nb");
+        assert_eq!(note_text("   ").unwrap_err(), "must not be empty");
+        assert!(note_text(&"x".repeat(NOTE_MAX_CHARS)).is_ok());
+        assert_eq!(
+            note_text(&"x".repeat(NOTE_MAX_CHARS + 1)).unwrap_err(),
+            "must be at most 2000 characters"
+        );
+        assert_eq!(
+            note_text("bell\u{7}").unwrap_err(),
+            "must not contain control characters"
+        );
     }
 }

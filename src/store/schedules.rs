@@ -50,6 +50,8 @@ fn schedule_row(r: &sqlx::any::AnyRow) -> Result<StoredSchedule, StoreError> {
 /// Adding an override to a stored schedule.
 pub enum OverrideAdded {
     Added(StoredSchedule),
+    /// The override's `user_id` names nobody.
+    UnknownUser,
     NotFound,
     Invalid(ScheduleError),
 }
@@ -140,7 +142,8 @@ impl Store {
         rows.iter().map(schedule_row).collect()
     }
 
-    /// Adds an override, read-modify-write inside one write transaction.
+    /// Adds an override, read-modify-write inside one write transaction: the one path of the
+    /// admin API's override route and the console's override form, so both refuse alike.
     pub async fn add_schedule_override(
         &self,
         id: &str,
@@ -148,6 +151,13 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<OverrideAdded, StoreError> {
         let mut tx = self.begin_write().await?;
+        let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1")
+            .bind(&o.user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if known == 0 {
+            return Ok(OverrideAdded::UnknownUser);
+        }
         let row = sqlx::query("SELECT id, name, role, definition FROM schedules WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)

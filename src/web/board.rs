@@ -13,8 +13,9 @@ use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
+use serde::Deserialize;
 
-use super::csrf::{self, CsrfForm, NoFields};
+use super::csrf::{self, CsrfForm};
 use super::error_page::PageError;
 use super::layout::{self, Nav, Section};
 use super::session::StaffSession;
@@ -59,7 +60,7 @@ fn row_markup(row: &BoardRow, who: &StaffSession, now: DateTime<Utc>) -> Markup 
     html! {
         tr #{"incident-" (row.id)} data-state=(state) {
             td data-label="Customer" {
-                strong { (row.customer) }
+                a.incident-link href={"/console/incidents/" (row.id)} { strong { (row.customer) } }
                 div.muted { (row.summary) " · " (row.ticket_ref) }
             }
             td data-label="Tier" { span.tier { (row.tier) } }
@@ -108,7 +109,7 @@ fn row_markup(row: &BoardRow, who: &StaffSession, now: DateTime<Utc>) -> Markup 
 /// The board's live part: what `#board` is replaced with.
 fn board_markup(rows: &[BoardRow], who: &StaffSession, now: DateTime<Utc>) -> Markup {
     html! {
-        section #board data-now=(millis(now)) aria-live="polite" {
+        section #board data-live="/console/board" data-now=(millis(now)) aria-live="polite" {
             @if rows.is_empty() {
                 p.calm { "No open incidents." }
             } @else {
@@ -179,29 +180,32 @@ async fn board_fragment(
     )))
 }
 
+/// The buttons' form: `view=incident` when pressed on the incident page, which then gets its
+/// own answer ([`super::incident::after_action`]).
+#[derive(Debug, Deserialize)]
+struct ActionForm {
+    #[serde(default)]
+    view: Option<String>,
+}
+
 async fn act(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: StaffSession,
     id: String,
     resolving: bool,
+    form: ActionForm,
 ) -> Result<HttpResponse, PageError> {
-    let incident = state
-        .store
-        .incident(&id)
-        .await?
-        .ok_or_else(|| PageError::NotFound(format!("There is no incident {id}.")))?;
-    if !who.sees_everything() && !state.store.is_involved(&who.user_id, &incident).await? {
-        return Err(PageError::Forbidden(
-            "the responders paged for this incident and support managers".into(),
-        ));
-    }
+    let incident = super::incident::visible(&state, &who, &id).await?;
     match crate::incident_actions::change_state(&state, &incident, &who.user_id, resolving).await? {
         StateChange::NotFound => {
             return Err(PageError::NotFound(format!("There is no incident {id}.")))
         }
         // Already resolved: the refreshed board shows it gone, which is the answer.
         StateChange::Applied { .. } | StateChange::AlreadyDone | StateChange::Conflict(_) => {}
+    }
+    if form.view.as_deref() == Some("incident") {
+        return super::incident::after_action(&state, &req, &who, &id).await;
     }
     if req.headers().contains_key("hx-request") {
         let rows = rows(&state, &who).await?;
@@ -221,10 +225,10 @@ async fn acknowledge(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: StaffSession,
-    _: CsrfForm<NoFields>,
+    CsrfForm(form): CsrfForm<ActionForm>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    act(state, req, who, id.into_inner(), false).await
+    act(state, req, who, id.into_inner(), false, form).await
 }
 
 #[post("/console/incidents/{id}/resolve")]
@@ -232,8 +236,8 @@ async fn resolve(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: StaffSession,
-    _: CsrfForm<NoFields>,
+    CsrfForm(form): CsrfForm<ActionForm>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    act(state, req, who, id.into_inner(), true).await
+    act(state, req, who, id.into_inner(), true, form).await
 }

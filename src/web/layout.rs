@@ -21,6 +21,8 @@ use super::session::{StaffRole, StaffSession};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Board,
+    OnCall,
+    Policies,
     People,
     Sla,
     Webhooks,
@@ -30,6 +32,18 @@ pub enum Section {
 /// Label, address and the least role that sees the link.
 const SECTIONS: &[(Section, &str, &str, StaffRole)] = &[
     (Section::Board, "Board", "/console", StaffRole::Responder),
+    (
+        Section::OnCall,
+        "On call",
+        "/console/oncall",
+        StaffRole::Responder,
+    ),
+    (
+        Section::Policies,
+        "Policies",
+        "/console/policies",
+        StaffRole::SupportManager,
+    ),
     (
         Section::People,
         "People",

@@ -10,10 +10,12 @@
 //! The rooms: [`session`] (cookie, `StaffSession` and the role extractors), [`csrf`] (tokens
 //! and `CsrfForm`), [`layout`] (the page every console page renders into), [`assets`] (CSS,
 //! JS, htmx), [`error_page`] (HTML errors), [`signin`] (sign-in/out, set password),
-//! [`board`] and [`events`] (the live board), [`staff`] (an admin page), [`escalate`] (the
-//! customer's self-escalation page, no sign-in), [`ack`] (the acknowledge link of a paging
-//! e-mail), [`people`] (customers, people, devices, enrollment codes as [`qr`] codes), [`sla`]
-//! (charts drawn by [`chart`], CSV) and [`webhooks`] (endpoints, deliveries, test events).
+//! [`board`] and [`events`] (the live board), [`incident`] (one incident: timeline, pages,
+//! notes), [`oncall`] (schedules, the week ahead, overrides), [`policies`] (escalation
+//! policies and their edit form), [`staff`] (an admin page), [`escalate`] (the customer's
+//! self-escalation page, no sign-in), [`ack`] (the acknowledge link of a paging e-mail),
+//! [`people`] (customers, people, devices, enrollment codes as [`qr`] codes), [`sla`] (charts
+//! drawn by [`chart`], CSV) and [`webhooks`] (endpoints, deliveries, test events).
 //!
 //! A new console page, in short (the module docs of each room have the details):
 //! ```ignore
@@ -39,8 +41,11 @@ pub mod csrf;
 pub mod error_page;
 pub mod escalate;
 pub mod events;
+pub mod incident;
 pub mod layout;
+pub mod oncall;
 pub mod people;
+pub mod policies;
 pub mod qr;
 pub mod session;
 pub mod signin;
@@ -57,6 +62,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(signin::configure)
         .configure(board::configure)
         .configure(events::configure)
+        .configure(incident::configure)
+        .configure(oncall::configure)
+        .configure(policies::configure)
         .configure(staff::configure)
         .configure(people::configure)
         .configure(sla::configure)

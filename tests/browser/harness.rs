@@ -139,7 +139,7 @@ impl Browser {
         }
     }
 
-    /// The text of the first element matching `css`, once there is one.
+    /// The text of the first element matching `css`, once there is one (see [`Self::retry`]).
     pub async fn text_of(&self, css: &str, within: Duration) -> String {
         self.retry(css, within, |element| async move { element.text().await })
             .await

@@ -29,17 +29,25 @@
     });
   }
   function synced() {
-    var board = document.getElementById("board");
-    if (board && board.dataset.now) offset = +board.dataset.now - Date.now();
+    var live = document.querySelector("[data-now]");
+    if (live) offset = +live.dataset.now - Date.now();
+    // Times are rendered in UTC; each also shows in the viewer's own zone.
+    document.querySelectorAll("time[datetime] .local").forEach(function (el) {
+      var at = new Date(el.parentNode.getAttribute("datetime"));
+      el.textContent = at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) + " · ";
+    });
   }
   document.addEventListener("DOMContentLoaded", function () {
     synced();
     setInterval(tick, 1000);
     document.body.addEventListener("htmx:afterSwap", synced);
-    if (!document.getElementById("board") || !window.EventSource) return;
+    // Every live part of a page (the board, an incident) names its own fragment URL.
+    if (!document.querySelector("[data-live]") || !window.EventSource) return;
     var events = new EventSource("/console/events");
     events.addEventListener("board", function () {
-      htmx.ajax("GET", "/console/board", { target: "#board", swap: "outerHTML" });
+      document.querySelectorAll("[data-live]").forEach(function (el) {
+        htmx.ajax("GET", el.dataset.live, { target: "#" + el.id, swap: "outerHTML" });
+      });
     });
   });
 })();
