@@ -42,10 +42,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(save_policy);
 }
 
-/// Names for targets: people, schedules by id and by role.
+/// Names for targets: people, schedules by id and by role, teams.
 struct Directory {
     people: Vec<(String, String)>,
     schedules: Vec<StoredSchedule>,
+    /// (id, name) of the teams a round-robin step can name.
+    teams: Vec<(String, String)>,
 }
 
 impl Directory {
@@ -59,6 +61,14 @@ impl Directory {
                 .map(|p| (p.id, p.name))
                 .collect(),
             schedules: state.store.list_schedules().await?,
+            // One page of teams is all the form offers: a desk has a handful.
+            teams: state
+                .store
+                .teams_page(None, 200)
+                .await?
+                .into_iter()
+                .map(|t| (t.id, t.name))
+                .collect(),
         })
     }
 
@@ -90,6 +100,10 @@ impl Directory {
                 Some(s) => format!("on call in {}", s.name),
                 None => format!("on call in schedule {id} (gone)"),
             },
+            Target::TeamRoundRobin { team } => match self.teams.iter().find(|(i, _)| i == team) {
+                Some((_, name)) => format!("the next available member of {name}, in turn"),
+                None => format!("the next member of team {team} (gone)"),
+            },
         }
     }
 
@@ -105,6 +119,9 @@ impl Directory {
                 None => format!("schedule:{}", s.id),
             };
             out.push((value, format!("On call: {}", s.name)));
+        }
+        for (id, name) in &self.teams {
+            out.push((format!("team:{id}"), format!("Team in turn: {name}")));
         }
         for (id, name) in &self.people {
             out.push((format!("user:{id}"), name.clone()));
@@ -124,6 +141,7 @@ fn target_value(target: &Target) -> String {
         Target::Schedule {
             schedule: ScheduleRef::Id(id),
         } => format!("schedule:{id}"),
+        Target::TeamRoundRobin { team } => format!("team:{team}"),
     }
 }
 
@@ -133,6 +151,9 @@ fn parse_target(value: &str) -> Option<Target> {
         None if value == "support_managers" => Target::SupportManagers,
         Some(("user", id)) if !id.is_empty() => Target::User {
             user_id: id.to_owned(),
+        },
+        Some(("team", id)) if !id.is_empty() => Target::TeamRoundRobin {
+            team: id.to_owned(),
         },
         Some(("role", r)) if !r.is_empty() => Target::Schedule {
             schedule: ScheduleRef::role(r),
