@@ -69,6 +69,9 @@ async fn an_admin_sends_test_events_and_sees_each_outcome() {
 
     for endpoint in [&good, &bad] {
         let id = endpoint["id"].as_str().unwrap();
+        // A fresh page each time: no outcome notice yet, so the one awaited below is the
+        // answer to this click (not the previous page's, which would go stale under us).
+        browser.goto(&app, "/console/webhooks").await;
         browser
             .client
             .find(Locator::Css(&format!("#endpoint-{id} button")))
