@@ -265,13 +265,7 @@ impl PendingCode {
             return CodeCheck::Expired;
         }
         let given = code_hash(method_id, entered);
-        let same = given.len() == hash.len()
-            && given
-                .bytes()
-                .zip(hash.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if same {
+        if super::constant_time::same_secret(&given, hash) {
             CodeCheck::Correct
         } else {
             CodeCheck::Wrong {

@@ -3,6 +3,7 @@
 pub mod admin_key;
 pub mod calendar;
 pub mod configuration;
+pub mod constant_time;
 pub mod contact;
 pub mod countdown;
 pub mod crockford;
