@@ -5,7 +5,9 @@
 //! Metrics live in a registry owned by the application rather than a process global, so
 //! several gateways in one process (the test suite) keep separate counts.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 use tracing_subscriber::EnvFilter;
 
 use serde::{Deserialize, Serialize};
@@ -88,6 +90,12 @@ pub struct Metrics {
     pub sla_breaches: IntCounterVec,
     /// Pre-breach warnings sent, by tier.
     pub sla_warnings: IntCounterVec,
+    /// Group commit of presses (see `store::group_commit`), copied from the store's counters
+    /// at each scrape: transactions, presses recorded in them, the largest batch.
+    intake_batches: IntCounter,
+    intake_presses: IntCounter,
+    intake_largest_batch: IntGauge,
+    intake_queued: IntGauge,
 }
 
 impl Metrics {
@@ -139,11 +147,37 @@ impl Metrics {
             &["tier"],
         )
         .expect("static metric definition is valid");
+        let gauge = |name: &str, help: &str| {
+            IntGauge::new(name, help).expect("static metric definition is valid")
+        };
+        let counter = |name: &str, help: &str| {
+            IntCounter::new(name, help).expect("static metric definition is valid")
+        };
+        let intake_batches = counter(
+            "intake_batches_total",
+            "Group-commit transactions that recorded presses",
+        );
+        let intake_presses = counter(
+            "intake_batched_presses_total",
+            "Presses recorded by group-commit transactions",
+        );
+        let intake_largest_batch = gauge(
+            "intake_largest_batch",
+            "Most presses recorded by one group-commit transaction",
+        );
+        let intake_queued = gauge(
+            "intake_queued",
+            "Presses waiting for their group-commit transaction",
+        );
         for c in [
-            Box::new(alerts.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(intake_queued.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(alerts.clone()),
             Box::new(ack_latency.clone()),
             Box::new(sla_breaches.clone()),
             Box::new(sla_warnings.clone()),
+            Box::new(intake_batches.clone()),
+            Box::new(intake_presses.clone()),
+            Box::new(intake_largest_batch.clone()),
         ] {
             registry.register(c).expect("registered once");
         }
@@ -161,7 +195,25 @@ impl Metrics {
             ack_latency,
             sla_breaches,
             sla_warnings,
+            intake_batches,
+            intake_presses,
+            intake_largest_batch,
+            intake_queued,
         }
+    }
+
+    /// Copies the store's group-commit counters (queued now, batches, presses, largest batch).
+    pub fn observe_intake(&self, queued: u64, batches: u64, presses: u64, largest: u64) {
+        self.intake_queued
+            .set(i64::try_from(queued).unwrap_or(i64::MAX));
+        for (counter, now) in [
+            (&self.intake_batches, batches),
+            (&self.intake_presses, presses),
+        ] {
+            counter.inc_by(now.saturating_sub(counter.get()));
+        }
+        self.intake_largest_batch
+            .set(i64::try_from(largest).unwrap_or(i64::MAX));
     }
 
     /// Counts one answered HTTP request and its latency.

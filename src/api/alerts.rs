@@ -254,27 +254,26 @@ async fn create_alert(
     let request = check_press(raw)?;
     let classification = state.settings.p1.classify(&request.p1);
     let now = state.clock.now();
-    let customer_id = caller.customer_id.clone().unwrap_or_default();
-    let tier_id = caller.tier.clone().unwrap_or_default();
     let alert = NewAlert {
-        customer_id: &customer_id,
-        user_id: &caller.user_id,
-        device_id: &caller.device_id,
-        tier_id: &tier_id,
-        idempotency_key: key.as_str(),
-        request_digest: &request.digest,
-        summary: &request.summary,
-        details: request.details.as_deref(),
-        affected_service: &request.affected_service,
+        customer_id: caller.customer_id.clone().unwrap_or_default(),
+        user_id: caller.user_id.clone(),
+        device_id: caller.device_id.clone(),
+        tier_id: caller.tier.clone().unwrap_or_default(),
+        idempotency_key: key.as_str().to_owned(),
+        request_digest: request.digest,
+        summary: request.summary,
+        details: request.details,
+        affected_service: request.affected_service,
         answers: request.p1,
-        ticket_ref: request.ticket_ref.as_deref(),
-        app_local_time: request.app_local_time.as_deref(),
-        classification: &classification,
+        ticket_ref: request.ticket_ref,
+        app_local_time: request.app_local_time,
+        classification: classification.clone(),
         flood: state.settings.intake.flood_guard(),
     };
+    let answer = classification.clone();
     let outcome = state
         .store
-        .record_alert(&alert, now, |record| render(record, &classification))
+        .record_alert(alert, now, Box::new(move |record| render(record, &answer)))
         .await?;
     let response = match outcome {
         Intake::Recorded { response, pages } => {

@@ -172,6 +172,15 @@ async fn metrics_listener(state: web::Data<AppState>) -> HttpResponse {
 }
 
 fn scrape(state: &AppState) -> HttpResponse {
+    if let Some(intake) = state.store.intake_stats() {
+        use std::sync::atomic::Ordering::Relaxed;
+        state.metrics.observe_intake(
+            intake.queued.load(Relaxed),
+            intake.batches.load(Relaxed),
+            intake.presses.load(Relaxed),
+            intake.largest_batch.load(Relaxed),
+        );
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())

@@ -35,6 +35,8 @@ pub(crate) struct PageContext<'a> {
     pub ticket_ref: &'a str,
     pub customer_id: &'a str,
     pub customer_name: &'a str,
+    /// The customer's account manager when the caller has read it already (`None`: not read).
+    pub account_manager: Option<Option<&'a str>>,
     pub summary: &'a str,
     pub affected_service: &'a str,
 }
@@ -62,8 +64,13 @@ pub(crate) async fn policy_for(
     .bind(tier_id)
     .fetch_optional(&mut **tx)
     .await?;
+    parse_policy(stored.as_deref())
+}
+
+/// A stored policy definition, or the built-in Gold default when there is none.
+pub(crate) fn parse_policy(stored: Option<&str>) -> Result<EscalationPolicy, StoreError> {
     Ok(match stored {
-        Some(json) => serde_json::from_str(&json).map_err(|e| {
+        Some(json) => serde_json::from_str(json).map_err(|e| {
             StoreError::Database(sqlx::Error::Decode(format!("stored policy: {e}").into()))
         })?,
         None => EscalationPolicy::gold_default(),
@@ -82,12 +89,16 @@ async fn resolve_target(
 ) -> Result<Vec<(String, String)>, StoreError> {
     Ok(match target {
         Target::AccountManager => {
-            let manager: Option<String> =
-                sqlx::query_scalar("SELECT account_manager_id FROM customers WHERE id = $1")
-                    .bind(ctx.customer_id)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .flatten();
+            let manager: Option<String> = match ctx.account_manager {
+                Some(known) => known.map(str::to_owned),
+                None => {
+                    sqlx::query_scalar("SELECT account_manager_id FROM customers WHERE id = $1")
+                        .bind(ctx.customer_id)
+                        .fetch_optional(&mut **tx)
+                        .await?
+                        .flatten()
+                }
+            };
             let Some(manager) = manager else {
                 skipped.push(json!({ "target": "account_manager", "reason": "the customer has no account manager" }));
                 return Ok(Vec::new());
@@ -628,6 +639,7 @@ impl PagingIncident {
             ticket_ref: &self.ticket_ref,
             customer_id: &self.customer_id,
             customer_name: &self.customer_name,
+            account_manager: None,
             summary: &self.summary,
             affected_service: &self.affected_service,
         }

@@ -11,43 +11,45 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::escalation::{escalate_from, policy_for, restart_if_unanswered, PageContext};
+use super::escalation::{escalate_from, parse_policy, restart_if_unanswered, PageContext};
 use super::identity::decode_error;
-use super::sla::tier_sla_tx;
+use super::sla::parse_sla;
 use super::waiting::{resume_tx, ResumedBecause};
-use super::{from_millis, millis, new_id, Backend, Store, StoreError, Tx};
-use crate::domain::escalation::Position;
+use super::{from_millis, millis, new_id, Backend, PendingEvent, Store, StoreError, Tx};
+use crate::domain::escalation::{EscalationPolicy, Position};
 use crate::domain::incident::{open_key, IncidentState};
 use crate::domain::p1_definition::{Classification, P1Answers};
 use crate::domain::priority::Priority;
+use crate::domain::sla::TierSla;
 
-/// A validated panic press, classified, ready to record.
-pub struct NewAlert<'a> {
-    pub customer_id: &'a str,
-    pub user_id: &'a str,
-    pub device_id: &'a str,
-    pub tier_id: &'a str,
-    pub idempotency_key: &'a str,
+/// A validated panic press, classified, ready to record. Owned: it waits in the intake queue
+/// for its turn in a group commit (see [`super::group_commit`]).
+pub struct NewAlert {
+    pub customer_id: String,
+    pub user_id: String,
+    pub device_id: String,
+    pub tier_id: String,
+    pub idempotency_key: String,
     /// Digest of the canonical request body: the same key with another body is refused.
-    pub request_digest: &'a str,
-    pub summary: &'a str,
-    pub details: Option<&'a str>,
-    pub affected_service: &'a str,
+    pub request_digest: String,
+    pub summary: String,
+    pub details: Option<String>,
+    pub affected_service: String,
     pub answers: P1Answers,
-    pub ticket_ref: Option<&'a str>,
-    pub app_local_time: Option<&'a str>,
-    pub classification: &'a Classification,
+    pub ticket_ref: Option<String>,
+    pub app_local_time: Option<String>,
+    pub classification: Classification,
     pub flood: FloodGuard,
 }
 
-impl NewAlert<'_> {
+impl NewAlert {
     fn press(&self, alert_id: &str) -> Press<'_> {
         Press {
             alert_id: Some(alert_id.to_owned()),
-            customer_id: self.customer_id,
-            tier_id: self.tier_id,
-            summary: self.summary,
-            affected_service: self.affected_service,
+            customer_id: &self.customer_id,
+            tier_id: &self.tier_id,
+            summary: &self.summary,
+            affected_service: &self.affected_service,
             flood: self.flood,
         }
     }
@@ -70,7 +72,8 @@ pub(crate) struct Press<'a> {
 #[serde(deny_unknown_fields, default)]
 pub struct IntakeSettings {
     /// A customer with this many incidents opened within `flood_window_secs` and still open
-    /// gets no more: further presses for new services join the newest of them.
+    /// gets no more: further presses for new services join the newest of them. 4294967295
+    /// turns the guard off.
     pub flood_max_open: u32,
     pub flood_window_secs: u64,
     /// How long the answer to a press is kept for replay under its idempotency key, in hours
@@ -107,6 +110,15 @@ impl IntakeSettings {
 pub struct FloodGuard {
     pub max_open: u32,
     pub window: chrono::Duration,
+}
+
+impl FloodGuard {
+    /// `max_open = 4294967295` turns the guard off (the benchmark does, so that every press
+    /// opens an incident); the count is then not taken at all. Otherwise it costs at most
+    /// `max_open` index entries.
+    pub fn is_off(self) -> bool {
+        self.max_open == u32::MAX
+    }
 }
 
 /// Why a press joined an open incident instead of opening one.
@@ -182,6 +194,14 @@ pub struct AlertRecord {
 pub struct StoredResponse {
     pub status: u16,
     pub body: String,
+}
+
+impl Intake {
+    /// Whether what recording this press wrote may be committed: an unknown ticket leaves the
+    /// key it claimed unclaimed (nothing of a refused press is kept).
+    pub(crate) fn keeps(&self) -> bool {
+        !matches!(self, Intake::UnknownTicket)
+    }
 }
 
 pub enum Intake {
@@ -322,167 +342,151 @@ pub(crate) async fn event(
     detail: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
     let id = new_id();
-    sqlx::query(
-        "INSERT INTO incident_events (id, ticket_id, incident_id, alert_id, at, kind, actor, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&id)
-    .bind(on.ticket)
-    .bind(on.incident)
-    .bind(on.alert)
-    .bind(millis(now))
-    .bind(kind)
-    .bind(actor)
-    .bind(detail.to_string())
-    .execute(&mut **tx)
-    .await?;
     // The helpdesk hears of state changes from the same transaction that makes them.
     if let Some(event_type) = super::webhooks::event_type(kind) {
         super::webhooks::enqueue(tx, &id, event_type, on, now, &detail).await?;
     }
+    tx.push_event(PendingEvent {
+        id,
+        ticket_id: on.ticket.to_owned(),
+        incident_id: on.incident.map(str::to_owned),
+        alert_id: on.alert.map(str::to_owned),
+        at: millis(now),
+        kind: kind.to_owned(),
+        actor: actor.map(str::to_owned),
+        detail: detail.to_string(),
+    });
     Ok(())
 }
 
-/// PostgreSQL's SQLSTATE for a transaction it ended to break a deadlock.
-const DEADLOCK_DETECTED: &str = "40P01";
+/// Turns the record of a press into its HTTP answer (stored under the idempotency key).
+pub type Render = Box<dyn Fn(&AlertRecord) -> StoredResponse + Send + Sync>;
 
 impl Store {
     /// Records a panic press: all of it or nothing, and exactly once per idempotency key.
     ///
     /// `render` turns the record into the HTTP answer, which is stored under the key in the
-    /// same transaction so a retry gets the same bytes back. On PostgreSQL a concurrent
-    /// request with the same key waits on the key's row and then replays; SQLite runs write
-    /// transactions one at a time.
-    ///
-    /// PostgreSQL can end a press that joins an incident while the escalator advances the
-    /// same incident with a deadlock error (each transaction holds a lock on the incident's
-    /// row that the other's update waits for). Nothing of the press was kept, so it is run
-    /// again, as PostgreSQL's manual advises, instead of answering the customer with a 500.
+    /// same transaction so a retry gets the same bytes back. The press waits for its turn in a
+    /// group commit (see [`super::group_commit`]) and is answered only once that commit is
+    /// durable. On PostgreSQL a concurrent request with the same key from another gateway
+    /// waits on the key's row and then replays.
     pub async fn record_alert(
         &self,
-        alert: &NewAlert<'_>,
+        alert: NewAlert,
         now: DateTime<Utc>,
-        render: impl Fn(&AlertRecord) -> StoredResponse,
+        render: Render,
     ) -> Result<Intake, StoreError> {
-        const ATTEMPTS: usize = 3;
-        for _ in 1..ATTEMPTS {
-            match self.record_alert_once(alert, now, &render).await {
-                Err(StoreError::Database(sqlx::Error::Database(db)))
-                    if db.code().as_deref() == Some(DEADLOCK_DETECTED) =>
-                {
-                    tracing::warn!("a press ran into a deadlock; running it again");
-                }
-                done => return done,
-            }
+        self.intake().submit(alert, now, render).await
+    }
+}
+
+/// Records one press inside `tx` (one of a group commit's presses). Returns `Ok` with an
+/// outcome that wrote nothing for a reused key or an unknown ticket: the caller must then
+/// roll its part back (see [`Intake::keeps`]).
+pub(crate) async fn record_press(
+    tx: &mut Tx,
+    backend: Backend,
+    alert: &NewAlert,
+    now: DateTime<Utc>,
+    render: &Render,
+) -> Result<Intake, StoreError> {
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, idem_key, request_digest, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, idem_key) DO NOTHING",
+    )
+    .bind(&alert.user_id)
+    .bind(&alert.idempotency_key)
+    .bind(&alert.request_digest)
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed {
+        let row = sqlx::query(
+            "SELECT request_digest, response_status, response_body FROM idempotency_keys \
+                 WHERE user_id = $1 AND idem_key = $2",
+        )
+        .bind(&alert.user_id)
+        .bind(&alert.idempotency_key)
+        .fetch_one(&mut **tx)
+        .await?;
+        let digest: String = row.try_get("request_digest")?;
+        if digest != alert.request_digest {
+            return Ok(Intake::KeyReused);
         }
-        self.record_alert_once(alert, now, &render).await
+        let status: Option<i64> = row.try_get("response_status")?;
+        let body: Option<String> = row.try_get("response_body")?;
+        return match (status, body) {
+            (Some(status), Some(body)) => Ok(Intake::Replay(StoredResponse {
+                status: status as u16,
+                body,
+            })),
+            // Claimed and answered in one transaction, so a visible claim has an answer.
+            _ => Err(StoreError::Database(decode_error(
+                "idempotency_keys.response",
+                "NULL",
+            ))),
+        };
     }
 
-    async fn record_alert_once(
-        &self,
-        alert: &NewAlert<'_>,
-        now: DateTime<Utc>,
-        render: &impl Fn(&AlertRecord) -> StoredResponse,
-    ) -> Result<Intake, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (user_id, idem_key, request_digest, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, idem_key) DO NOTHING",
-        )
-        .bind(alert.user_id)
-        .bind(alert.idempotency_key)
-        .bind(alert.request_digest)
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !claimed {
-            let row = sqlx::query(
-                "SELECT request_digest, response_status, response_body FROM idempotency_keys \
-                 WHERE user_id = $1 AND idem_key = $2",
-            )
-            .bind(alert.user_id)
-            .bind(alert.idempotency_key)
-            .fetch_one(&mut *tx)
-            .await?;
-            let digest: String = row.try_get("request_digest")?;
-            if digest != alert.request_digest {
-                return Ok(Intake::KeyReused);
-            }
-            let status: Option<i64> = row.try_get("response_status")?;
-            let body: Option<String> = row.try_get("response_body")?;
-            return match (status, body) {
-                (Some(status), Some(body)) => Ok(Intake::Replay(StoredResponse {
-                    status: status as u16,
-                    body,
-                })),
-                // Claimed and answered in one transaction, so a visible claim has an answer.
-                _ => Err(StoreError::Database(decode_error(
-                    "idempotency_keys.response",
-                    "NULL",
-                ))),
-            };
-        }
+    let ticket = match &alert.ticket_ref {
+        Some(reference) => match find_ticket(tx, &alert.customer_id, reference).await? {
+            Some(t) => Some(t),
+            None => return Ok(Intake::UnknownTicket),
+        },
+        None => None,
+    };
+    let alert_id = new_id();
+    let actor = format!("device:{}", alert.device_id);
+    let press = alert.press(&alert_id);
+    let (record, pages) = if alert.classification.is_p1() {
+        record_p1(tx, backend, &press, ticket, &actor, now).await?
+    } else {
+        (record_not_p1(tx, &press, ticket, &actor, now).await?, 0)
+    };
 
-        let ticket = match alert.ticket_ref {
-            Some(reference) => match find_ticket(&mut tx, alert.customer_id, reference).await? {
-                Some(t) => Some(t),
-                None => return Ok(Intake::UnknownTicket),
-            },
-            None => None,
-        };
-        let alert_id = new_id();
-        let actor = format!("device:{}", alert.device_id);
-        let press = alert.press(&alert_id);
-        let (record, pages) = if alert.classification.is_p1() {
-            record_p1(&mut tx, self.backend, &press, ticket, &actor, now).await?
-        } else {
-            (
-                record_not_p1(&mut tx, &press, ticket, &actor, now).await?,
-                0,
+    let (ticket_id, incident_id): (String, Option<String>) = match &record.incident {
+        Some(i) => (i.ticket_id.clone(), Some(i.id.clone())),
+        None => (
+            sqlx::query_scalar(
+                "SELECT id FROM tickets WHERE customer_id = $1 AND external_ref = $2",
             )
-        };
-
-        let (ticket_id, incident_id): (String, Option<String>) = match &record.incident {
-            Some(i) => (i.ticket_id.clone(), Some(i.id.clone())),
-            None => (
-                sqlx::query_scalar(
-                    "SELECT id FROM tickets WHERE customer_id = $1 AND external_ref = $2",
-                )
-                .bind(alert.customer_id)
-                .bind(&record.ticket_ref)
-                .fetch_one(&mut *tx)
-                .await?,
-                None,
-            ),
-        };
-        sqlx::query(
-            "INSERT INTO alerts (id, customer_id, user_id, device_id, summary, details, \
+            .bind(&alert.customer_id)
+            .bind(&record.ticket_ref)
+            .fetch_one(&mut **tx)
+            .await?,
+            None,
+        ),
+    };
+    sqlx::query(
+        "INSERT INTO alerts (id, customer_id, user_id, device_id, summary, details, \
              affected_service, answers, app_local_time, priority, classification, outcome, \
              ticket_id, incident_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(&alert_id)
-        .bind(alert.customer_id)
-        .bind(alert.user_id)
-        .bind(alert.device_id)
-        .bind(alert.summary)
-        .bind(alert.details)
-        .bind(alert.affected_service)
-        .bind(serde_json::to_string(&alert.answers).unwrap_or_default())
-        .bind(alert.app_local_time)
-        .bind(alert.classification.priority.as_str())
-        .bind(serde_json::to_string(alert.classification).unwrap_or_default())
-        .bind(record.outcome.as_str())
-        .bind(&ticket_id)
-        .bind(&incident_id)
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?;
-        // The customer is back: whatever they owed us, the clock runs again.
+    )
+    .bind(&alert_id)
+    .bind(&alert.customer_id)
+    .bind(&alert.user_id)
+    .bind(&alert.device_id)
+    .bind(&alert.summary)
+    .bind(&alert.details)
+    .bind(&alert.affected_service)
+    .bind(serde_json::to_string(&alert.answers).unwrap_or_default())
+    .bind(&alert.app_local_time)
+    .bind(alert.classification.priority.as_str())
+    .bind(serde_json::to_string(&alert.classification).unwrap_or_default())
+    .bind(record.outcome.as_str())
+    .bind(&ticket_id)
+    .bind(&incident_id)
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?;
+    // The customer is back: whatever they owed us, the clock runs again. (A ticket this
+    // press opened owes nothing.)
+    if record.outcome != AlertOutcome::Opened {
         resume_tx(
-            &mut tx,
+            tx,
             &ticket_id,
             incident_id.as_deref(),
             &actor,
@@ -490,39 +494,40 @@ impl Store {
             now,
         )
         .await?;
-        event(
-            &mut tx,
-            On {
-                ticket: &ticket_id,
-                incident: incident_id.as_deref(),
-                alert: Some(&alert_id),
-            },
-            now,
-            "classified",
-            Some(&actor),
-            json!({
-                "priority": alert.classification.priority,
-                "matched_rule": alert.classification.matched_rule,
-                "unmet_criteria": alert.classification.unmet_criteria,
-            }),
-        )
-        .await?;
-
-        let response = render(&record);
-        sqlx::query(
-            "UPDATE idempotency_keys SET response_status = $3, response_body = $4 \
-             WHERE user_id = $1 AND idem_key = $2",
-        )
-        .bind(alert.user_id)
-        .bind(alert.idempotency_key)
-        .bind(i64::from(response.status))
-        .bind(&response.body)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Intake::Recorded { response, pages })
     }
+    event(
+        tx,
+        On {
+            ticket: &ticket_id,
+            incident: incident_id.as_deref(),
+            alert: Some(&alert_id),
+        },
+        now,
+        "classified",
+        Some(&actor),
+        json!({
+            "priority": alert.classification.priority,
+            "matched_rule": alert.classification.matched_rule,
+            "unmet_criteria": alert.classification.unmet_criteria,
+        }),
+    )
+    .await?;
 
+    let response = render(&record);
+    sqlx::query(
+        "UPDATE idempotency_keys SET response_status = $3, response_body = $4 \
+             WHERE user_id = $1 AND idem_key = $2",
+    )
+    .bind(&alert.user_id)
+    .bind(&alert.idempotency_key)
+    .bind(i64::from(response.status))
+    .bind(&response.body)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Intake::Recorded { response, pages })
+}
+
+impl Store {
     /// Deletes at most `limit` idempotency keys created before `cutoff`; returns how many.
     pub async fn prune_idempotency_keys(
         &self,
@@ -779,54 +784,63 @@ async fn record_not_p1(
     })
 }
 
-async fn open_incident_for(
+/// What decides where a P1 press goes, read in one statement: the open incident of the
+/// referenced ticket, the open incident for the service, and how many incidents the customer
+/// opened within the flood window that are still open (counted up to the guard's threshold,
+/// so a customer with thousands open costs no more than one with a few).
+struct OpenIncidents {
+    by_ticket: Option<String>,
+    by_service: Option<String>,
+    recent: i64,
+}
+
+async fn open_incidents(
     tx: &mut Tx,
     customer_id: &str,
     key: &str,
     ticket_id: Option<&str>,
-) -> Result<Option<(String, JoinReason)>, sqlx::Error> {
-    let by_ticket: Option<String> = match ticket_id {
-        Some(t) => {
-            sqlx::query_scalar(
-                "SELECT id FROM incidents WHERE ticket_id = $1 AND state <> 'resolved'",
-            )
-            .bind(t)
-            .fetch_optional(&mut **tx)
-            .await?
-        }
-        None => None,
-    };
-    if let Some(id) = by_ticket {
-        return Ok(Some((id, JoinReason::SameTicket)));
-    }
-    let by_service: Option<String> =
-        sqlx::query_scalar("SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2")
-            .bind(customer_id)
-            .bind(key)
-            .fetch_optional(&mut **tx)
-            .await?;
-    Ok(by_service.map(|id| (id, JoinReason::SameService)))
-}
-
-/// The newest open incident of a customer who already has `guard.max_open` incidents opened
-/// within `guard.window` and still open; `None` while under the threshold.
-async fn flood_target(
-    tx: &mut Tx,
-    customer_id: &str,
     guard: FloodGuard,
     now: DateTime<Utc>,
-) -> Result<Option<String>, sqlx::Error> {
-    let recent: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM incidents WHERE customer_id = $1 AND state <> 'resolved' \
-         AND created_at > $2",
-    )
-    .bind(customer_id)
-    .bind(millis(now - guard.window))
-    .fetch_one(&mut **tx)
-    .await?;
-    if recent < i64::from(guard.max_open) {
-        return Ok(None);
+) -> Result<OpenIncidents, sqlx::Error> {
+    let sql = if guard.is_off() {
+        "SELECT (SELECT id FROM incidents WHERE ticket_id = $3 AND state <> 'resolved' \
+         ORDER BY created_at LIMIT 1) AS by_ticket, \
+         (SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2) AS by_service, \
+         0 AS recent"
+    } else {
+        "SELECT (SELECT id FROM incidents WHERE ticket_id = $3 AND state <> 'resolved' \
+         ORDER BY created_at LIMIT 1) AS by_ticket, \
+         (SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2) AS by_service, \
+         (SELECT COUNT(*) FROM (SELECT 1 FROM incidents WHERE customer_id = $1 \
+         AND state <> 'resolved' AND created_at > $4 LIMIT $5) AS r) AS recent"
+    };
+    let mut query = sqlx::query(sql).bind(customer_id).bind(key).bind(ticket_id);
+    if !guard.is_off() {
+        query = query
+            .bind(millis(now - guard.window))
+            .bind(i64::from(guard.max_open));
     }
+    let row = query.fetch_one(&mut **tx).await?;
+    Ok(OpenIncidents {
+        by_ticket: row.try_get("by_ticket")?,
+        by_service: row.try_get("by_service")?,
+        recent: row.try_get("recent")?,
+    })
+}
+
+impl OpenIncidents {
+    /// The incident a press joins without the flood guard, and why.
+    fn joined(self) -> Option<(String, JoinReason)> {
+        match (self.by_ticket, self.by_service) {
+            (Some(id), _) => Some((id, JoinReason::SameTicket)),
+            (None, Some(id)) => Some((id, JoinReason::SameService)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The customer's newest open incident: where a press past the flood guard goes.
+async fn newest_open(tx: &mut Tx, customer_id: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM incidents WHERE customer_id = $1 AND state <> 'resolved' \
          ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -834,6 +848,41 @@ async fn flood_target(
     .bind(customer_id)
     .fetch_optional(&mut **tx)
     .await
+}
+
+/// What paging a new incident needs of its customer and tier, read in one statement.
+struct CustomerFacts {
+    name: String,
+    account_manager: Option<String>,
+    policy: EscalationPolicy,
+    sla: TierSla,
+}
+
+async fn customer_facts(
+    tx: &mut Tx,
+    customer_id: &str,
+    tier_id: &str,
+) -> Result<CustomerFacts, StoreError> {
+    let row = sqlx::query(
+        "SELECT c.name, c.account_manager_id, \
+         (SELECT definition FROM escalation_policies WHERE customer_id = c.id LIMIT 1) AS own, \
+         (SELECT definition FROM escalation_policies WHERE tier_id = $2 LIMIT 1) AS tier_policy, \
+         (SELECT sla FROM tiers WHERE id = $2) AS sla \
+         FROM customers c WHERE c.id = $1",
+    )
+    .bind(customer_id)
+    .bind(tier_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let own: Option<String> = row.try_get("own")?;
+    let tier_policy: Option<String> = row.try_get("tier_policy")?;
+    let sla: Option<String> = row.try_get("sla")?;
+    Ok(CustomerFacts {
+        name: row.try_get("name")?,
+        account_manager: row.try_get("account_manager_id")?,
+        policy: parse_policy(own.or(tier_policy).as_deref())?,
+        sla: parse_sla(tier_id, sla.as_deref().unwrap_or("{}")),
+    })
 }
 
 /// Adds a press to an open incident: counted and shown in its timeline, with the reason. While
@@ -928,15 +977,19 @@ pub(crate) async fn record_p1(
             .await?;
     }
     let key = open_key(press.customer_id, press.affected_service);
-    let mut existing = open_incident_for(
+    let open = open_incidents(
         tx,
         press.customer_id,
         &key,
         ticket.as_ref().map(|t| t.id.as_str()),
+        press.flood,
+        now,
     )
     .await?;
-    if existing.is_none() {
-        existing = flood_target(tx, press.customer_id, press.flood, now)
+    let flooded = open.recent >= i64::from(press.flood.max_open);
+    let mut existing = open.joined();
+    if existing.is_none() && flooded {
+        existing = newest_open(tx, press.customer_id)
             .await?
             .map(|id| (id, JoinReason::Flood));
     }
@@ -954,8 +1007,8 @@ pub(crate) async fn record_p1(
         AlertOutcome::Escalated
     };
     let incident_id = new_id();
-    let policy = policy_for(tx, press.customer_id, press.tier_id).await?;
-    let sla = tier_sla_tx(tx, press.tier_id).await?;
+    let facts = customer_facts(tx, press.customer_id, press.tier_id).await?;
+    let (policy, sla) = (&facts.policy, &facts.sla);
     let inserted = sqlx::query(
         "INSERT INTO incidents (id, customer_id, ticket_id, tier_id, affected_service, open_key, \
          state, summary, policy, ack_due_at, respond_due_at, created_at, updated_at) \
@@ -969,7 +1022,7 @@ pub(crate) async fn record_p1(
     .bind(press.affected_service)
     .bind(&key)
     .bind(press.summary)
-    .bind(serde_json::to_string(&policy).unwrap_or_default())
+    .bind(serde_json::to_string(policy).unwrap_or_default())
     .bind(millis(sla.internal_deadline(now)))
     .bind(millis(sla.external_deadline(now)))
     .bind(millis(now))
@@ -978,10 +1031,11 @@ pub(crate) async fn record_p1(
     .rows_affected();
     if inserted == 0 {
         // Opened meanwhile by a concurrent press (PostgreSQL waited for it to commit).
-        let (existing, reason) = open_incident_for(tx, press.customer_id, &key, None)
+        let existing = open_incidents(tx, press.customer_id, &key, None, press.flood, now)
             .await?
+            .by_service
             .ok_or_else(|| StoreError::Database(decode_error("incidents.open_key", &key)))?;
-        return join_incident(tx, &existing, reason, press, actor, now).await;
+        return join_incident(tx, &existing, JoinReason::SameService, press, actor, now).await;
     }
     let on = On {
         ticket: &ticket.id,
@@ -997,31 +1051,53 @@ pub(crate) async fn record_p1(
         json!({ "outcome": outcome, "affected_service": press.affected_service }),
     )
     .await?;
-    let customer_name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
-        .bind(press.customer_id)
-        .fetch_one(&mut **tx)
-        .await?;
     let ctx = PageContext {
         incident_id: &incident_id,
         ticket_id: &ticket.id,
         ticket_ref: &ticket.external_ref,
         customer_id: press.customer_id,
-        customer_name: &customer_name,
+        customer_name: &facts.name,
+        account_manager: Some(facts.account_manager.as_deref()),
         summary: press.summary,
         affected_service: press.affected_service,
     };
-    let escalated = escalate_from(tx, &ctx, &policy, Position::FIRST, now).await?;
-    let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
-        .bind(&incident_id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let escalated = escalate_from(tx, &ctx, policy, Position::FIRST, now).await?;
+    let incident = if created {
+        // Everything about a new incident on a new ticket is known here: paging it changes
+        // only its escalation position, which the answer does not show.
+        IncidentRow {
+            id: incident_id.clone(),
+            customer_id: press.customer_id.to_owned(),
+            tier: press.tier_id.to_owned(),
+            ticket_id: ticket.id.clone(),
+            ticket_ref: ticket.external_ref.clone(),
+            state: IncidentState::Triggered,
+            summary: press.summary.to_owned(),
+            affected_service: press.affected_service.to_owned(),
+            alert_count: 1,
+            acknowledged_by: None,
+            acknowledged_by_name: None,
+            acknowledged_at: None,
+            resolved_at: None,
+            ack_due_at: from_millis(millis(sla.internal_deadline(now))),
+            respond_due_at: from_millis(millis(sla.external_deadline(now))),
+            created_at: from_millis(millis(now)),
+            waiting_on_customer_since: None,
+        }
+    } else {
+        let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
+            .bind(&incident_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        incident_row(&row)?
+    };
     Ok((
         AlertRecord {
             alert_id: press.alert_id.clone(),
             ticket_ref: ticket.external_ref,
             priority: Priority::P1,
             outcome,
-            incident: Some(incident_row(&row)?),
+            incident: Some(incident),
             paging: escalated.paged,
             paged: escalated.pages > 0,
             join_reason: None,

@@ -16,6 +16,7 @@ pub mod directory;
 pub mod enrollment_codes;
 pub mod escalation;
 pub mod escalation_links;
+pub mod group_commit;
 pub mod identity;
 pub mod incident_record;
 pub mod incidents;
@@ -112,6 +113,26 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// The same failure for another press of a batch that failed as a whole (sqlx's errors
+    /// cannot be cloned): unavailable stays unavailable (503), anything else is a fault (500).
+    pub(crate) fn for_another_waiter(&self) -> StoreError {
+        let text = match self {
+            StoreError::Unavailable(e)
+            | StoreError::Database(e)
+            | StoreError::Conflict(e)
+            | StoreError::UnstorableText(e) => e.to_string(),
+            StoreError::Migrate(e) => e.to_string(),
+        };
+        match self {
+            StoreError::Unavailable(_) => {
+                StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(text)))
+            }
+            _ => StoreError::Database(sqlx::Error::Protocol(text)),
+        }
+    }
+}
+
 /// SQLite busy/locked and PostgreSQL connection or shutdown classes mean "try again later".
 fn is_unavailable_code(code: Option<&str>) -> bool {
     matches!(code, Some(c) if c == "5" || c == "6" || c.starts_with("08") || c.starts_with("57P"))
@@ -119,14 +140,104 @@ fn is_unavailable_code(code: Option<&str>) -> bool {
 
 /// A write transaction. On SQLite it also holds the process's write turn (see
 /// [`Store::begin_write`]); it rolls back when dropped uncommitted.
+///
+/// Timeline events are kept in the transaction and written together, a few multi-row
+/// `INSERT`s, just before it commits (see [`Tx::flush_events`]): a press records four or five
+/// of them, and each statement is a round trip to PostgreSQL or a hand-off to SQLite's worker
+/// thread. Nothing reads the timeline inside the transaction that writes it.
 pub(crate) struct Tx {
     inner: Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    events: Vec<PendingEvent>,
+    /// The live webhook endpoints as (id, subscribed events as JSON), read at most once per
+    /// transaction.
+    pub(crate) webhook_endpoints: Option<Vec<(String, String)>>,
 }
 
+/// A timeline event waiting for its transaction to commit.
+pub(crate) struct PendingEvent {
+    pub id: String,
+    pub ticket_id: String,
+    pub incident_id: Option<String>,
+    pub alert_id: Option<String>,
+    pub at: i64,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub detail: String,
+}
+
+/// Row counts of the multi-row event `INSERT`s. A few fixed sizes keep the number of distinct
+/// statements (each prepared and cached per connection) small.
+const EVENT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+
 impl Tx {
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.flush_events().await?;
         self.inner.commit().await
+    }
+
+    /// Keeps `event` to be written with the others before the transaction commits.
+    pub(crate) fn push_event(&mut self, event: PendingEvent) {
+        self.events.push(event);
+    }
+
+    /// How many events are kept so far: a mark to go back to with [`Tx::forget_events_since`].
+    pub(crate) fn events_mark(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Drops the events kept since `mark` (their savepoint was rolled back).
+    pub(crate) fn forget_events_since(&mut self, mark: usize) {
+        self.events.truncate(mark);
+    }
+
+    /// Writes the kept events, largest chunks first.
+    pub(crate) async fn flush_events(&mut self) -> Result<(), sqlx::Error> {
+        let events = std::mem::take(&mut self.events);
+        let mut rest = events.as_slice();
+        while !rest.is_empty() {
+            let size = EVENT_CHUNKS
+                .into_iter()
+                .find(|&n| n <= rest.len())
+                .unwrap_or(1);
+            let (chunk, tail) = rest.split_at(size);
+            let mut sql = String::from(
+                "INSERT INTO incident_events (id, ticket_id, incident_id, alert_id, at, kind, \
+                 actor, detail) VALUES ",
+            );
+            for i in 0..size {
+                let b = i * 8;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            let mut query = sqlx::query(&sql);
+            for e in chunk {
+                query = query
+                    .bind(&e.id)
+                    .bind(&e.ticket_id)
+                    .bind(&e.incident_id)
+                    .bind(&e.alert_id)
+                    .bind(e.at)
+                    .bind(&e.kind)
+                    .bind(&e.actor)
+                    .bind(&e.detail);
+            }
+            query.execute(&mut *self.inner).await?;
+            rest = tail;
+        }
+        Ok(())
     }
 }
 
@@ -153,6 +264,8 @@ pub struct Store {
     /// SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and made the tail
     /// latency of a loaded gateway hundreds of milliseconds (see the README's benchmark).
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The lanes presses are recorded by ([`group_commit`]); `None` in the lanes' own handle.
+    intake: Option<Arc<group_commit::IntakeQueue>>,
 }
 
 impl Store {
@@ -166,9 +279,40 @@ impl Store {
             ))
         })?;
         let options: AnyConnectOptions = settings.url.parse()?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
+        let pool = Self::pool_options(backend, settings.max_connections)
             .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+            .connect_with(options.clone())
+            .await?;
+        let write_turn =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        // The intake lanes' own connections: presses never wait behind other work for one.
+        let lanes = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => group_commit::POSTGRES_LANES,
+        };
+        let lane_pool = Self::pool_options(backend, lanes as u32)
+            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+            .connect_lazy_with(options);
+        let writer = Self {
+            pool: lane_pool,
+            backend,
+            write_turn: write_turn.clone(),
+            intake: None,
+        };
+        let intake = Some(Arc::new(group_commit::IntakeQueue::start(writer, lanes)));
+        Ok(Self {
+            pool,
+            backend,
+            write_turn,
+            intake,
+        })
+    }
+
+    /// A pool of up to `max` connections, SQLite ones in WAL mode with full synchronous
+    /// commits: an answered alert must survive a power cut, not just a crash.
+    fn pool_options(backend: Backend, max: u32) -> AnyPoolOptions {
+        AnyPoolOptions::new()
+            .max_connections(max)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -181,15 +325,18 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options)
-            .await?;
-        let write_turn =
-            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Self {
-            pool,
-            backend,
-            write_turn,
-        })
+    }
+
+    /// The intake lanes.
+    fn intake(&self) -> &group_commit::IntakeQueue {
+        self.intake
+            .as_deref()
+            .expect("presses are recorded through a store opened by Store::connect")
+    }
+
+    /// What group commit has done since start: batches, presses, the largest batch.
+    pub fn intake_stats(&self) -> Option<&group_commit::IntakeStats> {
+        self.intake.as_deref().map(|q| q.stats.as_ref())
     }
 
     pub fn backend(&self) -> Backend {
@@ -225,7 +372,12 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { inner, _turn: turn })
+        Ok(Tx {
+            inner,
+            _turn: turn,
+            events: Vec::new(),
+            webhook_endpoints: None,
+        })
     }
 
     /// One statement as a write transaction of its own, taken in the write turn like every
@@ -242,9 +394,12 @@ impl Store {
         Ok(done)
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pools, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(intake) = &self.intake {
+            intake.close().await;
+        }
     }
 }
 

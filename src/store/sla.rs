@@ -355,15 +355,6 @@ impl Store {
     }
 }
 
-/// The tier SLA inside a transaction (intake).
-pub(crate) async fn tier_sla_tx(tx: &mut Tx, tier: &str) -> Result<TierSla, StoreError> {
-    let json: Option<String> = sqlx::query_scalar("SELECT sla FROM tiers WHERE id = $1")
-        .bind(tier)
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(parse_sla(tier, json.as_deref().unwrap_or("{}")))
-}
-
 /// A policy that pages for a tier and cannot keep the tier's SLA.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PolicyMisfit {

@@ -64,19 +64,23 @@ pub(crate) async fn enqueue(
     now: DateTime<Utc>,
     detail: &serde_json::Value,
 ) -> Result<(), sqlx::Error> {
-    let endpoints =
-        sqlx::query("SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL")
-            .fetch_all(&mut **tx)
-            .await?;
-    let targets: Vec<String> = endpoints
+    if tx.webhook_endpoints.is_none() {
+        let rows =
+            sqlx::query("SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL")
+                .fetch_all(&mut **tx)
+                .await?;
+        tx.webhook_endpoints = Some(
+            rows.iter()
+                .filter_map(|r| Some((r.try_get("id").ok()?, r.try_get("events").ok()?)))
+                .collect(),
+        );
+    }
+    let targets: Vec<String> = tx
+        .webhook_endpoints
         .iter()
-        .filter(|r| {
-            subscribed(
-                &r.try_get::<String, _>("events").unwrap_or_default(),
-                event_type,
-            )
-        })
-        .filter_map(|r| r.try_get("id").ok())
+        .flatten()
+        .filter(|(_, events)| subscribed(events, event_type))
+        .map(|(id, _)| id.clone())
         .collect();
     if targets.is_empty() {
         return Ok(());

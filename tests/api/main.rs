@@ -19,6 +19,7 @@ mod email;
 mod escalation;
 mod escalation_link;
 mod faults;
+mod group_commit;
 mod health;
 mod idempotency;
 mod identity;

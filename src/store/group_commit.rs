@@ -1,0 +1,268 @@
+//! Group commit for panic presses.
+//!
+//! A press used to be a transaction of its own: its statements, then a commit (an fsync), and
+//! on PostgreSQL a lock on the customer's row held for all of it. Under a burst the presses
+//! queued for the write turn (SQLite) or the customer lock (PostgreSQL) one transaction at a
+//! time, and on PostgreSQL they queued for the connection pool too, which answered 503 once
+//! its wait ran out: a customer in a P1 crisis told to try again.
+//!
+//! Now each press is handed to an intake *lane* and waits for its answer. A lane records
+//! whatever queued while its previous commit was in flight as one transaction: each press in
+//! a savepoint of its own, so one that fails (text PostgreSQL cannot store, a deadlock) is
+//! rolled back alone and answered with its own error while the others are kept; then one
+//! commit for all. Every caller is answered only after that commit returned, so an answered
+//! press is durable. An idle gateway adds no waiting: a press that finds its lane free is a
+//! batch of one (without savepoints).
+//!
+//! Lanes have connections of their own (a second, small pool), so presses never wait for a
+//! connection that page deliveries, the console or the escalator hold, and never time out on
+//! the pool: under overload they wait in their lane and batches grow. SQLite has one lane (one
+//! writer anyway). PostgreSQL has [`POSTGRES_LANES`]; a customer's presses always go to the
+//! same lane, so the customer row lock a P1 takes (see `record_p1`) is never waited for across
+//! lanes, and batches do not deadlock on each other.
+//!
+//! A PostgreSQL transaction with more than 64 subtransactions overflows the per-backend
+//! subtransaction cache and slows every other session's snapshots, so a batch holds at most
+//! [`MAX_BATCH`] presses.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::Executor;
+use tokio::sync::{mpsc, oneshot};
+
+use super::incidents::{record_press, Intake, NewAlert, Render};
+use super::{Backend, Store, StoreError, Tx};
+
+/// Presses in one transaction at most (see the module docs).
+pub const MAX_BATCH: usize = 48;
+
+/// Intake lanes on PostgreSQL.
+pub const POSTGRES_LANES: usize = 4;
+
+/// PostgreSQL's SQLSTATE for a transaction it ended to break a deadlock.
+const DEADLOCK_DETECTED: &str = "40P01";
+
+/// How often a press that ran into a deadlock is run again within its batch.
+const DEADLOCK_ATTEMPTS: usize = 3;
+
+struct Job {
+    alert: NewAlert,
+    now: DateTime<Utc>,
+    render: Render,
+    reply: oneshot::Sender<Result<Intake, StoreError>>,
+}
+
+/// Counts since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct IntakeStats {
+    /// Presses handed to a lane and not yet taken into a batch.
+    pub queued: AtomicU64,
+    pub batches: AtomicU64,
+    pub presses: AtomicU64,
+    pub largest_batch: AtomicU64,
+}
+
+/// The lanes presses are handed to; the tasks end when the last [`Store`] handle is dropped.
+#[derive(Debug)]
+pub(crate) struct IntakeQueue {
+    lanes: Vec<mpsc::UnboundedSender<Job>>,
+    pub(crate) stats: Arc<IntakeStats>,
+    /// The lanes' own connections.
+    pool: sqlx::AnyPool,
+}
+
+impl IntakeQueue {
+    /// Starts `lanes` lane tasks writing through `writer` (a store on the lanes' own pool).
+    pub(crate) fn start(writer: Store, lanes: usize) -> Self {
+        let stats = Arc::new(IntakeStats::default());
+        let pool = writer.pool.clone();
+        let lanes = (0..lanes.max(1))
+            .map(|_| {
+                let (send, receive) = mpsc::unbounded_channel();
+                tokio::spawn(lane(writer.clone(), receive, stats.clone()));
+                send
+            })
+            .collect();
+        Self { lanes, stats, pool }
+    }
+
+    /// Closes the lanes' connections.
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Hands a press to its customer's lane and waits until it is recorded and committed.
+    pub(crate) async fn submit(
+        &self,
+        alert: NewAlert,
+        now: DateTime<Utc>,
+        render: Render,
+    ) -> Result<Intake, StoreError> {
+        let lane = &self.lanes[lane_of(&alert.customer_id, self.lanes.len())];
+        let (reply, answer) = oneshot::channel();
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        lane.send(Job {
+            alert,
+            now,
+            render,
+            reply,
+        })
+        .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// The lane of a customer: the same for all its presses (FNV-1a of its id).
+fn lane_of(customer_id: &str, lanes: usize) -> usize {
+    let hash = customer_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % lanes as u64) as usize
+}
+
+/// The answer when the lane is gone (the gateway is shutting down).
+fn gone() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolClosed)
+}
+
+async fn lane(writer: Store, mut receive: mpsc::UnboundedReceiver<Job>, stats: Arc<IntakeStats>) {
+    while let Some(first) = receive.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receive.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let size = batch.len() as u64;
+        stats.queued.fetch_sub(size, Ordering::Relaxed);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.presses.fetch_add(size, Ordering::Relaxed);
+        stats.largest_batch.fetch_max(size, Ordering::Relaxed);
+        record_batch(&writer, batch).await;
+    }
+}
+
+/// Records `batch` in one transaction and answers every press of it.
+async fn record_batch(writer: &Store, batch: Vec<Job>) {
+    if batch.len() == 1 {
+        let job = batch.into_iter().next().expect("one press");
+        let result = record_alone(writer, &job).await;
+        let _ = job.reply.send(result);
+        return;
+    }
+    let mut tx = match writer.begin_write().await {
+        Ok(tx) => tx,
+        Err(e) => return answer_all(batch, &e),
+    };
+
+    let mut done = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
+        match in_savepoint(&mut tx, writer.backend, &job).await {
+            Ok(result) => done.push((job, result)),
+            Err(broken) => {
+                // The transaction itself failed (the connection, most likely): nothing of the
+                // batch is kept, and every press of it hears so.
+                let rest: Vec<Job> = done
+                    .into_iter()
+                    .map(|(j, _)| j)
+                    .chain([job])
+                    .chain(jobs)
+                    .collect();
+                return answer_all(rest, &broken);
+            }
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => {
+            for (job, result) in done {
+                let _ = job.reply.send(result);
+            }
+        }
+        Err(e) => answer_all(done.into_iter().map(|(j, _)| j).collect(), &e.into()),
+    }
+}
+
+/// A batch of one: its own transaction, no savepoint.
+async fn record_alone(writer: &Store, job: &Job) -> Result<Intake, StoreError> {
+    let mut attempt = 1;
+    loop {
+        let mut tx = writer.begin_write().await?;
+        match record_press(&mut tx, writer.backend, &job.alert, job.now, &job.render).await {
+            Ok(intake) if intake.keeps() => {
+                tx.commit().await?;
+                return Ok(intake);
+            }
+            // Dropping the transaction rolls it back.
+            Err(e) if is_deadlock(&e) && attempt < DEADLOCK_ATTEMPTS => {
+                tracing::warn!("a press ran into a deadlock; running it again");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// PostgreSQL ended the press to break a deadlock (with the escalator advancing the same
+/// incident, say); nothing of it was kept, so it can run again, as PostgreSQL's manual advises.
+fn is_deadlock(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(db))
+        if db.code().as_deref() == Some(DEADLOCK_DETECTED))
+}
+
+/// Records one press of a batch in a savepoint: kept when it succeeds, rolled back alone when
+/// it fails or is refused. The outer `Err` means the transaction is broken.
+async fn in_savepoint(
+    tx: &mut Tx,
+    backend: Backend,
+    job: &Job,
+) -> Result<Result<Intake, StoreError>, StoreError> {
+    let mut attempt = 1;
+    loop {
+        let mark = tx.events_mark();
+        tx.execute("SAVEPOINT press").await?;
+        let result = record_press(tx, backend, &job.alert, job.now, &job.render).await;
+        if matches!(&result, Ok(intake) if intake.keeps()) {
+            tx.execute("RELEASE SAVEPOINT press").await?;
+            return Ok(result);
+        }
+        tx.forget_events_since(mark);
+        tx.execute("ROLLBACK TO SAVEPOINT press").await?;
+        tx.execute("RELEASE SAVEPOINT press").await?;
+        match result {
+            Err(e) if is_deadlock(&e) && attempt < DEADLOCK_ATTEMPTS => {
+                tracing::warn!("a press ran into a deadlock; running it again");
+                attempt += 1;
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
+/// Answers every press of a batch that could not be recorded with (a copy of) `error`.
+fn answer_all(jobs: Vec<Job>, error: &StoreError) {
+    for job in jobs {
+        let _ = job.reply.send(Err(error.for_another_waiter()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_customer_always_gets_the_same_lane_and_customers_spread() {
+        let ids: Vec<String> = (0..1000).map(|i| format!("customer-{i}")).collect();
+        let mut per_lane = [0usize; POSTGRES_LANES];
+        for id in &ids {
+            let lane = lane_of(id, POSTGRES_LANES);
+            assert_eq!(lane, lane_of(id, POSTGRES_LANES));
+            per_lane[lane] += 1;
+        }
+        assert!(per_lane.iter().all(|&n| n > 150), "{per_lane:?}");
+        assert_eq!(lane_of("anyone", 1), 0);
+    }
+}
