@@ -31,6 +31,10 @@ pub struct ContactMethod {
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// When the pending code stops working (`None`: none pending). Not in the API's answer;
+    /// the console shows it and the resend cooldown ([`code_sent_at`]) is judged from it.
+    #[serde(skip)]
+    pub code_expires_at: Option<DateTime<Utc>>,
 }
 
 /// What asking for a new code did.
@@ -56,7 +60,7 @@ pub enum Verified {
 }
 
 const COLUMNS: &str = "id, user_id, kind, address, verified_at, disabled_at, disabled_reason, \
-     created_at";
+     created_at, code_expires_at";
 
 fn method_from_row(r: &sqlx::any::AnyRow) -> Result<ContactMethod, sqlx::Error> {
     let kind: String = r.try_get("kind")?;
@@ -72,6 +76,9 @@ fn method_from_row(r: &sqlx::any::AnyRow) -> Result<ContactMethod, sqlx::Error> 
         disabled_reason: r.try_get("disabled_reason")?,
         disabled_at: r.try_get::<Option<i64>, _>("disabled_at")?.map(from_millis),
         created_at: from_millis(r.try_get("created_at")?),
+        code_expires_at: r
+            .try_get::<Option<i64>, _>("code_expires_at")?
+            .map(from_millis),
     })
 }
 
