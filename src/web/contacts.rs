@@ -10,7 +10,7 @@
 //! [`crate::contact_actions`], as the JSON API does, so both refuse and audit alike.
 //!
 //! After a change the browser is sent back to the page with a notice (`?done=…`, so a reload
-//! repeats nothing); a refusal shows the page again with what was typed and the reason next
+//! repeats nothing; `#notice` scrolls to it); a refusal shows the page again with what was typed and the reason next
 //! to the field, with 422 (429 for a new code asked for within the cooldown) and nothing
 //! changed. Rule rows travel as `method{i}` (`push`, `sms`, `voice`, `email`, or
 //! `method:<id>` for one method) and `delay{i}`; a blank or ticked `remove{i}` row is
@@ -99,6 +99,8 @@ impl Owner {
 #[derive(Default)]
 struct Feedback {
     notice: Option<String>,
+    /// The notice is about the rules: shown in their form, where the browser is sent.
+    notice_on_rules: bool,
     /// The add form as typed, and its errors by field (`kind`, `address`).
     add_kind: String,
     add_address: String,
@@ -319,8 +321,8 @@ async fn render(
                 @if owner.by_admin { ": mark it verified if you vouch for it." } @else { ": enter the 6-digit code sent to it." }
             }
         }
-        @if let Some(n) = &fb.notice { p.notice #notice role="status" { (n) } }
-        h2 { "Methods" }
+        @if let (Some(n), false) = (&fb.notice, fb.notice_on_rules) { p.notice #notice role="status" { (n) } }
+        h2 #methods-head { "Methods" }
         @if methods.is_empty() {
             p.calm #no-methods { "No contact methods yet: add one below." }
         } @else {
@@ -372,6 +374,7 @@ async fn render(
         form.card.rules-form #rules method="post" action=(owner.rules_action) novalidate {
             (csrf::field(who))
             p #rules-source data-source=(view.source.as_str()) { (source_text(view.source, owner.by_admin)) }
+            @if let (Some(n), true) = (&fb.notice, fb.notice_on_rules) { p.notice #notice role="status" { (n) } }
             @if let Some(e) = &fb.rules_error {
                 div.error #rules-error role="alert" { strong { "Nothing was saved. " } (e) }
             }
@@ -424,12 +427,12 @@ async fn show(
     who: &StaffSession,
     owner: &Owner,
 ) -> Result<HttpResponse, PageError> {
+    let done = serde_urlencoded::from_str::<Done>(req.query_string())
+        .ok()
+        .and_then(|d| d.done);
     let fb = Feedback {
-        notice: serde_urlencoded::from_str::<Done>(req.query_string())
-            .ok()
-            .and_then(|d| d.done)
-            .and_then(|d| notice(&d))
-            .map(str::to_owned),
+        notice: done.as_deref().and_then(notice).map(str::to_owned),
+        notice_on_rules: done.as_deref() == Some("rules"),
         add_kind: "sms".into(),
         ..Feedback::default()
     };
@@ -534,11 +537,7 @@ async fn add(
         verified: false,
     };
     match actions::create(state, &owner.user_id, new, false, &who.actor()).await {
-        Ok((method, sent)) => Ok(back(
-            owner,
-            done_slug(&sent),
-            &format!("method-{}", method.id),
-        )),
+        Ok((_, sent)) => Ok(back(owner, done_slug(&sent), "notice")),
         Err(ContactError::Invalid(fields)) => {
             let fb = Feedback {
                 add_kind: form.kind,
@@ -703,7 +702,7 @@ async fn my_verify(
 ) -> Result<HttpResponse, PageError> {
     let owner = Owner::me(&who);
     match actions::verify(&state, &who.user_id, &id, &form.code).await {
-        Ok(_) => Ok(back(&owner, "verified", &format!("method-{id}"))),
+        Ok(_) => Ok(back(&owner, "verified", "notice")),
         Err(e) => refuse_on_method(&state, &who, &owner, &id, e).await,
     }
 }
@@ -717,7 +716,7 @@ async fn my_resend(
 ) -> Result<HttpResponse, PageError> {
     let owner = Owner::me(&who);
     match actions::resend(&state, &who.user_id, &id).await {
-        Ok(sent) => Ok(back(&owner, done_slug(&sent), &format!("method-{id}"))),
+        Ok(sent) => Ok(back(&owner, done_slug(&sent), "notice")),
         Err(e) => refuse_on_method(&state, &who, &owner, &id, e).await,
     }
 }
@@ -731,7 +730,7 @@ async fn my_delete(
 ) -> Result<HttpResponse, PageError> {
     let owner = Owner::me(&who);
     match actions::remove(&state, &who.user_id, &id, &who.actor()).await {
-        Ok(()) => Ok(back(&owner, "deleted", "methods")),
+        Ok(()) => Ok(back(&owner, "deleted", "notice")),
         Err(e) => refuse_on_method(&state, &who, &owner, &id, e).await,
     }
 }
@@ -778,7 +777,7 @@ async fn user_vouch(
     let (user, id) = path.into_inner();
     let owner = Owner::staff(&state, &user).await?;
     match actions::vouch(&state, &owner.user_id, &id, &who.actor()).await {
-        Ok(_) => Ok(back(&owner, "verified", &format!("method-{id}"))),
+        Ok(_) => Ok(back(&owner, "verified", "notice")),
         Err(e) => refuse_on_method(&state, &who, &owner, &id, e).await,
     }
 }
@@ -793,7 +792,7 @@ async fn user_delete(
     let (user, id) = path.into_inner();
     let owner = Owner::staff(&state, &user).await?;
     match actions::remove(&state, &owner.user_id, &id, &who.actor()).await {
-        Ok(()) => Ok(back(&owner, "deleted", "methods")),
+        Ok(()) => Ok(back(&owner, "deleted", "notice")),
         Err(e) => refuse_on_method(&state, &who, &owner, &id, e).await,
     }
 }
