@@ -14,6 +14,7 @@ pub mod bench;
 pub mod channels;
 pub mod clock;
 pub mod config;
+pub mod contact_actions;
 #[cfg(feature = "devkit")]
 pub mod demo;
 pub mod domain;

@@ -1,30 +1,22 @@
-//! Contact methods (SMS, voice, e-mail) and notification rules: a responder's own
+//! Contact methods (SMS, voice, e-mail) and notification rules over JSON: a responder's own
 //! (`/v1/responders/me/...`) and any staff user's for an admin (`/v1/admin/users/{id}/...`),
 //! plus the admin's default rule set.
 //!
-//! Order of checks on create: the kind, then the address parsed for that kind (E.164 numbers,
-//! e-mail addresses), then duplicates; only then is anything stored. A new method is
-//! unverified and a 6-digit code goes out through it right after the commit (this is the one
-//! place a handler calls a provider: the person is waiting for the code, there is no incident
-//! to queue it under, and a failed send is answered as such so they can resend). A channel
-//! without a provider (voice and e-mail for now) leaves the method unverified until an admin
-//! vouches for it. Unverified methods are never paged: paging selects verified ones only.
+//! The work and its order of checks are [`crate::contact_actions`]'s (shared with the
+//! console's page); this module reads the JSON bodies and turns the typed answers into JSON
+//! and problems: bad input 422 naming the field, a new code asked for within the cooldown
+//! 429 with `Retry-After`.
 
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::extract::{Admin, ResponderDevice};
-use super::validate::Validator;
+use super::problem::FieldError;
 use super::{Json, Problem};
-use crate::channels::{Message, Outcome};
-use crate::domain::contact::{
-    CodeCheck, ContactAddress, MethodKind, NotificationRule, RuleSet, VerificationCode,
-    CODE_MAX_ATTEMPTS,
-};
-use crate::domain::identity::UserRole;
+use crate::contact_actions::{self as actions, CodeSent, ContactError, RulesView};
+use crate::domain::contact::NotificationRule;
 use crate::state::AppState;
-use crate::store::contacts::{ContactMethod, Verified};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(my_methods)
@@ -66,63 +58,39 @@ struct RulesBody {
     rules: Vec<NotificationRule>,
 }
 
-/// Parses a new method's kind and address, naming the field that is wrong.
-fn parse_new(body: &NewMethod) -> Result<(MethodKind, ContactAddress), Problem> {
-    let mut v = Validator::new();
-    let kind = MethodKind::parse(&body.kind);
-    if kind.is_none() {
-        v.error(
-            "kind",
-            "must be sms, voice or email (push devices are enrolled, not added here)",
-        );
-    }
-    let address = kind.map(|k| ContactAddress::parse(k, &body.address));
-    if let Some(Err(reason)) = &address {
-        v.error("address", *reason);
-    }
-    v.finish()?;
-    match (kind, address) {
-        (Some(k), Some(Ok(a))) => Ok((k, a)),
-        _ => Err(Problem::field("kind", "is required")),
+impl From<ContactError> for Problem {
+    fn from(e: ContactError) -> Self {
+        match e {
+            ContactError::Invalid(fields) => Problem::validation(
+                fields
+                    .into_iter()
+                    .map(|f| FieldError::new(f.field, f.reason))
+                    .collect(),
+            ),
+            ContactError::NotFound(what) => Problem::not_found(what),
+            ContactError::AlreadyVerified => Problem::conflict(
+                "already-verified",
+                "this contact method is already verified",
+            ),
+            ContactError::Wait { secs } => Problem::too_many_requests(
+                format!("a new code was sent less than a minute ago; ask again in {secs} s"),
+                secs,
+            ),
+            ContactError::Store(e) => e.into(),
+        }
     }
 }
 
-/// Sends `code` through the method's channel now and says how it went; a dead address
-/// disables the method at once.
-async fn send_code(
-    state: &AppState,
-    method: &ContactMethod,
-    code: &VerificationCode,
-) -> Result<serde_json::Value, Problem> {
-    let Some(provider) = state.channels.get(&method.kind.channel()) else {
-        return Ok(json!({
-            "sent": false,
-            "detail": format!(
-                "no provider is configured for {}: an admin can mark this method verified",
-                method.kind.as_str()
-            ),
-        }));
-    };
-    let address = ContactAddress::parse(method.kind, &method.address)
-        .map_err(|r| Problem::field("address", r))?;
-    let now = state.clock.now();
-    let outcome = provider
-        .send(&address, &Message::verification(&code.code), now)
-        .await;
-    Ok(match outcome {
-        Outcome::Accepted { .. } => json!({ "sent": true, "expires_at": code.expires_at }),
-        Outcome::TokenDead { reason } => {
-            state
-                .store
-                .disable_contact_method(&method.id, &reason, now)
-                .await?;
-            json!({ "sent": false, "detail": format!("the provider refused the address: {reason}") })
-        }
-        Outcome::Retry { reason, .. } | Outcome::Fatal { reason } => {
-            tracing::warn!(method = %method.id, %reason, "verification code not sent");
-            json!({ "sent": false, "detail": "the code could not be sent now; ask for it again" })
-        }
-    })
+/// The `verification` member of an answer: sent (and until when), or why not.
+fn verification_json(sent: &CodeSent) -> serde_json::Value {
+    match sent {
+        CodeSent::Sent { expires_at } => json!({ "sent": true, "expires_at": expires_at }),
+        other => json!({ "sent": false, "detail": other.detail() }),
+    }
+}
+
+fn rules_json(view: &RulesView) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "rules": view.rules, "source": view.source.as_str() }))
 }
 
 async fn create(
@@ -132,45 +100,14 @@ async fn create(
     may_vouch: bool,
     actor: &str,
 ) -> Result<HttpResponse, Problem> {
-    if body.verified && !may_vouch {
-        return Err(Problem::field(
-            "verified",
-            "only an admin can add a method as verified",
-        ));
-    }
-    let (kind, address) = parse_new(&body)?;
-    let created = state
-        .store
-        .create_contact_method(
-            user_id,
-            &address,
-            kind,
-            body.verified,
-            actor,
-            state.clock.now(),
-        )
-        .await?;
-    let Some((method, code)) = created else {
-        return Err(Problem::field(
-            "address",
-            format!(
-                "this {} address is already one of the user's methods",
-                kind.as_str()
-            ),
-        ));
+    let new = actions::NewMethod {
+        kind: body.kind,
+        address: body.address,
+        verified: body.verified,
     };
-    let verification = match &code {
-        Some(code) => send_code(state, &method, code).await?,
-        None => json!({ "sent": false, "detail": "added as verified by an admin" }),
-    };
-    // The method as it is now (a dead address may have disabled it).
-    let method = state
-        .store
-        .contact_method(user_id, &method.id)
-        .await?
-        .unwrap_or(method);
+    let (method, sent) = actions::create(state, user_id, new, may_vouch, actor).await?;
     let mut out = serde_json::to_value(&method).unwrap_or_default();
-    out["verification"] = verification;
+    out["verification"] = verification_json(&sent);
     Ok(HttpResponse::Created().json(out))
 }
 
@@ -180,69 +117,13 @@ async fn verify(
     id: &str,
     body: CodeBody,
 ) -> Result<HttpResponse, Problem> {
-    let code = body.code.trim();
-    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Problem::field(
-            "code",
-            "must be the 6 digits that were sent",
-        ));
-    }
-    match state
-        .store
-        .verify_contact_method(user_id, id, code, state.clock.now())
-        .await?
-    {
-        Verified::Now | Verified::Already => {}
-        Verified::NotFound => return Err(Problem::not_found(format!("no contact method {id}"))),
-        Verified::Refused(CodeCheck::Wrong { attempts_left }) => {
-            return Err(Problem::field(
-                "code",
-                format!("is not the code that was sent; {attempts_left} attempts left"),
-            ))
-        }
-        Verified::Refused(CodeCheck::Expired) => {
-            return Err(Problem::field(
-                "code",
-                "has expired; ask for a new one (resend)",
-            ))
-        }
-        Verified::Refused(_) => {
-            return Err(Problem::field(
-                "code",
-                format!(
-                    "no code is pending (or {CODE_MAX_ATTEMPTS} wrong attempts used it up); \
-                     ask for a new one (resend)"
-                ),
-            ))
-        }
-    }
-    let method = state
-        .store
-        .contact_method(user_id, id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no contact method {id}")))?;
+    let method = actions::verify(state, user_id, id, &body.code).await?;
     Ok(HttpResponse::Ok().json(method))
 }
 
 async fn resend(state: &AppState, user_id: &str, id: &str) -> Result<HttpResponse, Problem> {
-    let method = state
-        .store
-        .contact_method(user_id, id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no contact method {id}")))?;
-    if method.verified {
-        return Err(Problem::conflict(
-            "already-verified",
-            "this contact method is already verified",
-        ));
-    }
-    let code = state
-        .store
-        .renew_verification_code(user_id, id, state.clock.now())
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no contact method {id}")))?;
-    let verification = send_code(state, &method, &code).await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": id, "verification": verification })))
+    let sent = actions::resend(state, user_id, id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": id, "verification": verification_json(&sent) })))
 }
 
 async fn remove(
@@ -251,31 +132,12 @@ async fn remove(
     id: &str,
     actor: &str,
 ) -> Result<HttpResponse, Problem> {
-    if state
-        .store
-        .delete_contact_method(user_id, id, actor, state.clock.now())
-        .await?
-    {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(Problem::not_found(format!("no contact method {id}")))
-    }
+    actions::remove(state, user_id, id, actor).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
-/// The rules that apply to `user_id` and where they come from.
 async fn rules_view(state: &AppState, user_id: Option<&str>) -> Result<HttpResponse, Problem> {
-    let own = match user_id {
-        Some(id) => state.store.user_rules(id).await?,
-        None => None,
-    };
-    let (rules, source) = match own {
-        Some(r) => (r, "user"),
-        None => match state.store.default_rules().await? {
-            Some(r) => (r, "default"),
-            None => (RuleSet::builtin_default(), "builtin"),
-        },
-    };
-    Ok(HttpResponse::Ok().json(json!({ "rules": rules, "source": source })))
+    Ok(rules_json(&actions::rules_view(state, user_id).await?))
 }
 
 async fn set_rules(
@@ -284,40 +146,15 @@ async fn set_rules(
     body: RulesBody,
     actor: &str,
 ) -> Result<HttpResponse, Problem> {
-    let methods = match user_id {
-        Some(id) => state.store.contact_methods(id).await?,
-        // The default applies to everyone: it names kinds, never one person's method.
-        None => Vec::new(),
-    };
-    let rules = RuleSet::parse(body.rules, |id| {
-        methods.iter().find(|m| m.id == id).map(|m| m.kind)
-    })
-    .map_err(|errors| {
-        let mut v = Validator::new();
-        for e in errors {
-            v.error(&e.field, e.reason);
-        }
-        v.finish()
-            .err()
-            .unwrap_or_else(|| Problem::bad_request("invalid rules"))
-    })?;
-    state
-        .store
-        .set_rules(user_id, &rules, actor, state.clock.now())
-        .await?;
-    rules_view(state, user_id).await
+    Ok(rules_json(
+        &actions::set_rules(state, user_id, body.rules, actor).await?,
+    ))
 }
 
 /// A staff user (responder or support manager): contacts are reached by push updates only.
 async fn staff_user(state: &AppState, id: &str) -> Result<(), Problem> {
-    match state.store.user(id).await? {
-        Some(u) if u.role != UserRole::Contact => Ok(()),
-        Some(_) => Err(Problem::field(
-            "id",
-            "a customer's contact has no contact methods or rules; only staff are paged",
-        )),
-        None => Err(Problem::not_found(format!("no user {id}"))),
-    }
+    actions::staff_user(state, id).await?;
+    Ok(())
 }
 
 #[get("/v1/responders/me/contact-methods")]
@@ -424,18 +261,7 @@ async fn admin_verify_method(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (user, method) = path.into_inner();
-    if !state
-        .store
-        .mark_contact_method_verified(&user, &method, &admin.actor(), state.clock.now())
-        .await?
-    {
-        return Err(Problem::not_found(format!("no contact method {method}")));
-    }
-    let method = state
-        .store
-        .contact_method(&user, &method)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no contact method {method}")))?;
+    let method = actions::vouch(&state, &user, &method, &admin.actor()).await?;
     Ok(HttpResponse::Ok().json(method))
 }
 

@@ -200,6 +200,32 @@ pub const CODE_TTL_MINUTES: i64 = 10;
 /// Wrong entries allowed per code; after them a new code must be sent.
 pub const CODE_MAX_ATTEMPTS: i64 = 5;
 
+/// The least time between two codes for one method, so that a double tap on "send a new
+/// code" (or a script) cannot make the gateway text or call a number over and over.
+pub const RESEND_COOLDOWN_SECS: i64 = 60;
+
+/// When the code that expires at `expires_at` was sent: every code lives
+/// [`CODE_TTL_MINUTES`], so the expiry stored with it says when it went out and no separate
+/// "sent at" is kept. (Were the lifetime changed, codes already pending would be off by the
+/// change for at most one cooldown.)
+pub fn code_sent_at(expires_at: DateTime<Utc>) -> DateTime<Utc> {
+    expires_at - Duration::minutes(CODE_TTL_MINUTES)
+}
+
+/// Seconds to wait before a new code may be sent for a method whose last code went out at
+/// `last_sent` (`None`: no code is pending, one may go now). Rounded up, so "wait 1 s" is
+/// never shown when a new code would still be refused; a `last_sent` in the future (a clock
+/// set back) waits one cooldown at most.
+pub fn resend_wait(last_sent: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<u64> {
+    let next = last_sent? + Duration::seconds(RESEND_COOLDOWN_SECS);
+    let left_ms = (next - now).num_milliseconds();
+    if left_ms <= 0 {
+        return None;
+    }
+    let secs = (left_ms + 999) / 1000;
+    Some(secs.min(RESEND_COOLDOWN_SECS) as u64)
+}
+
 /// A fresh 6-digit verification code and its stored form.
 #[derive(Debug, Clone)]
 pub struct VerificationCode {
@@ -511,6 +537,34 @@ mod tests {
             ..pending
         };
         assert_eq!(spent.check("m1", &code.code, now), CodeCheck::NoCode);
+    }
+
+    #[test]
+    fn a_new_code_waits_a_minute_after_the_last() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let code = VerificationCode::generate("m1", now);
+        let sent = Some(code_sent_at(code.expires_at));
+        assert_eq!(sent, Some(now), "the expiry says when the code went out");
+        assert_eq!(
+            resend_wait(None, now),
+            None,
+            "no code pending: send at once"
+        );
+        assert_eq!(resend_wait(sent, now), Some(60));
+        // Rounded up: half a second left is still a refusal, shown as 1 s.
+        assert_eq!(
+            resend_wait(sent, now + Duration::milliseconds(500)),
+            Some(60)
+        );
+        assert_eq!(
+            resend_wait(sent, now + Duration::milliseconds(59_500)),
+            Some(1)
+        );
+        assert_eq!(resend_wait(sent, now + Duration::seconds(59)), Some(1));
+        assert_eq!(resend_wait(sent, now + Duration::seconds(60)), None);
+        assert_eq!(resend_wait(sent, now + Duration::minutes(11)), None);
+        // A clock set back an hour: one cooldown at most, never an hour.
+        assert_eq!(resend_wait(sent, now - Duration::hours(1)), Some(60));
     }
 
     #[test]

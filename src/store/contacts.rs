@@ -14,7 +14,8 @@ use sqlx::Row;
 use super::incidents::{event, On};
 use super::{audit, from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::contact::{
-    CodeCheck, ContactAddress, MethodKind, NotificationRule, PendingCode, RuleSet, VerificationCode,
+    code_sent_at, resend_wait, CodeCheck, ContactAddress, MethodKind, NotificationRule,
+    PendingCode, RuleSet, VerificationCode, RESEND_COOLDOWN_SECS,
 };
 
 /// A contact method as the API shows it.
@@ -30,6 +31,23 @@ pub struct ContactMethod {
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// When the pending code stops working (`None`: none pending). Not in the API's answer;
+    /// the console shows it and the resend cooldown ([`code_sent_at`]) is judged from it.
+    #[serde(skip)]
+    pub code_expires_at: Option<DateTime<Utc>>,
+}
+
+/// What asking for a new code did.
+#[derive(Debug, Clone)]
+pub enum Renewed {
+    /// A new code, to be sent now.
+    Sent(VerificationCode),
+    /// The last code went out too recently: a new one may be asked for in `secs`.
+    Wait {
+        secs: u64,
+    },
+    AlreadyVerified,
+    NotFound,
 }
 
 /// What entering a code did.
@@ -42,7 +60,7 @@ pub enum Verified {
 }
 
 const COLUMNS: &str = "id, user_id, kind, address, verified_at, disabled_at, disabled_reason, \
-     created_at";
+     created_at, code_expires_at";
 
 fn method_from_row(r: &sqlx::any::AnyRow) -> Result<ContactMethod, sqlx::Error> {
     let kind: String = r.try_get("kind")?;
@@ -58,6 +76,9 @@ fn method_from_row(r: &sqlx::any::AnyRow) -> Result<ContactMethod, sqlx::Error> 
         disabled_reason: r.try_get("disabled_reason")?,
         disabled_at: r.try_get::<Option<i64>, _>("disabled_at")?.map(from_millis),
         created_at: from_millis(r.try_get("created_at")?),
+        code_expires_at: r
+            .try_get::<Option<i64>, _>("code_expires_at")?
+            .map(from_millis),
     })
 }
 
@@ -187,27 +208,60 @@ impl Store {
         Ok(row.as_ref().map(method_from_row).transpose()?)
     }
 
-    /// A new code for an unverified method (attempts start over). `None` when there is no
-    /// such unverified method.
+    /// A new code for an unverified method (attempts start over), unless the last one went
+    /// out less than [`RESEND_COOLDOWN_SECS`](crate::domain::contact::RESEND_COOLDOWN_SECS)
+    /// ago ([`resend_wait`]). The stored expiry is read, judged and then required unchanged by
+    /// the update, so two requests at once send one code.
     pub async fn renew_verification_code(
         &self,
         user_id: &str,
         id: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<VerificationCode>, StoreError> {
+    ) -> Result<Renewed, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT verified_at, code_expires_at FROM contact_methods \
+             WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Renewed::NotFound);
+        };
+        if row.try_get::<Option<i64>, _>("verified_at")?.is_some() {
+            return Ok(Renewed::AlreadyVerified);
+        }
+        let expires: Option<i64> = row.try_get("code_expires_at")?;
+        let last_sent = expires.map(|e| code_sent_at(from_millis(e)));
+        if let Some(secs) = resend_wait(last_sent, now) {
+            return Ok(Renewed::Wait { secs });
+        }
         let code = VerificationCode::generate(id, now);
-        let update = sqlx::query(
+        let changed = sqlx::query(
             "UPDATE contact_methods SET code_hash = $3, code_expires_at = $4, code_attempts = 0, \
              updated_at = $5 WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL \
-             AND verified_at IS NULL",
+             AND verified_at IS NULL AND COALESCE(code_expires_at, -1) = $6",
         )
         .bind(id)
         .bind(user_id)
         .bind(&code.hash)
         .bind(millis(code.expires_at))
-        .bind(millis(now));
-        let changed = self.write_one(update).await?.rows_affected();
-        Ok((changed == 1).then_some(code))
+        .bind(millis(now))
+        .bind(expires.unwrap_or(-1))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(if changed == 1 {
+            Renewed::Sent(code)
+        } else {
+            // Another request renewed (or verified, or deleted) it in between.
+            Renewed::Wait {
+                secs: RESEND_COOLDOWN_SECS as u64,
+            }
+        })
     }
 
     /// Checks an entered code and, when right, marks the method verified; a wrong one counts.

@@ -27,6 +27,8 @@ pub enum Section {
     Sla,
     Webhooks,
     Staff,
+    /// The signed-in person's own contact methods and rules.
+    Contacts,
 }
 
 /// Label, address and the least role that sees the link.
@@ -63,6 +65,12 @@ const SECTIONS: &[(Section, &str, &str, StaffRole)] = &[
         StaffRole::Admin,
     ),
     (Section::Staff, "Staff", "/console/staff", StaffRole::Admin),
+    (
+        Section::Contacts,
+        "My contact methods",
+        "/console/me/contact-methods",
+        StaffRole::Responder,
+    ),
 ];
 
 /// Who is looking and where they are, for the navigation.

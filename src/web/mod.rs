@@ -15,7 +15,8 @@
 //! policies and their edit form), [`staff`] (an admin page), [`escalate`] (the customer's
 //! self-escalation page, no sign-in), [`ack`] (the acknowledge link of a paging e-mail),
 //! [`people`] (customers, people, devices, enrollment codes as [`qr`] codes), [`sla`] (charts
-//! drawn by [`chart`], CSV) and [`webhooks`] (endpoints, deliveries, test events).
+//! drawn by [`chart`], CSV), [`webhooks`] (endpoints, deliveries, test events) and
+//! [`contacts`] (a person's contact methods, their codes, and notification rules).
 //!
 //! A new console page, in short (the module docs of each room have the details):
 //! ```ignore
@@ -37,6 +38,7 @@ pub mod ack;
 pub mod assets;
 pub mod board;
 pub mod chart;
+pub mod contacts;
 pub mod csrf;
 pub mod error_page;
 pub mod escalate;
@@ -69,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(people::configure)
         .configure(sla::configure)
         .configure(webhooks::configure)
+        .configure(contacts::configure)
         .configure(escalate::configure)
         .configure(ack::configure);
 }

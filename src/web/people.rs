@@ -1,7 +1,8 @@
 //! `/console/people` (support managers read it, admins act): customers with their tier and
 //! account manager, every person (staff and customers' contacts) with their devices, a Revoke
 //! button per live device, and "Issue an enrollment code", which shows the code once as a QR
-//! code the app scans ([`super::qr`]) and as text with its expiry.
+//! code the app scans ([`super::qr`]) and as text with its expiry. Admins reach each staff
+//! member's contact methods from here ([`super::contacts`]).
 //!
 //! Acting goes through the same paths as the admin API: revoking is
 //! [`crate::store::Store::revoke_device`] with the reason `POST /v1/admin/devices/{id}/revoke`
@@ -176,6 +177,9 @@ async fn people_page(
                             }
                             @if admin {
                                 td.actions {
+                                    @if u.role != UserRole::Contact {
+                                        a.button.contacts-link href={"/console/people/" (u.id) "/contact-methods"} { "Contact methods" }
+                                    }
                                     form method="post" action={"/console/people/" (u.id) "/enrollment-code"} {
                                         (csrf::field(&who))
                                         button type="submit" { "Issue enrollment code" }

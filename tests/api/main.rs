@@ -10,6 +10,7 @@ mod alerts;
 mod calendars;
 mod configuration;
 mod console;
+mod console_contact_methods;
 mod console_incident_oncall_policies;
 mod console_people_sla_webhooks;
 mod contact_methods;

@@ -9,6 +9,7 @@
 mod support;
 
 mod console;
+mod contacts;
 mod escalation_link;
 mod harness;
 mod incident;
