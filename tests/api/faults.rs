@@ -13,6 +13,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::group_commit::{metric, Blocker};
 use crate::on_both_backends;
 use crate::support::{
     assert_problem, eventually, p1_press, spawn_app_with, spawn_app_with_push, spawn_instance,
@@ -25,6 +26,7 @@ const CARL_IPHONE: &str = "ca410000000000000000000000000000000000000000000000000
 
 on_both_backends!(
     sigkill_while_paging_loses_no_page,
+    sigkill_mid_batch_loses_no_answered_press,
     two_instances_send_every_page_once,
     a_crashed_instances_leases_are_taken_over_when_they_expire,
     hostile_input_is_refused_and_changes_nothing,
@@ -74,47 +76,17 @@ fn gateway(db_url: &str, mocks: &MockProviders, port: u16) -> Child {
         .unwrap()
 }
 
-async fn ready(client: &reqwest::Client, base: &str) {
-    eventually(WAIT, "the gateway becomes ready", || async {
-        matches!(client.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
-    })
-    .await;
+/// What [`seed`] made: a Gold customer whose account manager (Alice) and contact (Carl) each
+/// have an iPhone.
+struct Seeded {
+    customer: String,
+    /// Carl's access token.
+    carl: String,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn sigkill_while_paging_loses_no_page(backend: TestBackend) {
-    let db = TestDatabase::create(backend).await;
-    let dir = std::env::temp_dir().join(format!("pgw-kill-{}", uuid::Uuid::new_v4().simple()));
-    let mocks = MockProviders::start(&dir).await.unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_panic-gateway"))
-        .args([
-            "admin",
-            "create-key",
-            "--name",
-            "faults",
-            "--database-url",
-            db.url(),
-        ])
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let mut child = gateway(db.url(), &mocks, port);
-    ready(&client, &base).await;
-
-    // A Gold customer and its account manager's iPhone.
+async fn seed(client: &reqwest::Client, base: &str, key: &str) -> Seeded {
     let post = |path: &str, body: Value| {
-        let (client, base, key) = (client.clone(), base.clone(), key.clone());
+        let client = client.clone();
         let path = path.to_owned();
         async move {
             let res = client
@@ -153,7 +125,7 @@ async fn sigkill_while_paging_loses_no_page(backend: TestBackend) {
         .unwrap()
         .to_owned();
     let enroll = |user: String, token: &'static str| {
-        let (client, base) = (client.clone(), base.clone());
+        let client = client.clone();
         async move {
             let code = post(
                 &format!("/v1/admin/users/{user}/enrollment-codes"),
@@ -174,6 +146,150 @@ async fn sigkill_while_paging_loses_no_page(backend: TestBackend) {
     };
     enroll(am.clone(), ALICE_IPHONE).await;
     let carl = enroll(contact, CARL_IPHONE).await;
+    Seeded { customer, carl }
+}
+
+async fn ready(client: &reqwest::Client, base: &str) {
+    eventually(WAIT, "the gateway becomes ready", || async {
+        matches!(client.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An admin API key made with the CLI, as an operator would before the first start.
+async fn admin_key(db: &TestDatabase) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_panic-gateway"));
+    command
+        .args(["admin", "create-key", "--name", "faults", "--database-url"])
+        .arg(db.url())
+        .env_remove("PANIC_GATEWAY_CONFIG")
+        .env("RUST_LOG", "error");
+    let out = crate::support::output_off_thread(command).await;
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Group commit answers a press only after its batch committed: the gateway is killed while
+/// a batch of queued presses is being recorded, and every press that was answered is there
+/// after the restart; the ones that were not are recorded exactly once when the phones retry.
+async fn sigkill_mid_batch_loses_no_answered_press(backend: TestBackend) {
+    const QUEUED: usize = 24;
+    let db = TestDatabase::create(backend).await;
+    let dir = std::env::temp_dir().join(format!("pgw-batch-{}", uuid::Uuid::new_v4().simple()));
+    let mocks = MockProviders::start(&dir).await.unwrap();
+    let key = admin_key(&db).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut child = gateway(db.url(), &mocks, port);
+    ready(&client, &base).await;
+    let Seeded { customer, carl } = seed(&client, &base, &key).await;
+
+    let press = |i: usize| {
+        let (client, base, carl) = (client.clone(), base.clone(), carl.clone());
+        tokio::spawn(async move {
+            let res = client
+                .post(format!("{base}/v1/alerts"))
+                .bearer_auth(carl)
+                .header("idempotency-key", format!("batch-{i}"))
+                .json(&p1_press(&format!("service {i}")))
+                .send()
+                .await;
+            res.map(|r| r.status().as_u16()).unwrap_or(0)
+        })
+    };
+    // The first press waits for an outside transaction; the others queue behind it.
+    let blocker = Blocker::hold(db.url(), backend, &customer).await;
+    let first = press(0);
+    eventually(WAIT, "the first press takes the lane", || async {
+        metric(&client, &base, "panic_gateway_intake_batches_total").await >= 1.0
+    })
+    .await;
+    let rest: Vec<_> = (1..=QUEUED).map(press).collect();
+    eventually(WAIT, "the presses queue behind the first", || async {
+        metric(&client, &base, "panic_gateway_intake_queued").await >= QUEUED as f64
+    })
+    .await;
+    // Let the first commit; the batch of the others is being recorded when the gateway dies.
+    blocker.release().await;
+    let first = first.await.unwrap();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let mut answered = Vec::new();
+    for (i, status) in std::iter::once(first)
+        .chain(
+            futures_util::future::join_all(rest)
+                .await
+                .into_iter()
+                .map(Result::unwrap),
+        )
+        .enumerate()
+    {
+        assert!(status == 201 || status == 0, "press {i}: {status}");
+        if status == 201 {
+            answered.push(format!("batch-{i}"));
+        }
+    }
+    assert!(answered.contains(&"batch-0".to_owned()));
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(db.url()).await.unwrap();
+    for key in &answered {
+        let kept: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM idempotency_keys WHERE idem_key = $1 \
+             AND response_status IS NOT NULL",
+        )
+        .bind(key)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(kept, 1, "answered press {key} was lost");
+    }
+    let alerts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(alerts >= answered.len() as i64);
+
+    // The phones that heard nothing retry: each press is recorded exactly once.
+    let mut child = gateway(db.url(), &mocks, port);
+    ready(&client, &base).await;
+    for i in 0..=QUEUED {
+        let status = press(i).await.unwrap();
+        assert!(status == 201, "retry of press {i}: {status}");
+    }
+    let alerts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(alerts, QUEUED as i64 + 1);
+    pool.close().await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn sigkill_while_paging_loses_no_page(backend: TestBackend) {
+    let db = TestDatabase::create(backend).await;
+    let dir = std::env::temp_dir().join(format!("pgw-kill-{}", uuid::Uuid::new_v4().simple()));
+    let mocks = MockProviders::start(&dir).await.unwrap();
+    let key = admin_key(&db).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut child = gateway(db.url(), &mocks, port);
+    ready(&client, &base).await;
+
+    let Seeded { carl, .. } = seed(&client, &base, &key).await;
 
     // APNs hangs: every page is in flight when the gateway dies.
     mocks.apns.fail(None, Fault::Stall, None);
