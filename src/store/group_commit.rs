@@ -159,9 +159,15 @@ async fn record_batch(writer: &Store, batch: Vec<Job>) {
     };
 
     let mut done = Vec::with_capacity(batch.len());
-    let mut jobs = batch.into_iter();
+    let mut jobs = batch.into_iter().peekable();
+    // One savepoint, re-established after each press that is kept: a round trip per press.
+    let mut opened = tx.execute("SAVEPOINT press").await.map(drop);
     while let Some(job) = jobs.next() {
-        match in_savepoint(&mut tx, writer.backend, &job).await {
+        let recorded = match opened {
+            Ok(()) => in_savepoint(&mut tx, writer.backend, &job, jobs.peek().is_some()).await,
+            Err(e) => Err(e.into()),
+        };
+        match recorded {
             Ok(result) => done.push((job, result)),
             Err(broken) => {
                 // The transaction itself failed (the connection, most likely): nothing of the
@@ -175,6 +181,7 @@ async fn record_batch(writer: &Store, batch: Vec<Job>) {
                 return answer_all(rest, &broken);
             }
         }
+        opened = Ok(());
     }
     match tx.commit().await {
         Ok(()) => {
@@ -219,19 +226,23 @@ async fn in_savepoint(
     tx: &mut Tx,
     backend: Backend,
     job: &Job,
+    more: bool,
 ) -> Result<Result<Intake, StoreError>, StoreError> {
     let mut attempt = 1;
     loop {
-        let mark = tx.events_mark();
-        tx.execute("SAVEPOINT press").await?;
+        let mark = tx.mark();
         let result = record_press(tx, backend, &job.alert, job.now, &job.render).await;
         if matches!(&result, Ok(intake) if intake.keeps()) {
-            tx.execute("RELEASE SAVEPOINT press").await?;
+            // The last press's savepoint ends with the commit.
+            if more {
+                tx.execute("RELEASE SAVEPOINT press; SAVEPOINT press")
+                    .await?;
+            }
             return Ok(result);
         }
-        tx.forget_events_since(mark);
+        // Back to the start of this press; the savepoint stays for the next one.
+        tx.back_to(mark);
         tx.execute("ROLLBACK TO SAVEPOINT press").await?;
-        tx.execute("RELEASE SAVEPOINT press").await?;
         match result {
             Err(e) if is_deadlock(&e) && attempt < DEADLOCK_ATTEMPTS => {
                 tracing::warn!("a press ran into a deadlock; running it again");

@@ -802,19 +802,33 @@ async fn open_incidents(
     guard: FloodGuard,
     now: DateTime<Utc>,
 ) -> Result<OpenIncidents, sqlx::Error> {
-    let sql = if guard.is_off() {
-        "SELECT (SELECT id FROM incidents WHERE ticket_id = $3 AND state <> 'resolved' \
-         ORDER BY created_at LIMIT 1) AS by_ticket, \
-         (SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2) AS by_service, \
-         0 AS recent"
-    } else {
-        "SELECT (SELECT id FROM incidents WHERE ticket_id = $3 AND state <> 'resolved' \
-         ORDER BY created_at LIMIT 1) AS by_ticket, \
-         (SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2) AS by_service, \
-         (SELECT COUNT(*) FROM (SELECT 1 FROM incidents WHERE customer_id = $1 \
-         AND state <> 'resolved' AND created_at > $4 LIMIT $5) AS r) AS recent"
+    // Each part only when it can matter: a subquery for a ticket the press does not name, or
+    // a count for a guard that is off, costs PostgreSQL a generic plan over every incident.
+    let by_ticket = match ticket_id {
+        Some(_) => {
+            "(SELECT id FROM incidents WHERE ticket_id = $3 AND state <> 'resolved' LIMIT 1)"
+        }
+        None => "CAST(NULL AS TEXT)",
     };
-    let mut query = sqlx::query(sql).bind(customer_id).bind(key).bind(ticket_id);
+    let recent = if guard.is_off() {
+        "0"
+    } else {
+        "(SELECT COUNT(*) FROM (SELECT 1 FROM incidents WHERE customer_id = $1 \
+         AND state <> 'resolved' AND created_at > $3 LIMIT $4) AS r)"
+    };
+    let recent = match ticket_id {
+        Some(_) => recent.replace("$4", "$5").replace("$3", "$4"),
+        None => recent.to_owned(),
+    };
+    let sql = format!(
+        "SELECT {by_ticket} AS by_ticket, \
+         (SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2) AS by_service, \
+         {recent} AS recent"
+    );
+    let mut query = sqlx::query(&sql).bind(customer_id).bind(key);
+    if let Some(ticket_id) = ticket_id {
+        query = query.bind(ticket_id);
+    }
     if !guard.is_off() {
         query = query
             .bind(millis(now - guard.window))
@@ -968,7 +982,7 @@ pub(crate) async fn record_p1(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(AlertRecord, usize), StoreError> {
-    if backend == Backend::Postgres {
+    if backend == Backend::Postgres && tx.first_lock_of(press.customer_id) {
         // One P1 intake per customer at a time, so concurrent presses cannot all slip
         // under the flood guard's count. (SQLite runs write transactions one at a time.)
         sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")

@@ -149,9 +149,18 @@ pub(crate) struct Tx {
     inner: Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     events: Vec<PendingEvent>,
+    /// Customers whose row this transaction locked (PostgreSQL; see `record_p1`).
+    locked_customers: Vec<String>,
     /// The live webhook endpoints as (id, subscribed events as JSON), read at most once per
     /// transaction.
     pub(crate) webhook_endpoints: Option<Vec<(String, String)>>,
+}
+
+/// See [`Tx::mark`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TxMark {
+    events: usize,
+    locks: usize,
 }
 
 /// A timeline event waiting for its transaction to commit.
@@ -181,14 +190,30 @@ impl Tx {
         self.events.push(event);
     }
 
-    /// How many events are kept so far: a mark to go back to with [`Tx::forget_events_since`].
-    pub(crate) fn events_mark(&self) -> usize {
-        self.events.len()
+    /// Where the transaction's in-memory state stands: a mark to go back to with
+    /// [`Tx::back_to`] when a savepoint taken here is rolled back.
+    pub(crate) fn mark(&self) -> TxMark {
+        TxMark {
+            events: self.events.len(),
+            locks: self.locked_customers.len(),
+        }
     }
 
-    /// Drops the events kept since `mark` (their savepoint was rolled back).
-    pub(crate) fn forget_events_since(&mut self, mark: usize) {
-        self.events.truncate(mark);
+    /// Forgets the events kept and the row locks taken since `mark`: the savepoint was rolled
+    /// back, and PostgreSQL releases row locks taken after a savepoint rolled back to.
+    pub(crate) fn back_to(&mut self, mark: TxMark) {
+        self.events.truncate(mark.events);
+        self.locked_customers.truncate(mark.locks);
+    }
+
+    /// Whether this transaction has locked `customer_id`'s row already; remembers that it is
+    /// about to when not.
+    pub(crate) fn first_lock_of(&mut self, customer_id: &str) -> bool {
+        if self.locked_customers.iter().any(|c| c == customer_id) {
+            return false;
+        }
+        self.locked_customers.push(customer_id.to_owned());
+        true
     }
 
     /// Writes the kept events, largest chunks first.
@@ -376,6 +401,7 @@ impl Store {
             inner,
             _turn: turn,
             events: Vec::new(),
+            locked_customers: Vec::new(),
             webhook_endpoints: None,
         })
     }
