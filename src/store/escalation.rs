@@ -524,6 +524,70 @@ pub(crate) async fn queue_for_user(
     Ok(queued)
 }
 
+/// Queues `title`/`body` as an update to every live device of the customer's contacts, in
+/// two statements however many there are (an acknowledgement of a customer with fifty
+/// contacts was a hundred); returns how many.
+async fn tell_customer(
+    tx: &mut Tx,
+    incident_id: &str,
+    customer_id: &str,
+    title: &str,
+    body: &str,
+    expires: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let devices = sqlx::query(
+        "SELECT d.user_id, d.id, d.platform FROM devices d JOIN users u ON u.id = d.user_id \
+         WHERE u.customer_id = $1 AND u.role = 'contact' \
+         AND d.revoked_at IS NULL AND d.token_dead_at IS NULL ORDER BY u.id, d.id",
+    )
+    .bind(customer_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let rows = devices
+        .iter()
+        .map(|d| -> Result<(String, String, String), sqlx::Error> {
+            Ok((
+                d.try_get("user_id")?,
+                d.try_get("id")?,
+                d.try_get("platform")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (now, expires) = (millis(now), millis(expires));
+    super::insert_rows(
+        &mut **tx,
+        "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \
+         escalation_pass, escalation_step, title, body, state, due_at, expires_at, give_up_at, \
+         created_at, updated_at, first_page, channel)",
+        18,
+        &rows,
+        |query, (user_id, device_id, platform)| {
+            query
+                .bind(new_id())
+                .bind(incident_id.to_owned())
+                .bind(user_id.clone())
+                .bind(device_id.clone())
+                .bind(platform.clone())
+                .bind("update")
+                .bind(0_i64)
+                .bind(0_i64)
+                .bind(title.to_owned())
+                .bind(body.to_owned())
+                .bind("pending")
+                .bind(now)
+                .bind(expires)
+                .bind(expires)
+                .bind(now)
+                .bind(now)
+                .bind(0_i64)
+                .bind(Channel::Push.as_str())
+        },
+    )
+    .await?;
+    Ok(rows.len())
+}
+
 /// Who one outbox row goes to.
 enum Recipient<'a> {
     /// A device id and its platform (push).
@@ -939,27 +1003,16 @@ impl Store {
                 format!("Resolved by {name}."),
             ),
         };
-        let contacts: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM users WHERE customer_id = $1 AND role = 'contact' ORDER BY id",
+        let notices = tell_customer(
+            &mut tx,
+            incident_id,
+            &customer_id,
+            &title,
+            &body,
+            now + Duration::hours(1),
+            now,
         )
-        .bind(&customer_id)
-        .fetch_all(&mut *tx)
         .await?;
-        let mut notices = 0;
-        for contact in contacts {
-            notices += queue_for_user(
-                &mut tx,
-                incident_id,
-                &contact,
-                "update",
-                Position::FIRST,
-                &title,
-                &body,
-                now + Duration::hours(1),
-                now,
-            )
-            .await?;
-        }
         tx.commit().await?;
         Ok(StateChange::Applied {
             customer_notices: notices,

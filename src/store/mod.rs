@@ -175,9 +175,9 @@ pub(crate) struct PendingEvent {
     pub detail: String,
 }
 
-/// Row counts of the multi-row event `INSERT`s. A few fixed sizes keep the number of distinct
-/// statements (each prepared and cached per connection) small.
-const EVENT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+/// Row counts of multi-row `INSERT`s ([`insert_rows`]). A few fixed sizes keep the number of
+/// distinct statements (each prepared and cached per connection) small.
+const ROW_CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
 impl Tx {
     pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
@@ -216,54 +216,69 @@ impl Tx {
         true
     }
 
-    /// Writes the kept events, largest chunks first.
+    /// Writes the kept events.
     pub(crate) async fn flush_events(&mut self) -> Result<(), sqlx::Error> {
         let events = std::mem::take(&mut self.events);
-        let mut rest = events.as_slice();
-        while !rest.is_empty() {
-            let size = EVENT_CHUNKS
-                .into_iter()
-                .find(|&n| n <= rest.len())
-                .unwrap_or(1);
-            let (chunk, tail) = rest.split_at(size);
-            let mut sql = String::from(
-                "INSERT INTO incident_events (id, ticket_id, incident_id, alert_id, at, kind, \
-                 actor, detail) VALUES ",
-            );
-            for i in 0..size {
-                let b = i * 8;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                ));
-            }
-            let mut query = sqlx::query(&sql);
-            for e in chunk {
-                query = query
-                    .bind(&e.id)
-                    .bind(&e.ticket_id)
-                    .bind(&e.incident_id)
-                    .bind(&e.alert_id)
+        insert_rows(
+            &mut self.inner,
+            "INSERT INTO incident_events (id, ticket_id, incident_id, alert_id, at, kind, actor, \
+             detail)",
+            8,
+            &events,
+            |query, e| {
+                query
+                    .bind(e.id.clone())
+                    .bind(e.ticket_id.clone())
+                    .bind(e.incident_id.clone())
+                    .bind(e.alert_id.clone())
                     .bind(e.at)
-                    .bind(&e.kind)
-                    .bind(&e.actor)
-                    .bind(&e.detail);
-            }
-            query.execute(&mut *self.inner).await?;
-            rest = tail;
-        }
-        Ok(())
+                    .bind(e.kind.clone())
+                    .bind(e.actor.clone())
+                    .bind(e.detail.clone())
+            },
+        )
+        .await
     }
+}
+
+/// A query being bound.
+pub(crate) type Bound<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Inserts `rows` with `head` (`INSERT INTO t (a, b, …)`, `columns` of them) as multi-row
+/// `INSERT`s, largest chunks first; `bind` binds one row's values in column order (owned:
+/// the statement's text is made here).
+pub(crate) async fn insert_rows<T>(
+    conn: &mut sqlx::AnyConnection,
+    head: &str,
+    columns: usize,
+    rows: &[T],
+    bind: impl for<'q> Fn(Bound<'q>, &T) -> Bound<'q>,
+) -> Result<(), sqlx::Error> {
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let size = ROW_CHUNKS
+            .into_iter()
+            .find(|&n| n <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        let mut sql = format!("{head} VALUES ");
+        for row in 0..size {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            let placeholders: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", row * columns + c))
+                .collect();
+            sql.push_str(&format!("({})", placeholders.join(", ")));
+        }
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = bind(query, row);
+        }
+        query.execute(&mut *conn).await?;
+        rest = tail;
+    }
+    Ok(())
 }
 
 impl std::ops::Deref for Tx {
