@@ -25,3 +25,4 @@ pub mod shift_feed;
 pub mod sla;
 pub mod team;
 pub mod ticket_ref;
+pub mod timeline;
