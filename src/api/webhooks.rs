@@ -14,8 +14,8 @@ use super::validate::Validator;
 use super::{Json, Problem};
 use crate::auth::secrets;
 use crate::domain::outbound_address::check_url;
+use crate::domain::timeline::WebhookEvent;
 use crate::state::AppState;
-use crate::store::webhooks::EVENT_TYPES;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create).service(list).service(disable);
@@ -82,10 +82,11 @@ pub(crate) fn check_endpoint(
         );
     }
     for (i, e) in events.iter().enumerate() {
-        if e != "*" && !EVENT_TYPES.contains(&e.as_str()) {
+        if e != "*" && WebhookEvent::parse(e).is_none() {
+            let known = WebhookEvent::ALL.map(WebhookEvent::as_str);
             v.error(
                 &field(&format!("events[{i}]")),
-                format!("unknown event type; one of {}", EVENT_TYPES.join(", ")),
+                format!("unknown event type; one of {}", known.join(", ")),
             );
         }
     }

@@ -17,6 +17,7 @@ use crate::domain::contact::{
     code_sent_at, resend_wait, CodeCheck, ContactAddress, MethodKind, NotificationRule,
     PendingCode, RuleSet, VerificationCode, RESEND_COOLDOWN_SECS,
 };
+use crate::domain::timeline::TimelineKind;
 
 /// A contact method as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -498,13 +499,17 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         // Delivered or not is worth a line in the timeline; the steps between are not.
-        let timeline = matches!(status, "delivered" | "undelivered" | "failed")
-            .then(|| format!("delivery.{status}"));
+        let timeline = match status {
+            "delivered" => Some(TimelineKind::DeliveryDelivered),
+            "undelivered" => Some(TimelineKind::DeliveryUndelivered),
+            "failed" => Some(TimelineKind::DeliveryFailed),
+            _ => None,
+        };
         self.record_status(
             "d.provider_message_id = $1",
             sid,
             status,
-            timeline.as_deref(),
+            timeline,
             json!({ "error_code": error_code }),
             now,
         )
@@ -519,7 +524,7 @@ impl Store {
         condition: &str,
         key: &str,
         status: &str,
-        timeline: Option<&str>,
+        timeline: Option<TimelineKind>,
         detail: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {

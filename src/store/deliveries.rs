@@ -17,6 +17,7 @@ use super::{from_millis, millis, Backend, Store, StoreError, Tx};
 use crate::domain::contact::Channel;
 use crate::domain::incident::IncidentState;
 use crate::domain::platform::Platform;
+use crate::domain::timeline::TimelineKind;
 use crate::push::NotificationKind;
 
 /// A claimed delivery with everything needed to send it.
@@ -362,7 +363,7 @@ async fn record_one(
             let mut detail = who;
             detail["provider_message_id"] = json!(provider_message_id);
             detail["attempts"] = json!(d.attempts);
-            event(tx, on, now, "delivered", None, detail).await?;
+            event(tx, on, now, TimelineKind::Delivered, None, detail).await?;
         }
         Recorded::TokenDead { error } => {
             let kind = match &d.recipient {
@@ -375,7 +376,7 @@ async fn record_one(
                     .bind(millis(now))
                     .execute(&mut **tx)
                     .await?;
-                    "delivery.token_dead"
+                    TimelineKind::DeliveryTokenDead
                 }
                 // The address will never work: the method is taken out of paging (the
                 // person's other methods still fire) and says why.
@@ -389,7 +390,7 @@ async fn record_one(
                     .bind(error)
                     .execute(&mut **tx)
                     .await?;
-                    "delivery.address_dead"
+                    TimelineKind::DeliveryAddressDead
                 }
             };
             let mut detail = who;
@@ -400,7 +401,7 @@ async fn record_one(
             let mut detail = who;
             detail["error"] = json!(error);
             detail["attempts"] = json!(d.attempts);
-            event(tx, on, now, "delivery.failed", None, detail).await?;
+            event(tx, on, now, TimelineKind::DeliveryFailed, None, detail).await?;
         }
         Recorded::RetryAt { .. } | Recorded::Cancelled { .. } => {}
     }

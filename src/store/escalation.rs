@@ -27,6 +27,7 @@ use crate::domain::contact::{reply_code, Channel, NotificationRule, RuleSet};
 use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Target};
 use crate::domain::incident::{IncidentState, Transition};
 use crate::domain::schedule::Schedule;
+use crate::domain::timeline::TimelineKind;
 
 /// What a page is about, for the text on the phone and the timeline.
 pub(crate) struct PageContext<'a> {
@@ -224,7 +225,7 @@ pub(crate) async fn escalate_from(
                 tx,
                 on,
                 now,
-                "paged",
+                TimelineKind::Paged,
                 None,
                 json!({
                     "pass": pos.pass + 1, "step": pos.step + 1, "targets": paged,
@@ -242,7 +243,7 @@ pub(crate) async fn escalate_from(
             tx,
             on,
             now,
-            "step.skipped",
+            TimelineKind::StepSkipped,
             None,
             json!({
                 "pass": pos.pass + 1, "step": pos.step + 1, "reasons": skipped,
@@ -305,7 +306,7 @@ async fn page_support_managers(
             tx,
             on,
             now,
-            "fallback.failed",
+            TimelineKind::FallbackFailed,
             None,
             json!({ "target": "support_managers", "reasons": skipped }),
         )
@@ -328,7 +329,7 @@ async fn page_support_managers(
         tx,
         on,
         now,
-        "paged",
+        TimelineKind::Paged,
         None,
         json!({
             "fallback": "support_managers",
@@ -345,19 +346,22 @@ async fn page_support_managers(
 }
 
 /// Nobody in the policy nor any support manager could be paged.
-const UNPAGED: (&str, &str) = (
-    "unpaged",
+const UNPAGED: (TimelineKind, &str) = (
+    TimelineKind::Unpaged,
     "nobody in the escalation policy nor any support manager has a deliverable device",
 );
 /// Every step (and repeat) of the policy was paged and nobody acknowledged.
-const UNANSWERED: (&str, &str) = ("unanswered", "the escalation policy is exhausted");
+const UNANSWERED: (TimelineKind, &str) = (
+    TimelineKind::Unanswered,
+    "the escalation policy is exhausted",
+);
 
 /// Escalation has nowhere left to go: no next deadline, and the timeline says why
 /// ([`UNPAGED`] or [`UNANSWERED`]).
 async fn mark_exhausted(
     tx: &mut Tx,
     ctx: &PageContext<'_>,
-    (kind, reason): (&str, &str),
+    (kind, reason): (TimelineKind, &str),
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
@@ -745,7 +749,7 @@ pub(crate) async fn restart_if_unanswered(
         tx,
         on,
         now,
-        "escalation.restarted",
+        TimelineKind::EscalationRestarted,
         Some(actor),
         json!({
             "reason": "a new press joined an incident nobody was being paged for",
@@ -854,7 +858,7 @@ impl Store {
                         incident: Some(&due.incident_id),
                         alert: None,
                     };
-                    event(&mut tx, on, now, "escalated", None, json!({
+                    event(&mut tx, on, now, TimelineKind::Escalated, None, json!({
                     "from": { "pass": due.position.pass + 1, "step": due.position.step + 1 },
                     "reason": "not acknowledged in time",
                 }))
@@ -982,11 +986,16 @@ impl Store {
             incident: Some(incident_id),
             alert: None,
         };
+        // As the statement above: a transition only ever applies acknowledged or resolved.
+        let kind = match target {
+            IncidentState::Acknowledged => TimelineKind::Acknowledged,
+            _ => TimelineKind::Resolved,
+        };
         event(
             &mut tx,
             on,
             now,
-            target.as_str(),
+            kind,
             Some(&actor),
             json!({
                 "user_id": user_id, "name": name, "cancelled_pages": cancelled,

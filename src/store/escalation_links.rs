@@ -24,6 +24,7 @@ use super::waiting::{resume_tx, ResumedBecause};
 use super::{audit, from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::p1_definition::{Classification, P1Answers};
 use crate::domain::priority::Priority;
+use crate::domain::timeline::TimelineKind;
 
 /// `[escalation_links]`: how long a link works.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -460,7 +461,7 @@ async fn record_answer(
             alert: None,
         },
         now,
-        "classified",
+        TimelineKind::Classified,
         Some(actor),
         json!({
             "priority": c.priority,

@@ -12,6 +12,7 @@ use sqlx::Row;
 
 use super::incidents::{event, IncidentRow, On, TimelineEvent};
 use super::{from_millis, millis, Store, StoreError};
+use crate::domain::timeline::TimelineKind;
 
 /// Pages listed at most per incident: three passes of a long chain with several devices each
 /// stay well under it.
@@ -148,11 +149,19 @@ impl Store {
             incident: Some(&incident.id),
             alert: None,
         };
-        event(&mut tx, on, now, "note", Some(actor), detail.clone()).await?;
+        event(
+            &mut tx,
+            on,
+            now,
+            TimelineKind::Note,
+            Some(actor),
+            detail.clone(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(TimelineEvent {
             at: from_millis(millis(now)),
-            kind: "note".into(),
+            kind: TimelineKind::Note.as_str().into(),
             actor: Some(actor.to_owned()),
             detail,
         })

@@ -21,6 +21,7 @@ use crate::domain::incident::{open_key, IncidentState};
 use crate::domain::p1_definition::{Classification, P1Answers};
 use crate::domain::priority::Priority;
 use crate::domain::sla::TierSla;
+use crate::domain::timeline::TimelineKind;
 
 /// A validated panic press, classified, ready to record. Owned: it waits in the intake queue
 /// for its turn in a group commit (see [`super::group_commit`]).
@@ -337,13 +338,13 @@ pub(crate) async fn event(
     tx: &mut Tx,
     on: On<'_>,
     now: DateTime<Utc>,
-    kind: &str,
+    kind: TimelineKind,
     actor: Option<&str>,
     detail: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
     let id = new_id();
     // The helpdesk hears of state changes from the same transaction that makes them.
-    if let Some(event_type) = super::webhooks::event_type(kind) {
+    if let Some(event_type) = kind.webhook_type() {
         super::webhooks::enqueue(tx, &id, event_type, on, now, &detail).await?;
     }
     tx.push_event(PendingEvent {
@@ -352,7 +353,7 @@ pub(crate) async fn event(
         incident_id: on.incident.map(str::to_owned),
         alert_id: on.alert.map(str::to_owned),
         at: millis(now),
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         actor: actor.map(str::to_owned),
         detail: detail.to_string(),
     });
@@ -503,7 +504,7 @@ pub(crate) async fn record_press(
             alert: Some(&alert_id),
         },
         now,
-        "classified",
+        TimelineKind::Classified,
         Some(&actor),
         json!({
             "priority": alert.classification.priority,
@@ -725,7 +726,7 @@ async fn raise_ticket(
             alert: None,
         },
         now,
-        "ticket.priority_changed",
+        TimelineKind::TicketPriorityChanged,
         Some(actor),
         json!({ "from": ticket.priority, "to": raised }),
     )
@@ -755,7 +756,7 @@ async fn ticket_for_press(
         tx,
         on,
         now,
-        "ticket.created",
+        TimelineKind::TicketCreated,
         Some(actor),
         json!({ "priority": priority }),
     )
@@ -931,7 +932,7 @@ async fn join_incident(
             alert: press.alert_id.as_deref(),
         },
         now,
-        "joined",
+        TimelineKind::Joined,
         Some(actor),
         json!({
             "alert_count": incident.alert_count, "reason": reason,
@@ -1060,7 +1061,7 @@ pub(crate) async fn record_p1(
         tx,
         on,
         now,
-        "created",
+        TimelineKind::Created,
         Some(actor),
         json!({ "outcome": outcome, "affected_service": press.affected_service }),
     )

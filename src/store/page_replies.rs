@@ -14,6 +14,7 @@ use super::escalation::StateChange;
 use super::identity::decode_error;
 use super::{millis, Store, StoreError};
 use crate::domain::incident::IncidentState;
+use crate::domain::timeline::TimelineKind;
 
 /// The provider status that marks an e-mail page whose link was used.
 pub const LINK_USED: &str = "link_used";
@@ -133,7 +134,7 @@ impl Store {
         delivery_id: &str,
         call_sid: &str,
         call_status: &str,
-        timeline: Option<&str>,
+        timeline: Option<TimelineKind>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.record_status(

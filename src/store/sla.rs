@@ -14,6 +14,7 @@ use super::waiting::{pause_record, PauseRecord};
 use super::{from_millis, millis, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position};
 use crate::domain::sla::{check_policy_reaches_in_time, TierSla};
+use crate::domain::timeline::TimelineKind;
 use crate::store::Backend;
 
 pub(crate) fn parse_sla(tier: &str, json: &str) -> TierSla {
@@ -194,7 +195,7 @@ impl Store {
             incident: Some(&incident.id),
             alert: None,
         };
-        event(&mut tx, on, now, "sla_warning", None, json!({
+        event(&mut tx, on, now, TimelineKind::SlaWarning, None, json!({
             "fraction": fraction, "respond_by": incident.respond_due_at, "paged_support_managers": managers.len(),
         }))
         .await?;
@@ -232,9 +233,9 @@ impl Store {
             alert: None,
         };
         let (kind, due) = if external {
-            ("sla_breached", incident.respond_due_at)
+            (TimelineKind::SlaBreached, incident.respond_due_at)
         } else {
-            ("ack_target_missed", incident.ack_due_at)
+            (TimelineKind::AckTargetMissed, incident.ack_due_at)
         };
         event(&mut tx, on, now, kind, None, json!({ "due_at": due })).await?;
         tx.commit().await?;

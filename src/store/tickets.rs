@@ -10,6 +10,7 @@ use super::incidents::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
 use super::{from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::priority::Priority;
+use crate::domain::timeline::TimelineKind;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Ticket {
@@ -110,7 +111,7 @@ impl Store {
                         &mut tx,
                         on,
                         now,
-                        "ticket.priority_changed",
+                        TimelineKind::TicketPriorityChanged,
                         Some(actor),
                         serde_json::json!({ "from": e.priority, "to": t.priority }),
                     )

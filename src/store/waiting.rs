@@ -18,6 +18,7 @@ use super::incidents::{event, On};
 use super::tickets::{ticket_by_id, Ticket};
 use super::{audit, from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::sla::Pause;
+use crate::domain::timeline::TimelineKind;
 
 /// Why an open pause ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +145,15 @@ pub(crate) async fn resume_tx(
         incident: incident.as_deref(),
         alert: None,
     };
-    event(tx, on, now, "ticket.resumed", Some(actor), detail.clone()).await?;
+    event(
+        tx,
+        on,
+        now,
+        TimelineKind::TicketResumed,
+        Some(actor),
+        detail.clone(),
+    )
+    .await?;
     audit(
         tx,
         now,
@@ -211,7 +220,7 @@ impl Store {
             &mut tx,
             on,
             now,
-            "ticket.waiting_on_customer",
+            TimelineKind::TicketWaitingOnCustomer,
             Some(actor),
             detail.clone(),
         )

@@ -12,46 +12,14 @@ use sqlx::Row;
 
 use super::incidents::On;
 use super::{from_millis, millis, new_id, Backend, Store, StoreError, Tx};
-
-/// Every event type an endpoint may subscribe to.
-pub const EVENT_TYPES: [&str; 11] = [
-    "incident.opened",
-    "incident.escalated",
-    "incident.acknowledged",
-    "incident.resolved",
-    "incident.unanswered",
-    "incident.sla_warning",
-    "incident.sla_breached",
-    "ticket.priority_changed",
-    "incident.unpaged",
-    "ticket.waiting_on_customer",
-    "ticket.resumed",
-];
+use crate::domain::timeline::WebhookEvent;
 
 /// How long a webhook is retried before it is given up.
 const GIVE_UP_AFTER: Duration = Duration::hours(24);
 
-/// The webhook type of a timeline event kind, if helpdesks hear of it.
-pub(crate) fn event_type(kind: &str) -> Option<&'static str> {
-    Some(match kind {
-        "created" => "incident.opened",
-        "escalated" => "incident.escalated",
-        "acknowledged" => "incident.acknowledged",
-        "resolved" => "incident.resolved",
-        "unanswered" => "incident.unanswered",
-        "sla_warning" => "incident.sla_warning",
-        "sla_breached" => "incident.sla_breached",
-        "ticket.priority_changed" => "ticket.priority_changed",
-        "unpaged" => "incident.unpaged",
-        "ticket.waiting_on_customer" => "ticket.waiting_on_customer",
-        "ticket.resumed" => "ticket.resumed",
-        _ => return None,
-    })
-}
-
-fn subscribed(events_json: &str, event_type: &str) -> bool {
+fn subscribed(events_json: &str, event_type: WebhookEvent) -> bool {
     serde_json::from_str::<Vec<String>>(events_json)
-        .map(|v| v.iter().any(|e| e == "*" || e == event_type))
+        .map(|v| v.iter().any(|e| e == "*" || e == event_type.as_str()))
         .unwrap_or(false)
 }
 
@@ -59,7 +27,7 @@ fn subscribed(events_json: &str, event_type: &str) -> bool {
 pub(crate) async fn enqueue(
     tx: &mut Tx,
     event_id: &str,
-    event_type: &str,
+    event_type: WebhookEvent,
     on: On<'_>,
     now: DateTime<Utc>,
     detail: &serde_json::Value,
@@ -92,7 +60,7 @@ pub(crate) async fn enqueue(
             .await?;
     let payload = json!({
         "id": event_id,
-        "type": event_type,
+        "type": event_type.as_str(),
         "created_at": now,
         "incident_id": on.incident,
         "ticket": {
@@ -113,7 +81,7 @@ pub(crate) async fn enqueue(
         .bind(new_id())
         .bind(&endpoint)
         .bind(event_id)
-        .bind(event_type)
+        .bind(event_type.as_str())
         .bind(&payload)
         .bind(millis(now))
         .bind(millis(now + GIVE_UP_AFTER))
@@ -534,25 +502,10 @@ mod tests {
 
     #[test]
     fn subscriptions_match_types_or_everything() {
-        assert!(subscribed(r#"["*"]"#, "incident.opened"));
-        assert!(subscribed(r#"["incident.opened"]"#, "incident.opened"));
-        assert!(!subscribed(r#"["incident.resolved"]"#, "incident.opened"));
-        assert!(!subscribed("not json", "incident.opened"));
-        for kind in [
-            "created",
-            "escalated",
-            "acknowledged",
-            "resolved",
-            "unanswered",
-            "sla_warning",
-            "sla_breached",
-            "ticket.priority_changed",
-            "unpaged",
-            "ticket.waiting_on_customer",
-            "ticket.resumed",
-        ] {
-            assert!(EVENT_TYPES.contains(&event_type(kind).unwrap()));
-        }
-        assert_eq!(event_type("paged"), None);
+        let opened = WebhookEvent::IncidentOpened;
+        assert!(subscribed(r#"["*"]"#, opened));
+        assert!(subscribed(r#"["incident.opened"]"#, opened));
+        assert!(!subscribed(r#"["incident.resolved"]"#, opened));
+        assert!(!subscribed("not json", opened));
     }
 }

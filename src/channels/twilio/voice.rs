@@ -24,6 +24,7 @@ use super::{xml_escape, Api};
 use crate::channels::settings::TwilioSettings;
 use crate::channels::{ChannelProvider, Message, Outcome};
 use crate::domain::contact::{Channel, ContactAddress};
+use crate::domain::timeline::TimelineKind;
 use crate::push::settings::PushConfigError;
 
 /// Where Twilio fetches a page call's TwiML.
@@ -198,11 +199,11 @@ impl CallEnd {
     }
 
     /// The timeline event the end is recorded as, if any.
-    pub fn timeline_kind(self) -> Option<&'static str> {
+    pub fn timeline_kind(self) -> Option<TimelineKind> {
         match self {
-            CallEnd::Answered => Some("delivery.answered"),
-            CallEnd::NotAnswered => Some("delivery.not_answered"),
-            CallEnd::Failed => Some("delivery.failed"),
+            CallEnd::Answered => Some(TimelineKind::DeliveryAnswered),
+            CallEnd::NotAnswered => Some(TimelineKind::DeliveryNotAnswered),
+            CallEnd::Failed => Some(TimelineKind::DeliveryFailed),
             CallEnd::InProgress => None,
         }
     }
@@ -250,7 +251,7 @@ mod tests {
         assert_eq!(CallEnd::parse("ringing"), CallEnd::InProgress);
         assert_eq!(
             CallEnd::NotAnswered.timeline_kind(),
-            Some("delivery.not_answered")
+            Some(TimelineKind::DeliveryNotAnswered)
         );
     }
 }
