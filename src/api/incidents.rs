@@ -9,6 +9,7 @@ use super::{Json, Problem};
 use crate::domain::customer_view::customer_event;
 use crate::domain::identity::{DevicePrincipal, UserRole};
 use crate::domain::incident::note_text;
+use crate::domain::timeline::TimelineKind;
 use crate::state::AppState;
 use crate::store::escalation::StateChange;
 use crate::store::incidents::IncidentRow;
@@ -84,7 +85,7 @@ async fn get_incident(
     view["timeline"] = if who.role == UserRole::Contact {
         json!(timeline
             .iter()
-            .filter_map(|e| customer_event(e.at, &e.kind, &e.detail))
+            .filter_map(|e| customer_event(e.at, TimelineKind::parse(&e.kind)?, &e.detail))
             .collect::<Vec<_>>())
     } else {
         json!(timeline)

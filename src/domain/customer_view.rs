@@ -4,15 +4,18 @@
 //! error texts, staff who were away, and the admin key that changed a ticket. A customer's
 //! contact needs none of that; they need to know that people are being paged, who took the
 //! incident and when. So the customer's view is an allow-list: [`customer_event`] maps each
-//! stored kind it knows to a few chosen fields and a sentence, and drops everything else,
-//! including kinds added later until someone decides what customers should read of them.
-//! Actors are never passed through (they are device, user or admin-key ids).
+//! kind it shows to a few chosen fields and a sentence, and drops everything else. The match
+//! names every [`TimelineKind`], so a kind added later does not compile until someone decides
+//! what customers should read of it; text that is no kind at all is dropped by the caller's
+//! [`TimelineKind::parse`]. Actors are never passed through (they are device, user or
+//! admin-key ids).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::priority::Priority;
+use super::timeline::TimelineKind;
 
 /// One timeline entry as a customer's contact sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,16 +31,20 @@ pub struct CustomerEvent {
 
 /// The customer's view of a stored event (`kind`, `detail`), or `None` when customers do not
 /// see it. Fields not named here never reach the customer, whatever `detail` holds.
-pub fn customer_event(at: DateTime<Utc>, kind: &str, detail: &Value) -> Option<CustomerEvent> {
+pub fn customer_event(
+    at: DateTime<Utc>,
+    kind: TimelineKind,
+    detail: &Value,
+) -> Option<CustomerEvent> {
     let num = |field: &str| detail.get(field).and_then(Value::as_u64);
     let text = |field: &str| detail.get(field).and_then(Value::as_str);
     let (kind, text, detail) = match kind {
-        "created" => (
+        TimelineKind::Created => (
             "opened",
             "Your panic alert opened this incident.".to_owned(),
             Value::Null,
         ),
-        "joined" => {
+        TimelineKind::Joined => {
             let count = num("alert_count").unwrap_or(0);
             (
                 "alert_joined",
@@ -45,7 +52,9 @@ pub fn customer_event(at: DateTime<Utc>, kind: &str, detail: &Value) -> Option<C
                 json!({ "alert_count": count }),
             )
         }
-        "ticket.created" | "ticket.priority_changed" | "classified" => {
+        TimelineKind::TicketCreated
+        | TimelineKind::TicketPriorityChanged
+        | TimelineKind::Classified => {
             let priority = text("to").or_else(|| text("priority"))?;
             let priority = Priority::parse(priority)?.as_str();
             (
@@ -54,7 +63,7 @@ pub fn customer_event(at: DateTime<Utc>, kind: &str, detail: &Value) -> Option<C
                 json!({ "priority": priority }),
             )
         }
-        "paged" => {
+        TimelineKind::Paged => {
             let step = num("step").unwrap_or(1);
             let people = detail
                 .get("targets")
@@ -72,45 +81,61 @@ pub fn customer_event(at: DateTime<Utc>, kind: &str, detail: &Value) -> Option<C
             };
             ("paging", text, json!({ "people_paged": people }))
         }
-        "escalated" => (
+        TimelineKind::Escalated => (
             "escalated",
             "Nobody acknowledged in time; escalating.".to_owned(),
             Value::Null,
         ),
-        "unanswered" => (
+        TimelineKind::Unanswered => (
             "unanswered",
             "Everyone in the escalation has been paged; support management is following up."
                 .to_owned(),
             Value::Null,
         ),
-        "escalation.restarted" => (
+        TimelineKind::EscalationRestarted => (
             "paging_restarted",
             "A new press came in after everyone had been paged; paging starts again from the \
              first level."
                 .to_owned(),
             Value::Null,
         ),
-        "unpaged" => (
+        TimelineKind::Unpaged => (
             "unpaged",
             "Nobody could be paged automatically; the helpdesk has been told to reach you."
                 .to_owned(),
             Value::Null,
         ),
-        "delivered" if text("kind") == Some("page") => (
+        TimelineKind::Delivered if text("kind") == Some("page") => (
             "page_delivered",
             "A page reached a responder's phone.".to_owned(),
             Value::Null,
         ),
-        "acknowledged" | "resolved" => {
+        TimelineKind::Acknowledged | TimelineKind::Resolved => {
             let name = text("name").unwrap_or("a responder");
-            let (kind, verb) = if kind == "acknowledged" {
+            let (kind, verb) = if kind == TimelineKind::Acknowledged {
                 ("acknowledged", "Acknowledged")
             } else {
                 ("resolved", "Resolved")
             };
             (kind, format!("{verb} by {name}."), json!({ "name": name }))
         }
-        _ => return None,
+        // Internal: who was skipped and why, provider errors, SLA clocks, notes, waits.
+        TimelineKind::Delivered
+        | TimelineKind::StepSkipped
+        | TimelineKind::FallbackFailed
+        | TimelineKind::Note
+        | TimelineKind::DeliveryFailed
+        | TimelineKind::DeliveryTokenDead
+        | TimelineKind::DeliveryAddressDead
+        | TimelineKind::DeliveryDelivered
+        | TimelineKind::DeliveryUndelivered
+        | TimelineKind::DeliveryAnswered
+        | TimelineKind::DeliveryNotAnswered
+        | TimelineKind::SlaWarning
+        | TimelineKind::SlaBreached
+        | TimelineKind::AckTargetMissed
+        | TimelineKind::TicketWaitingOnCustomer
+        | TimelineKind::TicketResumed => return None,
     };
     Some(CustomerEvent {
         at,
@@ -128,8 +153,9 @@ mod tests {
         "2026-11-23T08:00:00Z".parse().unwrap()
     }
 
+    /// As the API reads a stored row: text that is no kind is not shown.
     fn view(kind: &str, detail: Value) -> Option<CustomerEvent> {
-        customer_event(at(), kind, &detail)
+        customer_event(at(), TimelineKind::parse(kind)?, &detail)
     }
 
     /// Every string and key in the customer's view, to check nothing internal leaks.

@@ -255,7 +255,7 @@ impl Store {
             "SELECT i.id, i.customer_id, c.name AS customer_name, i.tier_id, t.external_ref, \
              i.created_at, i.first_accepted_at, i.acknowledged_at, i.acknowledged_by, \
              u.name AS ack_name, i.resolved_at, \
-             (SELECT COUNT(*) FROM incident_events e WHERE e.incident_id = i.id AND e.kind = 'delivered') AS delivered \
+             (SELECT COUNT(*) FROM incident_events e WHERE e.incident_id = i.id AND e.kind = $5) AS delivered \
              FROM incidents i JOIN customers c ON c.id = i.customer_id \
              JOIN tickets t ON t.id = i.ticket_id LEFT JOIN users u ON u.id = i.acknowledged_by \
              WHERE i.created_at >= $1 AND i.created_at < $2 \
@@ -266,13 +266,14 @@ impl Store {
         .bind(millis(to))
         .bind(customer)
         .bind(tier)
+        .bind(TimelineKind::Delivered.as_str())
         .fetch_all(&self.pool)
         .await?;
         // The skip reasons of all those incidents in one more query, not one per incident.
         let skip_rows = sqlx::query(
             "SELECT e.incident_id, e.detail FROM incident_events e \
              JOIN incidents i ON i.id = e.incident_id \
-             WHERE e.kind = 'step.skipped' AND i.created_at >= $1 AND i.created_at < $2 \
+             WHERE e.kind = $5 AND i.created_at >= $1 AND i.created_at < $2 \
              AND ($3 IS NULL OR i.customer_id = $3) AND ($4 IS NULL OR i.tier_id = $4) \
              ORDER BY e.at, e.id",
         )
@@ -280,6 +281,7 @@ impl Store {
         .bind(millis(to))
         .bind(customer)
         .bind(tier)
+        .bind(TimelineKind::StepSkipped.as_str())
         .fetch_all(&self.pool)
         .await?;
         let mut skips: HashMap<String, Vec<String>> = HashMap::new();

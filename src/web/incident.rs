@@ -27,6 +27,7 @@ use super::layout::{self, Nav, Section};
 use super::session::StaffSession;
 use crate::domain::countdown::{self, Risk};
 use crate::domain::incident::{note_text, IncidentState, NOTE_MAX_CHARS};
+use crate::domain::timeline::TimelineKind;
 use crate::state::AppState;
 use crate::store::incident_record::{IncidentLabels, PageRecord};
 use crate::store::incidents::{IncidentRow, TimelineEvent};
@@ -151,79 +152,88 @@ fn recipient(detail: &Value, names: &HashMap<&str, &str>) -> String {
     format!("{what} to {who} ({how})")
 }
 
-/// One timeline event in words. `names` maps user ids to names for events that carry only
-/// an id. Kinds this does not know are shown by their stored name, so nothing is hidden.
-pub(crate) fn describe(kind: &str, detail: &Value, names: &HashMap<&str, &str>) -> String {
+/// One timeline event (its stored kind, `detail`) in words. `names` maps user ids to names
+/// for events that carry only an id. Text that is no kind this gateway writes is shown by its
+/// stored name, so nothing is hidden and nothing fails.
+pub(crate) fn describe(stored: &str, detail: &Value, names: &HashMap<&str, &str>) -> String {
+    let as_text = || stored.replace(['.', '_'], " ");
+    let Some(kind) = TimelineKind::parse(stored) else {
+        return as_text();
+    };
     let name = || text(detail, "name").unwrap_or("someone").to_owned();
     match kind {
-        "created" => format!(
+        TimelineKind::Created => format!(
             "Panic alert opened this incident ({}).",
             text(detail, "affected_service").unwrap_or("no service named")
         ),
-        "joined" => format!(
+        TimelineKind::Joined => format!(
             "Another press joined ({} in all).",
             num(detail, "alert_count").unwrap_or(0)
         ),
-        "classified" => {
+        TimelineKind::Classified => {
             let priority = text(detail, "priority").unwrap_or("?");
             format!("Classified {priority}.")
         }
-        "ticket.created" => format!(
+        TimelineKind::TicketCreated => format!(
             "Ticket opened as {}.",
             text(detail, "priority").unwrap_or("?")
         ),
-        "ticket.priority_changed" => format!(
+        TimelineKind::TicketPriorityChanged => format!(
             "Ticket priority {} → {}.",
             text(detail, "from").unwrap_or("?"),
             text(detail, "to").unwrap_or("?")
         ),
-        "paged" if detail.get("fallback").is_some() => format!(
+        TimelineKind::Paged if detail.get("fallback").is_some() => format!(
             "No step reached anyone; paged the support managers: {}.",
             paged_names(detail)
         ),
-        "paged" => format!(
+        TimelineKind::Paged => format!(
             "Paged {} ({}, {} min to acknowledge).",
             paged_names(detail),
             position(detail),
             num(detail, "ack_timeout_minutes").unwrap_or(0)
         ),
-        "step.skipped" => format!(
+        TimelineKind::StepSkipped => format!(
             "Skipped {}: {}.",
             position(detail),
             reasons(detail.get("reasons"))
         ),
-        "fallback.failed" => format!(
+        TimelineKind::FallbackFailed => format!(
             "Could not page the support managers either: {}.",
             reasons(detail.get("reasons"))
         ),
-        "escalated" => "Not acknowledged in time; escalating.".into(),
-        "escalation.restarted" => "A new press restarted paging from the first step.".into(),
-        "unanswered" => "Every step was paged and nobody acknowledged.".into(),
-        "unpaged" => "Nobody could be paged.".into(),
-        "acknowledged" => format!("Acknowledged by {}.", name()),
-        "resolved" => format!("Resolved by {}.", name()),
-        "note" => format!("{} wrote: {}", name(), text(detail, "text").unwrap_or("")),
-        "delivered" => format!("Provider accepted the {}.", recipient(detail, names)),
-        "delivery.failed" => format!(
+        TimelineKind::Escalated => "Not acknowledged in time; escalating.".into(),
+        TimelineKind::EscalationRestarted => {
+            "A new press restarted paging from the first step.".into()
+        }
+        TimelineKind::Unanswered => "Every step was paged and nobody acknowledged.".into(),
+        TimelineKind::Unpaged => "Nobody could be paged.".into(),
+        TimelineKind::Acknowledged => format!("Acknowledged by {}.", name()),
+        TimelineKind::Resolved => format!("Resolved by {}.", name()),
+        TimelineKind::Note => format!("{} wrote: {}", name(), text(detail, "text").unwrap_or("")),
+        TimelineKind::Delivered => format!("Provider accepted the {}.", recipient(detail, names)),
+        TimelineKind::DeliveryFailed => format!(
             "The {} failed: {}.",
             recipient(detail, names),
             text(detail, "error").unwrap_or("no error text")
         ),
-        "delivery.token_dead" => format!(
+        TimelineKind::DeliveryTokenDead => format!(
             "The {} failed: the push token is dead ({}); that device is no longer paged.",
             recipient(detail, names),
             text(detail, "error").unwrap_or("no error text")
         ),
-        "delivery.address_dead" => format!(
+        TimelineKind::DeliveryAddressDead => format!(
             "The {} failed for good ({}); that contact method is disabled.",
             recipient(detail, names),
             text(detail, "error").unwrap_or("no error text")
         ),
-        "delivery.delivered" => format!("The {} was delivered.", recipient(detail, names)),
-        "delivery.undelivered" | "delivery.failed_status" => {
+        TimelineKind::DeliveryDelivered => {
+            format!("The {} was delivered.", recipient(detail, names))
+        }
+        TimelineKind::DeliveryUndelivered => {
             format!("The {} was not delivered.", recipient(detail, names))
         }
-        "sla_warning" => format!(
+        TimelineKind::SlaWarning => format!(
             "SLA warning: {:.0}% of the response time used.",
             detail
                 .get("fraction")
@@ -231,16 +241,17 @@ pub(crate) fn describe(kind: &str, detail: &Value, names: &HashMap<&str, &str>) 
                 .unwrap_or(0.0)
                 * 100.0
         ),
-        "ack_target_missed" => "Internal acknowledgement target missed.".into(),
-        "sla_breached" => "External response SLA breached.".into(),
-        "ticket.waiting_on_customer" => format!(
+        TimelineKind::AckTargetMissed => "Internal acknowledgement target missed.".into(),
+        TimelineKind::SlaBreached => "External response SLA breached.".into(),
+        TimelineKind::TicketWaitingOnCustomer => format!(
             "Waiting on the customer{}.",
             text(detail, "reason")
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
         ),
-        "ticket.resumed" => "The customer answered; the clock runs again.".into(),
-        other => other.replace(['.', '_'], " "),
+        TimelineKind::TicketResumed => "The customer answered; the clock runs again.".into(),
+        // Said as stored, as before there were words for them.
+        TimelineKind::DeliveryAnswered | TimelineKind::DeliveryNotAnswered => as_text(),
     }
 }
 
