@@ -560,7 +560,7 @@ async fn tell_customer(
         .collect::<Result<Vec<_>, _>>()?;
     let (now, expires) = (millis(now), millis(expires));
     super::insert_rows(
-        &mut **tx,
+        tx,
         "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \
          escalation_pass, escalation_step, title, body, state, due_at, expires_at, give_up_at, \
          created_at, updated_at, first_page, channel)",
