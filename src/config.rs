@@ -59,6 +59,11 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Client connections open at once, across all workers. Past it new connections wait in
+    /// the listen backlog instead of being accepted: under a burst every socket is a file
+    /// descriptor, and a process out of them cannot open its SQLite database either (each
+    /// press then failed with a 500). Keep it well below the open-files limit (`ulimit -n`).
+    pub max_connections: usize,
     /// Reverse proxies (CIDR blocks or addresses) whose `X-Forwarded-For` names the client
     /// for the failure limits. Empty (the default): the header is never believed and the TCP
     /// peer is the client.
@@ -96,6 +101,7 @@ impl Default for ServerSettings {
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_secs: 30,
             workers: 0,
+            max_connections: 4096,
             trusted_proxies: Vec::new(),
             public_url: String::new(),
         }
@@ -220,6 +226,12 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.host.trim().is_empty() {
             return Err(invalid("server.host", "must not be empty"));
+        }
+        if !(16..=1_000_000).contains(&self.server.max_connections) {
+            return Err(invalid(
+                "server.max_connections",
+                "must be between 16 and 1000000",
+            ));
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.server.body_limit_bytes) {
             return Err(invalid(
@@ -685,6 +697,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`log.level`"), "{err}");
+    }
+
+    #[test]
+    fn a_connection_cap_out_of_range_names_the_setting() {
+        for bad in ["0", "15", "1000001"] {
+            let err = with_file(&format!("[server]\nmax_connections = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`server.max_connections`"), "{err}");
+        }
+        assert!(with_file("[server]\nmax_connections = 16\n").is_ok());
     }
 
     #[test]

@@ -377,9 +377,13 @@ fn run_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Res
     .disable_signals()
     .shutdown_timeout(server_settings.shutdown_timeout_secs)
     .client_request_timeout(Duration::from_secs(10));
-    if server_settings.workers > 0 {
-        server = server.workers(server_settings.workers);
-    }
+    let workers = match server_settings.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // actix counts connections per worker.
+    let per_worker = server_settings.max_connections.div_ceil(workers).max(1);
+    server = server.workers(workers).max_connections(per_worker);
     Ok(server.listen(listener)?.run())
 }
 

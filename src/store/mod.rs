@@ -133,9 +133,10 @@ impl StoreError {
     }
 }
 
-/// SQLite busy/locked and PostgreSQL connection or shutdown classes mean "try again later".
+/// SQLite busy/locked or unable to open the file (out of file descriptors, say), and
+/// PostgreSQL connection or shutdown classes, mean "try again later".
 fn is_unavailable_code(code: Option<&str>) -> bool {
-    matches!(code, Some(c) if c == "5" || c == "6" || c.starts_with("08") || c.starts_with("57P"))
+    matches!(code, Some(c) if c == "5" || c == "6" || c == "14" || c.starts_with("08") || c.starts_with("57P"))
 }
 
 /// A write transaction. On SQLite it also holds the process's write turn (see
