@@ -811,15 +811,17 @@ async fn open_incidents(
         }
         None => "CAST(NULL AS TEXT)",
     };
+    // The guard's parameters follow the ticket's when there is one.
+    let after = if ticket_id.is_some() { 3 } else { 2 };
     let recent = if guard.is_off() {
-        "0"
+        "0".to_owned()
     } else {
-        "(SELECT COUNT(*) FROM (SELECT 1 FROM incidents WHERE customer_id = $1 \
-         AND state <> 'resolved' AND created_at > $3 LIMIT $4) AS r)"
-    };
-    let recent = match ticket_id {
-        Some(_) => recent.replace("$4", "$5").replace("$3", "$4"),
-        None => recent.to_owned(),
+        format!(
+            "(SELECT COUNT(*) FROM (SELECT 1 FROM incidents WHERE customer_id = $1 \
+             AND state <> 'resolved' AND created_at > ${} LIMIT ${}) AS r)",
+            after + 1,
+            after + 2
+        )
     };
     let sql = format!(
         "SELECT {by_ticket} AS by_ticket, \
