@@ -19,6 +19,7 @@ pub mod p1_definition;
 pub mod platform;
 pub mod priority;
 pub mod push_token;
+pub mod reach;
 pub mod readiness;
 pub mod schedule;
 pub mod shift_feed;

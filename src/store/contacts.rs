@@ -1,6 +1,6 @@
 //! Contact methods, their verification codes, notification rules, and what Twilio's
 //! callbacks change: the reads and writes behind `api/contact_methods.rs` and
-//! `api/twilio.rs`, and the rule lookup paging uses (`effective_rules`).
+//! `api/twilio.rs`, and the rule lookup (`effective_rules_on`).
 //!
 //! Codes are stored hashed ([`crate::domain::contact::code_hash`]) and checked by the domain;
 //! a wrong entry is counted in the same transaction that read the code, so parallel guesses
@@ -12,7 +12,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::incidents::{event, On};
-use super::{audit, from_millis, millis, new_id, Store, StoreError, Tx};
+use super::{audit, from_millis, millis, new_id, Store, StoreError};
 use crate::domain::contact::{
     code_sent_at, resend_wait, CodeCheck, ContactAddress, MethodKind, NotificationRule,
     PendingCode, RuleSet, VerificationCode, RESEND_COOLDOWN_SECS,
@@ -84,14 +84,11 @@ fn method_from_row(r: &sqlx::any::AnyRow) -> Result<ContactMethod, sqlx::Error> 
 }
 
 /// The subject under which the admin's default rule set is stored.
-const DEFAULT_SUBJECT: &str = "default";
+pub(crate) const DEFAULT_SUBJECT: &str = "default";
 
-/// The rules paging applies to `user_id`: theirs, else the admin's default, else the built-in.
-pub(crate) async fn effective_rules(tx: &mut Tx, user_id: &str) -> Result<RuleSet, StoreError> {
-    effective_rules_on(tx, user_id).await
-}
-
-/// [`effective_rules`] on any connection (the promise check reads outside a write).
+/// The rules that apply to `user_id`: theirs, else the admin's default, else the built-in
+/// (for the promise check; paging reads them with everything else it needs, in
+/// `store::reach`).
 pub(crate) async fn effective_rules_on(
     conn: &mut sqlx::AnyConnection,
     user_id: &str,
@@ -110,7 +107,7 @@ pub(crate) async fn effective_rules_on(
     })
 }
 
-fn parse_rules(text: &str) -> Result<Vec<NotificationRule>, StoreError> {
+pub(crate) fn parse_rules(text: &str) -> Result<Vec<NotificationRule>, StoreError> {
     serde_json::from_str(text).map_err(|e| {
         StoreError::Database(sqlx::Error::Decode(
             format!("notification_rules.rules: {e}").into(),

@@ -17,15 +17,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::Row;
 
-use super::contacts::effective_rules;
 use super::incidents::{event, On, PagedPerson};
-use super::reachability::away_now;
+use super::outbox::{self, Message};
+use super::reach::{person_facts, PersonFacts};
 use super::teams::{forget_picks, pick_member};
 use super::waiting::{resume_tx, ResumedBecause};
 use super::{millis, new_id, Store, StoreError, Tx};
-use crate::domain::contact::{reply_code, Channel, NotificationRule, RuleSet};
 use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Target};
 use crate::domain::incident::{IncidentState, Transition};
+use crate::domain::reach::{self, Device, Reachable};
 use crate::domain::schedule::Schedule;
 use crate::domain::timeline::TimelineKind;
 
@@ -40,6 +40,8 @@ pub(crate) struct PageContext<'a> {
     pub account_manager: Option<Option<&'a str>>,
     pub summary: &'a str,
     pub affected_service: &'a str,
+    /// The incident has never been paged: its first pages go out ahead of any backlog.
+    pub first_paging: bool,
 }
 
 /// Where escalation stands after paging.
@@ -87,6 +89,7 @@ async fn resolve_target(
     pos: Position,
     now: DateTime<Utc>,
     skipped: &mut Vec<serde_json::Value>,
+    facts: &mut BTreeMap<String, PersonFacts>,
 ) -> Result<Vec<(String, String)>, StoreError> {
     Ok(match target {
         Target::AccountManager => {
@@ -104,9 +107,15 @@ async fn resolve_target(
                 skipped.push(json!({ "target": "account_manager", "reason": "the customer has no account manager" }));
                 return Ok(Vec::new());
             };
-            match away_now(tx, &manager, now).await? {
+            // Read once for both questions: are they away, and how are they paged.
+            let Some(manager_facts) = person_facts(tx, &manager, now).await? else {
+                return Ok(vec![(manager, "account_manager".into())]);
+            };
+            let away = manager_facts.away.clone();
+            facts.insert(manager.clone(), manager_facts);
+            match away {
                 None => vec![(manager, "account_manager".into())],
-                Some(away) => match away.delegate_id {
+                Some(delegate_id) => match delegate_id {
                     Some(delegate) => vec![(delegate, "account_manager_delegate".into())],
                     None => {
                         skipped.push(json!({ "target": "account_manager", "user_id": manager, "reason": "unavailable, no delegate" }));
@@ -193,8 +202,11 @@ pub(crate) async fn escalate_from(
         let mut skipped = Vec::new();
         // Each person once per step, whichever target named them first.
         let mut people: BTreeMap<String, String> = BTreeMap::new();
+        let mut facts = BTreeMap::new();
         for target in &step.targets {
-            for (user, how) in resolve_target(tx, target, ctx, pos, now, &mut skipped).await? {
+            for (user, how) in
+                resolve_target(tx, target, ctx, pos, now, &mut skipped, &mut facts).await?
+            {
                 people.entry(user).or_insert(how);
             }
         }
@@ -202,6 +214,7 @@ pub(crate) async fn escalate_from(
             tx,
             ctx,
             &people,
+            facts,
             pos,
             now + step.ack_timeout,
             now,
@@ -284,18 +297,35 @@ async fn page_support_managers(
         .map(|s| s.ack_timeout)
         .unwrap_or_else(|| Duration::minutes(10));
     let mut skipped = Vec::new();
-    let people: BTreeMap<String, String> =
-        resolve_target(tx, &Target::SupportManagers, ctx, pos, now, &mut skipped)
-            .await?
-            .into_iter()
-            .collect();
+    let mut facts = BTreeMap::new();
+    let people: BTreeMap<String, String> = resolve_target(
+        tx,
+        &Target::SupportManagers,
+        ctx,
+        pos,
+        now,
+        &mut skipped,
+        &mut facts,
+    )
+    .await?
+    .into_iter()
+    .collect();
     if people.is_empty() {
         skipped.push(
             json!({ "target": "support_managers", "reason": "there are no support managers" }),
         );
     }
-    let (paged, pages) =
-        page_people(tx, ctx, &people, pos, now + window, now, &mut skipped).await?;
+    let (paged, pages) = page_people(
+        tx,
+        ctx,
+        &people,
+        facts,
+        pos,
+        now + window,
+        now,
+        &mut skipped,
+    )
+    .await?;
     let on = On {
         ticket: ctx.ticket_id,
         incident: Some(ctx.incident_id),
@@ -381,11 +411,14 @@ async fn mark_exhausted(
     Ok(())
 }
 
-/// Queues a page for every deliverable device of `people`.
+/// Queues a page for every deliverable device and method of `people` (`facts` holds what is
+/// known of some of them already), all in one statement.
+#[allow(clippy::too_many_arguments)]
 async fn page_people(
     tx: &mut Tx,
     ctx: &PageContext<'_>,
     people: &BTreeMap<String, String>,
+    mut facts: BTreeMap<String, PersonFacts>,
     pos: Position,
     expires: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -403,49 +436,48 @@ async fn page_people(
             ctx.affected_service, ctx.ticket_ref
         )
     };
+    let message = Message {
+        incident_id: ctx.incident_id,
+        kind: "page",
+        pos,
+        title: &title,
+        body: &body,
+        expires,
+        now,
+        first_paging: ctx.first_paging,
+    };
     let mut paged = Vec::new();
-    let mut pages = 0;
+    let mut rows = Vec::new();
     for (user_id, how) in people {
-        let name: Option<String> = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        let Some(name) = name else {
+        let known = match facts.remove(user_id) {
+            Some(known) => Some(known),
+            None => person_facts(tx, user_id, now).await?,
+        };
+        let Some(person) = known else {
             skipped.push(json!({ "user_id": user_id, "reason": "no such user" }));
             continue;
         };
-        let devices = queue_for_user(
-            tx,
-            ctx.incident_id,
-            user_id,
-            "page",
-            pos,
-            &title,
-            &body,
-            expires,
-            now,
-        )
-        .await?;
-        if devices == 0 {
+        let plan = reach::plan_page(&person.rules, &person.reachable, now);
+        if plan.is_empty() {
             skipped.push(json!({ "user_id": user_id, "reason": "no deliverable device" }));
             continue;
         }
-        pages += devices;
         paged.push(PagedPerson {
             user_id: user_id.clone(),
-            name,
+            name: person.name,
             role: how.clone(),
-            devices,
+            devices: plan.len(),
         });
+        rows.extend(message.to(user_id, plan));
     }
-    Ok((paged, pages))
+    outbox::queue(tx, &rows).await?;
+    Ok((paged, rows.len()))
 }
 
-/// Queues what reaches `user_id`, in the caller's transaction (the outbox); returns how many
-/// deliveries. A page follows the person's notification rules (theirs, the admin's default,
-/// or push at once and every verified SMS after a minute): one delivery per active device for
-/// a push rule, one per verified, live contact method for the others, each due `delay` after
-/// `now`. An update (to a customer's contacts) goes to their devices only.
+/// Pages `user_id` about `incident_id`, in the caller's transaction (the outbox); returns how
+/// many deliveries. A page follows the person's notification rules (theirs, the admin's
+/// default, or push at once and every verified SMS after a minute; see
+/// [`crate::domain::reach`]); an update (to a customer's contacts) goes to their devices only.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn queue_for_user(
     tx: &mut Tx,
@@ -458,74 +490,37 @@ pub(crate) async fn queue_for_user(
     expires: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let rules = if kind == "page" {
-        effective_rules(tx, user_id).await?
-    } else {
-        RuleSet::from_stored(vec![NotificationRule {
-            method: Channel::Push,
-            method_id: None,
-            delay_minutes: 0,
-        }])
+    let Some(person) = person_facts(tx, user_id, now).await? else {
+        return Ok(0);
     };
-    let outbox = Outbox {
+    let plan = if kind == "page" {
+        reach::plan_page(&person.rules, &person.reachable, now)
+    } else {
+        reach::plan_update(&person.reachable, now)
+    };
+    if plan.is_empty() {
+        return Ok(0);
+    }
+    let never_paged: Option<i64> = sqlx::query_scalar(
+        "SELECT CASE WHEN first_page_at IS NULL THEN 1 ELSE 0 END FROM incidents WHERE id = $1",
+    )
+    .bind(incident_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let first_paging = never_paged == Some(1);
+    let message = Message {
         incident_id,
-        user_id,
         kind,
         pos,
         title,
         body,
         expires,
         now,
+        first_paging,
     };
-    let mut queued = 0;
-    // A method named by two rules (every SMS at 1, this SMS at 3) is paged by the first.
-    let mut reached: Vec<String> = Vec::new();
-    for rule in rules.rules() {
-        let due = now + Duration::minutes(i64::from(rule.delay_minutes));
-        let Some(method_kind) = rule.method.method_kind() else {
-            let devices = sqlx::query(
-                "SELECT id, platform FROM devices \
-                 WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NULL",
-            )
-            .bind(user_id)
-            .fetch_all(&mut **tx)
-            .await?;
-            for device in &devices {
-                let device_id: String = device.try_get("id")?;
-                if reached.contains(&device_id) {
-                    continue;
-                }
-                let platform: String = device.try_get("platform")?;
-                outbox
-                    .insert(tx, due, Recipient::Device(&device_id, &platform))
-                    .await?;
-                reached.push(device_id);
-                queued += 1;
-            }
-            continue;
-        };
-        let methods: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM contact_methods WHERE user_id = $1 AND kind = $2 \
-             AND verified_at IS NOT NULL AND disabled_at IS NULL AND deleted_at IS NULL \
-             AND ($3 = '' OR id = $3) ORDER BY created_at, id",
-        )
-        .bind(user_id)
-        .bind(method_kind.as_str())
-        .bind(rule.method_id.as_deref().unwrap_or(""))
-        .fetch_all(&mut **tx)
-        .await?;
-        for method_id in methods {
-            if reached.contains(&method_id) {
-                continue;
-            }
-            outbox
-                .insert(tx, due, Recipient::Method(&method_id, rule.method))
-                .await?;
-            reached.push(method_id);
-            queued += 1;
-        }
-    }
-    Ok(queued)
+    let rows = message.to(user_id, plan);
+    outbox::queue(tx, &rows).await?;
+    Ok(rows.len())
 }
 
 /// Queues `title`/`body` as an update to every live device of the customer's contacts, in
@@ -548,113 +543,31 @@ async fn tell_customer(
     .bind(customer_id)
     .fetch_all(&mut **tx)
     .await?;
-    let rows = devices
-        .iter()
-        .map(|d| -> Result<(String, String, String), sqlx::Error> {
-            Ok((
-                d.try_get("user_id")?,
-                d.try_get("id")?,
-                d.try_get("platform")?,
-            ))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (now, expires) = (millis(now), millis(expires));
-    super::insert_rows(
-        tx,
-        "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \
-         escalation_pass, escalation_step, title, body, state, due_at, expires_at, give_up_at, \
-         created_at, updated_at, first_page, channel)",
-        18,
-        &rows,
-        |query, (user_id, device_id, platform)| {
-            query
-                .bind(new_id())
-                .bind(incident_id.to_owned())
-                .bind(user_id.clone())
-                .bind(device_id.clone())
-                .bind(platform.clone())
-                .bind("update")
-                .bind(0_i64)
-                .bind(0_i64)
-                .bind(title.to_owned())
-                .bind(body.to_owned())
-                .bind("pending")
-                .bind(now)
-                .bind(expires)
-                .bind(expires)
-                .bind(now)
-                .bind(now)
-                .bind(0_i64)
-                .bind(Channel::Push.as_str())
-        },
-    )
-    .await?;
-    Ok(rows.len())
-}
-
-/// Who one outbox row goes to.
-enum Recipient<'a> {
-    /// A device id and its platform (push).
-    Device(&'a str, &'a str),
-    /// A contact method id and its channel.
-    Method(&'a str, Channel),
-}
-
-/// The parts every delivery of one `queue_for_user` call shares.
-struct Outbox<'a> {
-    incident_id: &'a str,
-    user_id: &'a str,
-    kind: &'a str,
-    pos: Position,
-    title: &'a str,
-    body: &'a str,
-    expires: DateTime<Utc>,
-    now: DateTime<Utc>,
-}
-
-impl Outbox<'_> {
-    async fn insert(
-        &self,
-        tx: &mut Tx,
-        due: DateTime<Utc>,
-        to: Recipient<'_>,
-    ) -> Result<(), StoreError> {
-        let (device_id, platform, method_id, channel) = match to {
-            Recipient::Device(id, platform) => (Some(id), Some(platform), None, Channel::Push),
-            Recipient::Method(id, channel) => (None, None, Some(id), channel),
+    let message = Message {
+        incident_id,
+        kind: "update",
+        pos: Position::FIRST,
+        title,
+        body,
+        expires,
+        now,
+        first_paging: false,
+    };
+    let mut rows = Vec::new();
+    for d in &devices {
+        let user_id: String = d.try_get("user_id")?;
+        let device = Device {
+            id: d.try_get("id")?,
+            platform: d.try_get("platform")?,
         };
-        // SMS pages carry a short code a reply names (`ACK 4K7Q`).
-        let reply_code = (channel == Channel::Sms && self.kind == "page").then(reply_code);
-        sqlx::query(
-            "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \
-             escalation_pass, escalation_step, title, body, state, due_at, expires_at, give_up_at, \
-             created_at, updated_at, first_page, channel, contact_method_id, reply_code) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $12, $14, $14, \
-             CASE WHEN EXISTS (SELECT 1 FROM incidents WHERE id = $2 AND first_page_at IS NULL) \
-             THEN $13 ELSE 0 END, $15, $16, $17)",
-        )
-        .bind(new_id())
-        .bind(self.incident_id)
-        .bind(self.user_id)
-        .bind(device_id)
-        .bind(platform)
-        .bind(self.kind)
-        .bind(i64::from(self.pos.pass))
-        .bind(self.pos.step as i64)
-        .bind(self.title)
-        .bind(self.body)
-        .bind(millis(due))
-        .bind(millis(self.expires))
-        // The pages of an incident's first paging go out ahead of any backlog.
-        .bind(i64::from(self.kind == "page"))
-        .bind(millis(self.now))
-        .bind(channel.as_str())
-        .bind(method_id)
-        .bind(reply_code)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        let reachable = Reachable {
+            devices: vec![device],
+            methods: Vec::new(),
+        };
+        rows.extend(message.to(&user_id, reach::plan_update(&reachable, now)));
     }
+    outbox::queue(tx, &rows).await?;
+    Ok(rows.len())
 }
 
 /// An open incident with what paging it needs, read inside the paging transaction.
@@ -668,13 +581,16 @@ pub(crate) struct PagingIncident {
     pub affected_service: String,
     /// The policy the incident was opened with (the current one for older incidents).
     pub policy: EscalationPolicy,
+    /// It has never been paged.
+    pub first_paging: bool,
 }
 
 impl PagingIncident {
     pub(crate) async fn load(tx: &mut Tx, incident_id: &str) -> Result<Self, StoreError> {
         let row = sqlx::query(
             "SELECT i.ticket_id, t.external_ref, i.customer_id, c.name AS customer_name, \
-             i.summary, i.affected_service, i.policy, i.tier_id \
+             i.summary, i.affected_service, i.policy, i.tier_id, \
+             CASE WHEN i.first_page_at IS NULL THEN 1 ELSE 0 END AS never_paged \
              FROM incidents i JOIN tickets t ON t.id = i.ticket_id \
              JOIN customers c ON c.id = i.customer_id WHERE i.id = $1",
         )
@@ -697,6 +613,7 @@ impl PagingIncident {
             summary: row.try_get("summary")?,
             affected_service: row.try_get("affected_service")?,
             policy,
+            first_paging: row.try_get::<i64, _>("never_paged")? == 1,
         })
     }
 
@@ -710,6 +627,7 @@ impl PagingIncident {
             account_manager: None,
             summary: &self.summary,
             affected_service: &self.affected_service,
+            first_paging: self.first_paging,
         }
     }
 }

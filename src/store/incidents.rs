@@ -1077,6 +1077,7 @@ pub(crate) async fn record_p1(
         account_manager: Some(facts.account_manager.as_deref()),
         summary: press.summary,
         affected_service: press.affected_service,
+        first_paging: true,
     };
     let escalated = escalate_from(tx, &ctx, policy, Position::FIRST, now).await?;
     let incident = if created {
