@@ -43,6 +43,9 @@ pub struct BenchOptions {
     pub rate: u32,
     pub seconds: u32,
     pub devices: u32,
+    /// Customers the devices are spread over (each with an account manager of their own);
+    /// presses go round them.
+    pub customers: u32,
     pub dir: PathBuf,
     /// Runs per rate; the median run by alert-to-page p99 stands for the rate.
     pub repeat: u32,
@@ -309,6 +312,8 @@ async fn floor_push(mocks: &MockProviders, n: usize) -> anyhow::Result<Summary> 
 }
 
 struct Press {
+    /// Which customer pressed (contact i belongs to customer i mod N).
+    customer: usize,
     started: DateTime<Utc>,
     latency_ms: f64,
     status: u16,
@@ -408,6 +413,10 @@ pub async fn run(opts: BenchOptions, command: String) -> anyhow::Result<()> {
         bail!("--db-latency needs a PostgreSQL --database-url: SQLite is a file, not a connection");
     }
     anyhow::ensure!(opts.repeat >= 1, "--repeat must be at least 1");
+    anyhow::ensure!(
+        (1..=opts.devices).contains(&opts.customers),
+        "--customers must be between 1 and --devices"
+    );
     let _ = std::fs::remove_dir_all(&opts.dir);
     std::fs::create_dir_all(&opts.dir)?;
     let mut rates: Vec<RateResult> = Vec::new();
@@ -426,6 +435,7 @@ pub async fn run(opts: BenchOptions, command: String) -> anyhow::Result<()> {
         db_latency_ms: opts.db_latency.map(|d| d.as_secs_f64() * 1000.0),
         knee,
         knee_p99_limit_ms: opts.knee_p99_limit_ms,
+        customers: opts.customers,
         rates,
     };
     let path = file.write(&opts.results_dir)?;
@@ -581,17 +591,25 @@ async fn measure(
     }
 
     let admin = AdminClient::new(http.clone(), &base, &key);
-    let manager = admin
-        .create_user("responder", "Bench Manager", None)
-        .await?;
-    let customer = admin
-        .create_customer("Bench Corp", "gold", Some(&manager))
-        .await?;
-    let mut am_phone = admin.enroll_phone(&manager, "ios", "bench phone").await?;
+    let mut customers = Vec::new();
+    let mut manager_phones = Vec::new();
+    for c in 0..opts.customers {
+        let manager = admin
+            .create_user("responder", &format!("Bench Manager {c}"), None)
+            .await?;
+        customers.push(
+            admin
+                .create_customer(&format!("Bench Corp {c}"), "gold", Some(&manager))
+                .await?,
+        );
+        manager_phones.push(admin.enroll_phone(&manager, "ios", "bench phone").await?);
+    }
+    // Contact i belongs to customer i mod N, so presses go round the customers.
     let mut phones = Vec::new();
     for i in 0..opts.devices {
+        let customer = &customers[i as usize % customers.len()];
         let contact = admin
-            .create_user("contact", &format!("Contact {i}"), Some(&customer))
+            .create_user("contact", &format!("Contact {i}"), Some(customer))
             .await?;
         let platform = if i % 2 == 0 { "ios" } else { "android" };
         phones.push(
@@ -615,6 +633,7 @@ async fn measure(
     for i in 0..total {
         ticker.tick().await;
         let mut phone = phones[i % phones.len()].clone();
+        let customer = (i % phones.len()) % customers.len();
         let presses = presses.clone();
         tasks.push(tokio::spawn(async move {
             let body = press_body(
@@ -633,6 +652,7 @@ async fn measure(
                 Err(_) => (0, None),
             };
             presses.lock().expect("lock").push(Press {
+                customer,
                 started,
                 latency_ms,
                 status,
@@ -696,8 +716,11 @@ async fn measure(
     );
     let paged = to_page.n;
 
+    // The first customer's account manager acknowledges up to 100 of its incidents.
     let mut acks = Vec::new();
-    for p in ok.iter().take(100) {
+    let am_phone = &mut manager_phones[0];
+    let first_customers = ok.iter().filter(|p| p.customer == 0).take(100);
+    for p in first_customers {
         if let Some(incident) = &p.incident {
             let started = Instant::now();
             let (status, _) = am_phone.acknowledge(incident).await?;

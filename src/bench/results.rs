@@ -75,7 +75,14 @@ pub struct ResultsFile {
     /// With `--find-knee`: the highest rate that passed, and the limit it was held to.
     pub knee: Option<u32>,
     pub knee_p99_limit_ms: f64,
+    /// How many customers the presses came from (older files: one).
+    #[serde(default = "one")]
+    pub customers: u32,
     pub rates: Vec<RateResult>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl ResultsFile {
@@ -91,8 +98,12 @@ impl ResultsFile {
             .db_latency_ms
             .map(|ms| format!("-latency-{ms}ms"))
             .unwrap_or_default();
+        let customers = match self.customers {
+            1 => String::new(),
+            n => format!("-{n}-customers"),
+        };
         let path = dir.join(format!(
-            "{}-{what}{latency}-{}.json",
+            "{}-{what}{latency}{customers}-{}.json",
             self.backend.to_lowercase(),
             self.finished_at.format("%Y%m%dT%H%M%SZ")
         ));
@@ -133,10 +144,13 @@ pub fn report(dir: &Path) -> anyhow::Result<String> {
     );
     for (path, file) in &files {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let database = match file.db_latency_ms {
+        let mut database = match file.db_latency_ms {
             Some(ms) => format!("{} (+{ms} ms each way)", file.backend),
             None => file.backend.clone(),
         };
+        if file.customers > 1 {
+            database.push_str(&format!(", {} customers", file.customers));
+        }
         for rate in &file.rates {
             let r = &rate.median_run;
             let knee = if file.knee == Some(rate.rate) {

@@ -27,6 +27,10 @@ pub struct BenchArgs {
     /// Simulated customer phones.
     #[arg(long, default_value_t = 50)]
     devices: u32,
+    /// Customers the devices belong to, each with its own account manager; presses go round
+    /// them (on PostgreSQL, different customers are recorded in parallel lanes).
+    #[arg(long, default_value_t = 1)]
+    customers: u32,
     /// Working directory (wiped at start).
     #[arg(long, default_value = "panic-gateway-bench")]
     dir: PathBuf,
@@ -164,6 +168,7 @@ pub async fn bench(args: BenchArgs, database_url: Option<String>) -> anyhow::Res
             rate: args.rate,
             seconds: args.seconds,
             devices: args.devices,
+            customers: args.customers,
             dir: args.dir,
             repeat: args.repeat,
             db_latency: args.db_latency,

@@ -19,7 +19,7 @@ use sqlx::Row;
 
 use super::incidents::{event, On, PagedPerson};
 use super::outbox::{self, Message};
-use super::reach::{person_facts, PersonFacts};
+use super::reach::person_facts;
 use super::teams::{forget_picks, pick_member};
 use super::waiting::{resume_tx, ResumedBecause};
 use super::{millis, new_id, Store, StoreError, Tx};
@@ -89,7 +89,6 @@ async fn resolve_target(
     pos: Position,
     now: DateTime<Utc>,
     skipped: &mut Vec<serde_json::Value>,
-    facts: &mut BTreeMap<String, PersonFacts>,
 ) -> Result<Vec<(String, String)>, StoreError> {
     Ok(match target {
         Target::AccountManager => {
@@ -107,12 +106,11 @@ async fn resolve_target(
                 skipped.push(json!({ "target": "account_manager", "reason": "the customer has no account manager" }));
                 return Ok(Vec::new());
             };
-            // Read once for both questions: are they away, and how are they paged.
-            let Some(manager_facts) = person_facts(tx, &manager, now).await? else {
-                return Ok(vec![(manager, "account_manager".into())]);
-            };
-            let away = manager_facts.away.clone();
-            facts.insert(manager.clone(), manager_facts);
+            // Read once (per transaction) for both questions: are they away, and how are
+            // they paged.
+            let away = person_facts(tx, &manager, now)
+                .await?
+                .and_then(|facts| facts.away_at(now));
             match away {
                 None => vec![(manager, "account_manager".into())],
                 Some(delegate_id) => match delegate_id {
@@ -202,11 +200,8 @@ pub(crate) async fn escalate_from(
         let mut skipped = Vec::new();
         // Each person once per step, whichever target named them first.
         let mut people: BTreeMap<String, String> = BTreeMap::new();
-        let mut facts = BTreeMap::new();
         for target in &step.targets {
-            for (user, how) in
-                resolve_target(tx, target, ctx, pos, now, &mut skipped, &mut facts).await?
-            {
+            for (user, how) in resolve_target(tx, target, ctx, pos, now, &mut skipped).await? {
                 people.entry(user).or_insert(how);
             }
         }
@@ -214,7 +209,6 @@ pub(crate) async fn escalate_from(
             tx,
             ctx,
             &people,
-            facts,
             pos,
             now + step.ack_timeout,
             now,
@@ -297,35 +291,18 @@ async fn page_support_managers(
         .map(|s| s.ack_timeout)
         .unwrap_or_else(|| Duration::minutes(10));
     let mut skipped = Vec::new();
-    let mut facts = BTreeMap::new();
-    let people: BTreeMap<String, String> = resolve_target(
-        tx,
-        &Target::SupportManagers,
-        ctx,
-        pos,
-        now,
-        &mut skipped,
-        &mut facts,
-    )
-    .await?
-    .into_iter()
-    .collect();
+    let people: BTreeMap<String, String> =
+        resolve_target(tx, &Target::SupportManagers, ctx, pos, now, &mut skipped)
+            .await?
+            .into_iter()
+            .collect();
     if people.is_empty() {
         skipped.push(
             json!({ "target": "support_managers", "reason": "there are no support managers" }),
         );
     }
-    let (paged, pages) = page_people(
-        tx,
-        ctx,
-        &people,
-        facts,
-        pos,
-        now + window,
-        now,
-        &mut skipped,
-    )
-    .await?;
+    let (paged, pages) =
+        page_people(tx, ctx, &people, pos, now + window, now, &mut skipped).await?;
     let on = On {
         ticket: ctx.ticket_id,
         incident: Some(ctx.incident_id),
@@ -411,14 +388,11 @@ async fn mark_exhausted(
     Ok(())
 }
 
-/// Queues a page for every deliverable device and method of `people` (`facts` holds what is
-/// known of some of them already), all in one statement.
-#[allow(clippy::too_many_arguments)]
+/// Queues a page for every deliverable device and method of `people`, all in one statement.
 async fn page_people(
     tx: &mut Tx,
     ctx: &PageContext<'_>,
     people: &BTreeMap<String, String>,
-    mut facts: BTreeMap<String, PersonFacts>,
     pos: Position,
     expires: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -449,11 +423,7 @@ async fn page_people(
     let mut paged = Vec::new();
     let mut rows = Vec::new();
     for (user_id, how) in people {
-        let known = match facts.remove(user_id) {
-            Some(known) => Some(known),
-            None => person_facts(tx, user_id, now).await?,
-        };
-        let Some(person) = known else {
+        let Some(person) = person_facts(tx, user_id, now).await? else {
             skipped.push(json!({ "user_id": user_id, "reason": "no such user" }));
             continue;
         };
@@ -464,7 +434,7 @@ async fn page_people(
         }
         paged.push(PagedPerson {
             user_id: user_id.clone(),
-            name: person.name,
+            name: person.name.clone(),
             role: how.clone(),
             devices: plan.len(),
         });

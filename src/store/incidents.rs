@@ -5,6 +5,8 @@
 //! ran out restarts it, and the answer's `paged` says plainly when nobody could be reached.
 //! A customer past its flood guard joins its newest open incident instead of opening more.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -868,38 +870,48 @@ async fn newest_open(tx: &mut Tx, customer_id: &str) -> Result<Option<String>, s
 }
 
 /// What paging a new incident needs of its customer and tier, read in one statement.
-struct CustomerFacts {
+pub(crate) struct CustomerFacts {
     name: String,
     account_manager: Option<String>,
     policy: EscalationPolicy,
     sla: TierSla,
 }
 
+/// What paging needs of `customer_id` on `tier_id`, read once per transaction; `lock` takes
+/// the customer's row lock with the read (PostgreSQL).
 async fn customer_facts(
     tx: &mut Tx,
     customer_id: &str,
     tier_id: &str,
-) -> Result<CustomerFacts, StoreError> {
-    let row = sqlx::query(
+    lock: bool,
+) -> Result<Arc<CustomerFacts>, StoreError> {
+    if let Some(known) = tx.known_customer(customer_id, tier_id) {
+        return Ok(known);
+    }
+    let sql = format!(
         "SELECT c.name, c.account_manager_id, \
          (SELECT definition FROM escalation_policies WHERE customer_id = c.id LIMIT 1) AS own, \
          (SELECT definition FROM escalation_policies WHERE tier_id = $2 LIMIT 1) AS tier_policy, \
          (SELECT sla FROM tiers WHERE id = $2) AS sla \
-         FROM customers c WHERE c.id = $1",
-    )
-    .bind(customer_id)
-    .bind(tier_id)
-    .fetch_one(&mut **tx)
-    .await?;
+         FROM customers c WHERE c.id = $1{}",
+        if lock { " FOR UPDATE OF c" } else { "" }
+    );
+    let row = sqlx::query(&sql)
+        .bind(customer_id)
+        .bind(tier_id)
+        .fetch_one(&mut **tx)
+        .await?;
     let own: Option<String> = row.try_get("own")?;
     let tier_policy: Option<String> = row.try_get("tier_policy")?;
     let sla: Option<String> = row.try_get("sla")?;
-    Ok(CustomerFacts {
+    let facts = Arc::new(CustomerFacts {
         name: row.try_get("name")?,
         account_manager: row.try_get("account_manager_id")?,
         policy: parse_policy(own.or(tier_policy).as_deref())?,
         sla: parse_sla(tier_id, sla.as_deref().unwrap_or("{}")),
-    })
+    });
+    tx.remember_customer(customer_id, tier_id, facts.clone());
+    Ok(facts)
 }
 
 /// Adds a press to an open incident: counted and shown in its timeline, with the reason. While
@@ -985,13 +997,12 @@ pub(crate) async fn record_p1(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(AlertRecord, usize), StoreError> {
-    if backend == Backend::Postgres && tx.first_lock_of(press.customer_id) {
-        // One P1 intake per customer at a time, so concurrent presses cannot all slip
-        // under the flood guard's count. (SQLite runs write transactions one at a time.)
-        sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
-            .bind(press.customer_id)
-            .fetch_optional(&mut **tx)
-            .await?;
+    // One P1 intake per customer at a time on PostgreSQL, so concurrent presses cannot all
+    // slip under the flood guard's count (SQLite runs write transactions one at a time): the
+    // customer's row is locked by the read of what paging needs, once per transaction.
+    let mut facts = None;
+    if backend == Backend::Postgres {
+        facts = Some(customer_facts(tx, press.customer_id, press.tier_id, true).await?);
     }
     let key = open_key(press.customer_id, press.affected_service);
     let open = open_incidents(
@@ -1024,7 +1035,10 @@ pub(crate) async fn record_p1(
         AlertOutcome::Escalated
     };
     let incident_id = new_id();
-    let facts = customer_facts(tx, press.customer_id, press.tier_id).await?;
+    let facts = match facts {
+        Some(facts) => facts,
+        None => customer_facts(tx, press.customer_id, press.tier_id, false).await?,
+    };
     let (policy, sla) = (&facts.policy, &facts.sla);
     let inserted = sqlx::query(
         "INSERT INTO incidents (id, customer_id, ticket_id, tier_id, affected_service, open_key, \

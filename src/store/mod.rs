@@ -24,7 +24,7 @@ mod migrations;
 pub mod oncall;
 mod outbox;
 pub mod page_replies;
-mod reach;
+pub(crate) mod reach;
 pub(crate) mod reachability;
 pub mod readiness;
 pub mod schedules;
@@ -152,8 +152,12 @@ pub(crate) struct Tx {
     inner: Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     events: Vec<PendingEvent>,
-    /// Customers whose row this transaction locked (PostgreSQL; see `record_p1`).
-    locked_customers: Vec<String>,
+    /// Customers this transaction read what paging needs of (and, on PostgreSQL, locked the
+    /// row of; see `record_p1`), as (customer id, tier id, facts). Nothing a press writes
+    /// changes them, so the presses of a batch read them once.
+    customers: Vec<(String, String, Arc<incidents::CustomerFacts>)>,
+    /// People this transaction read what paging them needs of ([`reach::person_facts`]).
+    people: Vec<(String, Arc<reach::PersonFacts>)>,
     /// The live webhook endpoints as (id, subscribed events as JSON), read at most once per
     /// transaction.
     pub(crate) webhook_endpoints: Option<Vec<(String, String)>>,
@@ -198,25 +202,53 @@ impl Tx {
     pub(crate) fn mark(&self) -> TxMark {
         TxMark {
             events: self.events.len(),
-            locks: self.locked_customers.len(),
+            locks: self.customers.len(),
         }
     }
 
-    /// Forgets the events kept and the row locks taken since `mark`: the savepoint was rolled
-    /// back, and PostgreSQL releases row locks taken after a savepoint rolled back to.
+    /// Forgets the events kept and the customers read and locked since `mark`: the savepoint
+    /// was rolled back, and PostgreSQL releases row locks taken after a savepoint rolled back
+    /// to.
     pub(crate) fn back_to(&mut self, mark: TxMark) {
         self.events.truncate(mark.events);
-        self.locked_customers.truncate(mark.locks);
+        self.customers.truncate(mark.locks);
     }
 
-    /// Whether this transaction has locked `customer_id`'s row already; remembers that it is
-    /// about to when not.
-    pub(crate) fn first_lock_of(&mut self, customer_id: &str) -> bool {
-        if self.locked_customers.iter().any(|c| c == customer_id) {
-            return false;
-        }
-        self.locked_customers.push(customer_id.to_owned());
-        true
+    /// What this transaction read (and locked) of `customer_id` on `tier_id`, if it did.
+    pub(crate) fn known_customer(
+        &self,
+        customer_id: &str,
+        tier_id: &str,
+    ) -> Option<Arc<incidents::CustomerFacts>> {
+        self.customers
+            .iter()
+            .find(|(c, t, _)| c == customer_id && t == tier_id)
+            .map(|(_, _, facts)| facts.clone())
+    }
+
+    /// What this transaction read of `user_id` for paging, if it did.
+    pub(crate) fn known_person(&self, user_id: &str) -> Option<Arc<reach::PersonFacts>> {
+        self.people
+            .iter()
+            .find(|(u, _)| u == user_id)
+            .map(|(_, facts)| facts.clone())
+    }
+
+    /// Remembers what was read of `user_id` for paging (newer facts replace older).
+    pub(crate) fn remember_person(&mut self, user_id: &str, facts: Arc<reach::PersonFacts>) {
+        self.people.retain(|(u, _)| u != user_id);
+        self.people.push((user_id.to_owned(), facts));
+    }
+
+    /// Remembers what was read (and locked) of `customer_id` on `tier_id`.
+    pub(crate) fn remember_customer(
+        &mut self,
+        customer_id: &str,
+        tier_id: &str,
+        facts: Arc<incidents::CustomerFacts>,
+    ) {
+        self.customers
+            .push((customer_id.to_owned(), tier_id.to_owned(), facts));
     }
 
     /// Writes the kept events.
@@ -419,7 +451,8 @@ impl Store {
             inner,
             _turn: turn,
             events: Vec::new(),
-            locked_customers: Vec::new(),
+            customers: Vec::new(),
+            people: Vec::new(),
             webhook_endpoints: None,
         })
     }

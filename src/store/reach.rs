@@ -3,27 +3,76 @@
 //! verified methods. Paging someone used to be five or six statements, each a round trip to
 //! PostgreSQL or a hand-off to SQLite's worker thread; the plan is made from these facts by
 //! [`crate::domain::reach`].
+//!
+//! A transaction keeps what it read (see [`Tx::known_person`]): nothing a paging transaction
+//! writes changes a person's rules, devices or absences, so the presses of one batch, all
+//! paging the same account manager, read them once. Absences are read for a window around
+//! the moment asked about, so a press a few milliseconds later is judged at its own moment.
 
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
 use super::contacts::{parse_rules, DEFAULT_SUBJECT};
-use super::{millis, StoreError};
+use super::{millis, StoreError, Tx};
 use crate::domain::contact::{MethodKind, RuleSet};
 use crate::domain::reach::{Device, Method, Reachable};
+
+/// How far from the moment they were read for the facts hold (absences are read for this
+/// window on either side).
+const WINDOW: Duration = Duration::seconds(60);
 
 /// One person as paging sees them.
 #[derive(Debug, Clone)]
 pub(crate) struct PersonFacts {
     pub name: String,
-    /// `None`: not away now. `Some(delegate)`: away, standing in for them `delegate`, if any.
-    pub away: Option<Option<String>>,
     pub rules: RuleSet,
     pub reachable: Reachable,
+    /// The moment they were read for.
+    read_for: DateTime<Utc>,
+    /// Absences touching the window around `read_for`: (starts, ends, created, delegate).
+    absences: Vec<(i64, i64, i64, Option<String>)>,
 }
 
-/// The facts about `user_id` at `now`; `None` when there is no such user.
+impl PersonFacts {
+    /// Whether they can be asked about `at`.
+    fn hold_at(&self, at: DateTime<Utc>) -> bool {
+        (at - self.read_for).abs() <= WINDOW
+    }
+
+    /// `None`: not away at `at`. `Some(delegate)`: away, `delegate` standing in, if anyone.
+    /// The newest absence wins where two overlap.
+    pub fn away_at(&self, at: DateTime<Utc>) -> Option<Option<String>> {
+        let at = millis(at);
+        self.absences
+            .iter()
+            .filter(|(starts, ends, _, _)| *starts <= at && *ends > at)
+            .max_by_key(|(_, _, created, _)| *created)
+            .map(|(_, _, _, delegate)| delegate.clone())
+    }
+}
+
+/// The facts about `user_id` at `now`, read at most once per transaction; `None` when there
+/// is no such user.
 pub(crate) async fn person_facts(
+    tx: &mut Tx,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Arc<PersonFacts>>, StoreError> {
+    if let Some(known) = tx.known_person(user_id) {
+        if known.hold_at(now) {
+            return Ok(Some(known));
+        }
+    }
+    let facts = read(tx, user_id, now).await?.map(Arc::new);
+    if let Some(facts) = &facts {
+        tx.remember_person(user_id, facts.clone());
+    }
+    Ok(facts)
+}
+
+async fn read(
     conn: &mut sqlx::AnyConnection,
     user_id: &str,
     now: DateTime<Utc>,
@@ -32,8 +81,9 @@ pub(crate) async fn person_facts(
     let rows = sqlx::query(
         "SELECT 'name' AS k, name AS a, CAST(NULL AS TEXT) AS b, CAST(0 AS BIGINT) AS n \
          FROM users WHERE id = $1 \
-         UNION ALL SELECT 'away', delegate_id, CAST(NULL AS TEXT), created_at FROM unavailability \
-         WHERE user_id = $1 AND starts_at <= $2 AND ends_at > $2 \
+         UNION ALL SELECT 'away', delegate_id, CAST(starts_at AS TEXT) || ' ' || \
+         CAST(ends_at AS TEXT), created_at FROM unavailability \
+         WHERE user_id = $1 AND starts_at <= $4 AND ends_at > $5 \
          UNION ALL SELECT 'rules', rules, subject, CAST(0 AS BIGINT) FROM notification_rules \
          WHERE subject = $1 OR subject = $3 \
          UNION ALL SELECT 'device', id, platform, CAST(0 AS BIGINT) FROM devices \
@@ -45,12 +95,13 @@ pub(crate) async fn person_facts(
     .bind(user_id)
     .bind(millis(now))
     .bind(DEFAULT_SUBJECT)
+    .bind(millis(now + WINDOW))
+    .bind(millis(now - WINDOW))
     .fetch_all(&mut *conn)
     .await?;
 
     let mut name = None;
-    // (created_at, delegate) of the newest unavailability covering now.
-    let mut away: Option<(i64, Option<String>)> = None;
+    let mut absences = Vec::new();
     let (mut own_rules, mut default_rules) = (None, None);
     let mut devices = Vec::new();
     let mut methods: Vec<(i64, Method)> = Vec::new();
@@ -62,8 +113,10 @@ pub(crate) async fn person_facts(
         match k.as_str() {
             "name" => name = a,
             "away" => {
-                if away.as_ref().is_none_or(|(at, _)| n > *at) {
-                    away = Some((n, a));
+                let span = b.unwrap_or_default();
+                let mut bounds = span.split(' ').map(str::parse::<i64>);
+                if let (Some(Ok(starts)), Some(Ok(ends))) = (bounds.next(), bounds.next()) {
+                    absences.push((starts, ends, n, a));
                 }
             }
             "rules" => {
@@ -102,11 +155,58 @@ pub(crate) async fn person_facts(
     methods.sort_by(|(at_x, x), (at_y, y)| at_x.cmp(at_y).then_with(|| x.id.cmp(&y.id)));
     Ok(Some(PersonFacts {
         name,
-        away: away.map(|(_, delegate)| delegate),
+        read_for: now,
+        absences,
         rules,
         reachable: Reachable {
             devices,
             methods: methods.into_iter().map(|(_, m)| m).collect(),
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap()
+    }
+
+    fn facts(absences: Vec<(i64, i64, i64, Option<String>)>) -> PersonFacts {
+        PersonFacts {
+            name: "Ann".into(),
+            rules: RuleSet::builtin_default(),
+            reachable: Reachable::default(),
+            read_for: at(1_000_000),
+            absences,
+        }
+    }
+
+    #[test]
+    fn an_absence_counts_from_its_start_until_just_before_its_end() {
+        let f = facts(vec![(1_000_000, 1_030_000, 1, Some("bob".into()))]);
+        assert_eq!(f.away_at(at(999_999)), None);
+        assert_eq!(f.away_at(at(1_000_000)), Some(Some("bob".into())));
+        assert_eq!(f.away_at(at(1_029_999)), Some(Some("bob".into())));
+        assert_eq!(f.away_at(at(1_030_000)), None);
+    }
+
+    #[test]
+    fn where_absences_overlap_the_newest_decides_the_delegate() {
+        let f = facts(vec![
+            (0, 2_000_000, 5, Some("old".into())),
+            (500_000, 1_500_000, 9, None),
+        ]);
+        assert_eq!(f.away_at(at(1_000_000)), Some(None));
+        assert_eq!(f.away_at(at(1_800_000)), Some(Some("old".into())));
+    }
+
+    #[test]
+    fn facts_hold_only_within_the_window_they_were_read_for() {
+        let f = facts(Vec::new());
+        assert!(f.hold_at(at(1_000_000 + 60_000)));
+        assert!(f.hold_at(at(1_000_000 - 60_000)));
+        assert!(!f.hold_at(at(1_000_000 + 60_001)));
+    }
 }
