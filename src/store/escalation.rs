@@ -14,13 +14,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
 
 use super::contacts::effective_rules;
-use super::incidents::{event, On, PagedPerson};
 use super::reachability::away_now;
 use super::teams::{forget_picks, pick_member};
+use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
 use super::{millis, new_id, Store, StoreError, Tx};
 use crate::domain::contact::{reply_code, Channel, NotificationRule, RuleSet};
@@ -40,6 +41,16 @@ pub(crate) struct PageContext<'a> {
     pub account_manager: Option<Option<&'a str>>,
     pub summary: &'a str,
     pub affected_service: &'a str,
+}
+
+/// Someone being paged.
+#[derive(Debug, Clone, Serialize)]
+pub struct PagedPerson {
+    pub user_id: String,
+    pub name: String,
+    /// How they came to be paged: `account_manager`, `on_call:<schedule>`, `support_manager`, …
+    pub role: String,
+    pub devices: usize,
 }
 
 /// Where escalation stands after paging.

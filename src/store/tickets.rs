@@ -5,10 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::identity::decode_error;
-use super::incidents::{event, On};
+use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
-use super::{from_millis, millis, new_id, Store, StoreError, Tx};
+use super::{decode_error, from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::priority::Priority;
 use crate::domain::timeline::TimelineKind;
 

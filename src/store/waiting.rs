@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::Row;
 
-use super::incidents::{event, On};
 use super::tickets::{ticket_by_id, Ticket};
+use super::timeline::{event, On};
 use super::{audit, from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::sla::Pause;
 use crate::domain::timeline::TimelineKind;
