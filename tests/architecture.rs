@@ -1,10 +1,11 @@
-//! The layering of `src/`, checked from the source: top-level modules import each other
-//! without circles, and nothing below the HTTP layer reaches up into `api` or `startup`.
+//! The layering of `src/`, checked from the source: no module imports another that imports it
+//! back (top-level modules, and files: `src/store/incidents.rs` is `store::incidents`), and
+//! nothing below the HTTP layer reaches up into `api` or `startup`.
 //!
-//! A module's imports are the `crate::<module>` paths in its code (comments and doc links
-//! are not imports). `main.rs` and `cli/` are the binary and may use anything; the dev tools
-//! (`demo`, `bench`, `phone`, `admin_client`) start or drive whole gateways and sit above
-//! `startup`.
+//! A module's imports are the `crate::`, `super::` and `self::` paths in its code, grouped
+//! `use` trees included (comments and doc links are not imports). `main.rs` and `cli/` are the
+//! binary and may use anything; the dev tools (`demo`, `bench`, `phone`, `admin_client`) start
+//! or drive whole gateways and sit above `startup`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -89,10 +90,8 @@ fn nothing_below_the_http_layer_reaches_up_into_api_or_startup() {
     }
 }
 
-#[test]
-fn top_level_modules_import_each_other_without_circles() {
-    let graph = imports();
-    // Depth-first search with the path kept, so a circle is reported by its members.
+/// Panics with the members of the first circle found: depth-first search with the path kept.
+fn assert_no_circles(graph: &BTreeMap<String, BTreeSet<String>>) {
     fn visit(
         node: &str,
         graph: &BTreeMap<String, BTreeSet<String>>,
@@ -114,6 +113,232 @@ fn top_level_modules_import_each_other_without_circles() {
     }
     let mut done = BTreeSet::new();
     for module in graph.keys() {
-        visit(module, &graph, &mut Vec::new(), &mut done);
+        visit(module, graph, &mut Vec::new(), &mut done);
     }
+}
+
+#[test]
+fn top_level_modules_import_each_other_without_circles() {
+    assert_no_circles(&imports());
+}
+
+/// The file's module path: `store/incidents.rs` is `store::incidents`, `store/mod.rs` is
+/// `store`.
+fn file_module(rel: &Path) -> String {
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// `text` without comments and without its `#[cfg(test)] mod tests { … }`: a test may use
+/// what it tests from anywhere.
+fn code_outside_tests(text: &str) -> String {
+    let code: String = text
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = String::new();
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        let after = &rest[at + "#[cfg(test)]".len()..];
+        out.push_str(&rest[..at]);
+        if !after.trim_start().starts_with("mod tests") {
+            out.push_str("#[cfg(test)]");
+            rest = after;
+            continue;
+        }
+        let Some(open) = after.find('{') else {
+            rest = "";
+            break;
+        };
+        let mut depth = 0;
+        let mut end = after.len();
+        for (i, c) in after[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = open + i + 1;
+                break;
+            }
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The paths a `use` tree (or a plain path) starting at `s` names, each as its segments after
+/// `prefix`: `a::{b, c::{d, e as f}, self}` gives `a::b`, `a::c::d`, `a::c::e` and `a`.
+/// Returns what follows the tree.
+fn use_tree<'a>(mut s: &'a str, prefix: &[String], out: &mut Vec<Vec<String>>) -> &'a str {
+    let mut path = prefix.to_vec();
+    loop {
+        s = s.trim_start();
+        if let Some(group) = s.strip_prefix('{') {
+            s = group;
+            loop {
+                s = use_tree(s, &path, out).trim_start();
+                match s.strip_prefix(',') {
+                    Some(next) if !next.trim_start().starts_with('}') => s = next,
+                    Some(next) => return next.trim_start().strip_prefix('}').unwrap_or(next),
+                    None => return s.strip_prefix('}').unwrap_or(s),
+                }
+            }
+        }
+        let len = s
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '*'))
+            .unwrap_or(s.len());
+        if len == 0 {
+            break;
+        }
+        let segment = &s[..len];
+        if segment != "self" && segment != "*" {
+            path.push(segment.to_owned());
+        }
+        s = &s[len..];
+        match s.strip_prefix("::") {
+            Some(more) => s = more,
+            None => break,
+        }
+    }
+    out.push(path);
+    // `path as alias`
+    match s.trim_start().strip_prefix("as ") {
+        Some(alias) => alias
+            .trim_start()
+            .trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_'),
+        None => s,
+    }
+}
+
+/// The module paths (from the crate root) that `code`, in module `module`, names through
+/// `crate::`, `super::` and `self::`.
+fn named_paths(code: &str, module: &[String]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < code.len() {
+        let rest = &code[at..];
+        let Some(start) = ["crate::", "super::", "self::"]
+            .iter()
+            .filter_map(|k| rest.find(k))
+            .min()
+        else {
+            break;
+        };
+        let begin = at + start;
+        let before = code[..begin].chars().next_back();
+        at = begin + 1;
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        let mut s = &code[begin..];
+        let mut base: Vec<String> = if let Some(r) = s.strip_prefix("crate::") {
+            s = r;
+            Vec::new()
+        } else if let Some(r) = s.strip_prefix("self::") {
+            s = r;
+            module.to_vec()
+        } else {
+            s = &s["super::".len()..];
+            module[..module.len().saturating_sub(1)].to_vec()
+        };
+        while let Some(r) = s.strip_prefix("super::") {
+            s = r;
+            base.pop();
+        }
+        use_tree(s, &base, &mut out);
+    }
+    out
+}
+
+/// File module -> the file modules its code imports. Naming one of its own ancestors (a store
+/// file's `super::Tx`) is not an import: the parent declares its children, and they use what
+/// it holds for all of them.
+fn file_imports() -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut modules = BTreeMap::new();
+    for file in files {
+        let module = file_module(file.strip_prefix(&src).unwrap());
+        // The binary: its `crate::` is another crate.
+        let top = module.split("::").next().unwrap_or_default();
+        if ["main", "lib", "cli"].contains(&top) {
+            continue;
+        }
+        modules.insert(module, file);
+    }
+    let mut graph = BTreeMap::new();
+    for (module, file) in &modules {
+        let code = code_outside_tests(&fs::read_to_string(file).unwrap());
+        let segments: Vec<String> = module.split("::").map(str::to_owned).collect();
+        let mut deps = BTreeSet::new();
+        for path in named_paths(&code, &segments) {
+            // The longest prefix of the path that is a file module.
+            let Some(dep) = (1..=path.len())
+                .rev()
+                .map(|n| path[..n].join("::"))
+                .find(|m| modules.contains_key(m))
+            else {
+                continue;
+            };
+            if dep != *module && !module.starts_with(&format!("{dep}::")) {
+                deps.insert(dep);
+            }
+        }
+        graph.insert(module.clone(), deps);
+    }
+    graph
+}
+
+#[test]
+fn use_trees_name_every_path_in_them() {
+    let module = ["web".to_owned(), "signin".to_owned()];
+    let code = "use crate::{a, b::{c, d as e}, f::self};\nuse super::session::{self, X};\n\
+                let x = super::super::top::f(); self::inner::g(); notcrate::h();";
+    let paths: Vec<String> = named_paths(code, &module)
+        .iter()
+        .map(|p| p.join("::"))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "a",
+            "b::c",
+            "b::d",
+            "f",
+            "web::session",
+            "web::session::X",
+            "top::f",
+            "web::signin::inner::g"
+        ]
+    );
+    let code = code_outside_tests(
+        "use crate::kept;\n// crate::comment\n#[cfg(test)]\nmod tests {\n    use crate::gone;\n    fn f() { }\n}\nuse crate::after;",
+    );
+    let paths: Vec<String> = named_paths(&code, &module)
+        .iter()
+        .map(|p| p.join("::"))
+        .collect();
+    assert_eq!(paths, ["kept", "after"]);
+}
+
+#[test]
+fn files_import_each_other_without_circles() {
+    let graph = file_imports();
+    // The parser sees the imports it must: grouped `super::` trees and `self::` in a `mod.rs`.
+    assert!(graph["store::tickets"].contains("store::waiting"));
+    assert!(graph["web::csrf"].contains("web::session"));
+    assert!(graph["engine"].contains("engine::dispatcher"));
+    assert_no_circles(&graph);
 }

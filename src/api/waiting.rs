@@ -19,7 +19,7 @@ use super::validate::Validator;
 use super::{json, Problem};
 use crate::domain::incident::IncidentState;
 use crate::state::AppState;
-use crate::store::waiting::ClockChange;
+use crate::store::tickets::ClockChange;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(incident_waits)

@@ -37,7 +37,7 @@ fn key_row(r: &AnyRow) -> Result<AdminKey, sqlx::Error> {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         scopes: Scopes::from_stored(&scopes)
-            .map_err(|_| super::identity::decode_error("admin_keys.scopes", &scopes))?,
+            .map_err(|_| super::decode_error("admin_keys.scopes", &scopes))?,
         created_at: from_millis(r.try_get("created_at")?),
         expires_at: at("expires_at")?,
         last_used_at: at("last_used_at")?,

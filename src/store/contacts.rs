@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
 
-use super::incidents::{event, On};
+use super::timeline::{event, On};
 use super::{audit, from_millis, millis, new_id, Store, StoreError};
 use crate::domain::contact::{
     code_sent_at, resend_wait, CodeCheck, ContactAddress, MethodKind, NotificationRule,
@@ -70,7 +70,7 @@ fn method_from_row(r: &sqlx::any::AnyRow) -> Result<ContactMethod, sqlx::Error> 
         id: r.try_get("id")?,
         user_id: r.try_get("user_id")?,
         kind: MethodKind::parse(&kind)
-            .ok_or_else(|| super::identity::decode_error("contact_methods.kind", &kind))?,
+            .ok_or_else(|| super::decode_error("contact_methods.kind", &kind))?,
         address: r.try_get("address")?,
         verified: verified_at.is_some(),
         verified_at,

@@ -11,9 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::Row;
 
-use super::identity::decode_error;
-use super::incidents::{event, On};
-use super::{from_millis, millis, Backend, Store, StoreError, Tx};
+use super::timeline::{event, On};
+use super::{decode_error, from_millis, millis, Backend, Store, StoreError, Tx};
 use crate::domain::contact::Channel;
 use crate::domain::incident::IncidentState;
 use crate::domain::platform::Platform;

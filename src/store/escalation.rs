@@ -14,13 +14,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
 
-use super::incidents::{event, On, PagedPerson};
 use super::outbox::{self, Message};
 use super::reach::person_facts;
 use super::teams::{forget_picks, pick_member};
+use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
 use super::{millis, new_id, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Target};
@@ -42,6 +43,16 @@ pub(crate) struct PageContext<'a> {
     pub affected_service: &'a str,
     /// The incident has never been paged: its first pages go out ahead of any backlog.
     pub first_paging: bool,
+}
+
+/// Someone being paged.
+#[derive(Debug, Clone, Serialize)]
+pub struct PagedPerson {
+    pub user_id: String,
+    pub name: String,
+    /// How they came to be paged: `account_manager`, `on_call:<schedule>`, `support_manager`, …
+    pub role: String,
+    pub devices: usize,
 }
 
 /// Where escalation stands after paging.

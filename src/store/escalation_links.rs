@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
-use super::incidents::{event, record_p1, FloodGuard, IncidentRow, On, Press, TicketRow};
+use super::incidents::{record_p1, FloodGuard, IncidentRow, Press, TicketRow};
 use super::tickets::{ticket_by_id, Ticket};
+use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
 use super::{audit, from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::p1_definition::{Classification, P1Answers};
@@ -151,8 +152,7 @@ fn link_row(r: &sqlx::any::AnyRow) -> Result<LinkRow, sqlx::Error> {
     let answer: Option<String> = r.try_get("answer")?;
     let answer = answer
         .map(|a| {
-            serde_json::from_str(&a)
-                .map_err(|_| super::identity::decode_error("escalation_links.answer", &a))
+            serde_json::from_str(&a).map_err(|_| super::decode_error("escalation_links.answer", &a))
         })
         .transpose()?;
     Ok(LinkRow {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{from_millis, millis, new_id, Store, StoreError};
+use super::{decode_error, from_millis, millis, new_id, Store, StoreError};
 use crate::domain::identity::{Customer, Device, DevicePrincipal, Tier, User, UserRole};
 use crate::domain::platform::Platform;
 use crate::domain::push_token::PushToken;
@@ -87,10 +87,6 @@ pub(super) fn device_row(r: &AnyRow) -> Result<Device, sqlx::Error> {
         revoked_reason: r.try_get("revoked_reason")?,
         created_at: from_millis(r.try_get("created_at")?),
     })
-}
-
-pub(crate) fn decode_error(column: &str, value: &str) -> sqlx::Error {
-    sqlx::Error::Decode(format!("unexpected value {value:?} in {column}").into())
 }
 
 const PRINCIPAL: &str = "SELECT d.id AS device_id, d.user_id, d.platform, d.revoked_at, \

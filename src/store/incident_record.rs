@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::Row;
 
-use super::incidents::{event, IncidentRow, On, TimelineEvent};
+use super::incidents::{IncidentRow, TimelineEvent};
+use super::timeline::{event, On};
 use super::{from_millis, millis, Store, StoreError};
 use crate::domain::timeline::TimelineKind;
 

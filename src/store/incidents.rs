@@ -13,11 +13,13 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::escalation::{escalate_from, parse_policy, restart_if_unanswered, PageContext};
-use super::identity::decode_error;
+use super::escalation::{
+    escalate_from, parse_policy, restart_if_unanswered, PageContext, PagedPerson,
+};
 use super::sla::parse_sla;
+use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
-use super::{from_millis, millis, new_id, Backend, PendingEvent, Store, StoreError, Tx};
+use super::{decode_error, from_millis, millis, new_id, Backend, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position};
 use crate::domain::incident::{open_key, IncidentState};
 use crate::domain::p1_definition::{Classification, P1Answers};
@@ -160,16 +162,6 @@ impl AlertOutcome {
             AlertOutcome::TicketOnly => "ticket_only",
         }
     }
-}
-
-/// Someone being paged.
-#[derive(Debug, Clone, Serialize)]
-pub struct PagedPerson {
-    pub user_id: String,
-    pub name: String,
-    /// How they came to be paged: `account_manager`, `on_call:<schedule>`, `support_manager`, …
-    pub role: String,
-    pub devices: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -326,40 +318,6 @@ fn new_ticket_ref() -> String {
     crate::domain::ticket_ref::TicketRef::generate()
         .as_str()
         .to_owned()
-}
-
-/// What a timeline event is about.
-#[derive(Clone, Copy)]
-pub(crate) struct On<'a> {
-    pub ticket: &'a str,
-    pub incident: Option<&'a str>,
-    pub alert: Option<&'a str>,
-}
-
-pub(crate) async fn event(
-    tx: &mut Tx,
-    on: On<'_>,
-    now: DateTime<Utc>,
-    kind: TimelineKind,
-    actor: Option<&str>,
-    detail: serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    let id = new_id();
-    // The helpdesk hears of state changes from the same transaction that makes them.
-    if let Some(event_type) = kind.webhook_type() {
-        super::webhooks::enqueue(tx, &id, event_type, on, now, &detail).await?;
-    }
-    tx.push_event(PendingEvent {
-        id,
-        ticket_id: on.ticket.to_owned(),
-        incident_id: on.incident.map(str::to_owned),
-        alert_id: on.alert.map(str::to_owned),
-        at: millis(now),
-        kind: kind.as_str().to_owned(),
-        actor: actor.map(str::to_owned),
-        detail: detail.to_string(),
-    });
-    Ok(())
 }
 
 /// Turns the record of a press into its HTTP answer (stored under the idempotency key).

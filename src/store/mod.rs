@@ -33,6 +33,7 @@ pub mod sla;
 pub mod staff;
 pub mod teams;
 pub mod tickets;
+mod timeline;
 pub mod waiting;
 pub mod webhooks;
 
@@ -493,6 +494,10 @@ pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
 /// A new primary key: UUIDv7, so ids sort by creation time and index locality is good.
 pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+pub(crate) fn decode_error(column: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("unexpected value {value:?} in {column}").into())
 }
 
 /// Appends to the audit log inside the caller's transaction, so the entry exists exactly

@@ -11,8 +11,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::escalation::StateChange;
-use super::identity::decode_error;
-use super::{millis, Store, StoreError};
+use super::{decode_error, millis, Store, StoreError};
 use crate::domain::incident::IncidentState;
 use crate::domain::timeline::TimelineKind;
 

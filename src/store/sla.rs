@@ -8,8 +8,8 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::escalation::queue_for_user;
-use super::incidents::{event, On};
 use super::reachability::step_rule_delays;
+use super::timeline::{event, On};
 use super::waiting::{pause_record, PauseRecord};
 use super::{from_millis, millis, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position};

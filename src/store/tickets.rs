@@ -1,14 +1,15 @@
 //! Helpdesk tickets, upserted by their external reference so customers can self-escalate
-//! tickets the helpdesk already knows.
+//! tickets the helpdesk already knows, and paused while they wait on their customer (the
+//! stretches of waiting and their rules are `store::waiting`'s).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::json;
 use sqlx::Row;
 
-use super::identity::decode_error;
-use super::incidents::{event, On};
-use super::waiting::{resume_tx, ResumedBecause};
-use super::{from_millis, millis, new_id, Store, StoreError, Tx};
+use super::timeline::{event, On};
+use super::waiting::{open_incident_of, resume_tx, ResumedBecause};
+use super::{audit, decode_error, from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::priority::Priority;
 use crate::domain::timeline::TimelineKind;
 
@@ -164,5 +165,128 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(ticket_row).collect::<Result<_, _>>()?)
+    }
+}
+
+/// The answer to a pause or resume request.
+#[derive(Debug, Clone)]
+pub enum ClockChange {
+    /// Done; the ticket as it now stands.
+    Applied(Ticket),
+    NotFound,
+    /// A pause of a ticket that already waits.
+    AlreadyWaiting {
+        since: DateTime<Utc>,
+    },
+    /// A resume of a ticket that does not wait.
+    NotWaiting,
+    /// A pause of a ticket the helpdesk closed (`resolved`, `closed`).
+    TicketClosed(String),
+}
+
+impl Store {
+    /// Puts the ticket in `waiting_on_customer`: its resolution clock stops until it is
+    /// resumed. `incident_id` names the incident the request came through (its timeline gets
+    /// the event); otherwise the ticket's open incident, if any, does.
+    pub async fn wait_on_customer(
+        &self,
+        ticket_id: &str,
+        incident_id: Option<&str>,
+        actor: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ClockChange, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(ticket) = ticket_by_id(&mut tx, ticket_id).await? else {
+            return Ok(ClockChange::NotFound);
+        };
+        if let Some(since) = ticket.waiting_on_customer_since {
+            return Ok(ClockChange::AlreadyWaiting { since });
+        }
+        if matches!(ticket.status.as_str(), "resolved" | "closed") {
+            return Ok(ClockChange::TicketClosed(ticket.status));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO ticket_pauses (id, ticket_id, incident_id, paused_at, paused_by, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(new_id())
+        .bind(ticket_id)
+        .bind(incident_id)
+        .bind(millis(now))
+        .bind(actor)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            // Paused by a concurrent request that committed after our read.
+            return Ok(ClockChange::AlreadyWaiting { since: now });
+        }
+        let incident = match incident_id {
+            Some(i) => Some(i.to_owned()),
+            None => open_incident_of(&mut tx, ticket_id).await?,
+        };
+        let detail = json!({ "reason": reason });
+        let on = On {
+            ticket: ticket_id,
+            incident: incident.as_deref(),
+            alert: None,
+        };
+        event(
+            &mut tx,
+            on,
+            now,
+            TimelineKind::TicketWaitingOnCustomer,
+            Some(actor),
+            detail.clone(),
+        )
+        .await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "ticket.waiting_on_customer",
+            "ticket",
+            ticket_id,
+            detail,
+        )
+        .await?;
+        let ticket = ticket_by_id(&mut tx, ticket_id)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+        tx.commit().await?;
+        Ok(ClockChange::Applied(ticket))
+    }
+
+    /// Ends the ticket's wait on its customer (an agent resumes): the clock runs again.
+    pub async fn resume_ticket(
+        &self,
+        ticket_id: &str,
+        incident_id: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ClockChange, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if ticket_by_id(&mut tx, ticket_id).await?.is_none() {
+            return Ok(ClockChange::NotFound);
+        }
+        if !resume_tx(
+            &mut tx,
+            ticket_id,
+            incident_id,
+            actor,
+            ResumedBecause::Agent,
+            now,
+        )
+        .await?
+        {
+            return Ok(ClockChange::NotWaiting);
+        }
+        let ticket = ticket_by_id(&mut tx, ticket_id)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+        tx.commit().await?;
+        Ok(ClockChange::Applied(ticket))
     }
 }

@@ -9,14 +9,17 @@
 //! its audit entry in the caller's transaction. A pause is ended by whoever resumes it (an
 //! agent), by the customer's own press, or by resolving the incident or closing the ticket;
 //! the stretch records which.
+//!
+//! This file holds the writes every use case shares (ending a pause, reading the stretches);
+//! the requests that pause and resume a ticket (`Store::wait_on_customer`,
+//! `Store::resume_ticket`) read the ticket and so sit above it, in `store::tickets`.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::Row;
 
-use super::incidents::{event, On};
-use super::tickets::{ticket_by_id, Ticket};
-use super::{audit, from_millis, millis, new_id, Store, StoreError, Tx};
+use super::timeline::{event, On};
+use super::{audit, from_millis, millis, Tx};
 use crate::domain::sla::Pause;
 use crate::domain::timeline::TimelineKind;
 
@@ -39,22 +42,6 @@ impl ResumedBecause {
             ResumedBecause::Resolved => "resolved",
         }
     }
-}
-
-/// The answer to a pause or resume request.
-#[derive(Debug, Clone)]
-pub enum ClockChange {
-    /// Done; the ticket as it now stands.
-    Applied(Ticket),
-    NotFound,
-    /// A pause of a ticket that already waits.
-    AlreadyWaiting {
-        since: DateTime<Utc>,
-    },
-    /// A resume of a ticket that does not wait.
-    NotWaiting,
-    /// A pause of a ticket the helpdesk closed (`resolved`, `closed`).
-    TicketClosed(String),
 }
 
 /// One stretch of waiting, as the report shows it.
@@ -87,7 +74,10 @@ pub(crate) fn pause_record(r: &sqlx::any::AnyRow) -> Result<PauseRecord, sqlx::E
 }
 
 /// The incident the ticket's timeline events belong to: the open one, if any.
-async fn open_incident_of(tx: &mut Tx, ticket_id: &str) -> Result<Option<String>, sqlx::Error> {
+pub(super) async fn open_incident_of(
+    tx: &mut Tx,
+    ticket_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM incidents WHERE ticket_id = $1 AND state <> 'resolved' \
          ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -165,111 +155,4 @@ pub(crate) async fn resume_tx(
     )
     .await?;
     Ok(true)
-}
-
-impl Store {
-    /// Puts the ticket in `waiting_on_customer`: its resolution clock stops until it is
-    /// resumed. `incident_id` names the incident the request came through (its timeline gets
-    /// the event); otherwise the ticket's open incident, if any, does.
-    pub async fn wait_on_customer(
-        &self,
-        ticket_id: &str,
-        incident_id: Option<&str>,
-        actor: &str,
-        reason: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<ClockChange, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let Some(ticket) = ticket_by_id(&mut tx, ticket_id).await? else {
-            return Ok(ClockChange::NotFound);
-        };
-        if let Some(since) = ticket.waiting_on_customer_since {
-            return Ok(ClockChange::AlreadyWaiting { since });
-        }
-        if matches!(ticket.status.as_str(), "resolved" | "closed") {
-            return Ok(ClockChange::TicketClosed(ticket.status));
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO ticket_pauses (id, ticket_id, incident_id, paused_at, paused_by, reason) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        )
-        .bind(new_id())
-        .bind(ticket_id)
-        .bind(incident_id)
-        .bind(millis(now))
-        .bind(actor)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            // Paused by a concurrent request that committed after our read.
-            return Ok(ClockChange::AlreadyWaiting { since: now });
-        }
-        let incident = match incident_id {
-            Some(i) => Some(i.to_owned()),
-            None => open_incident_of(&mut tx, ticket_id).await?,
-        };
-        let detail = json!({ "reason": reason });
-        let on = On {
-            ticket: ticket_id,
-            incident: incident.as_deref(),
-            alert: None,
-        };
-        event(
-            &mut tx,
-            on,
-            now,
-            TimelineKind::TicketWaitingOnCustomer,
-            Some(actor),
-            detail.clone(),
-        )
-        .await?;
-        audit(
-            &mut tx,
-            now,
-            actor,
-            "ticket.waiting_on_customer",
-            "ticket",
-            ticket_id,
-            detail,
-        )
-        .await?;
-        let ticket = ticket_by_id(&mut tx, ticket_id)
-            .await?
-            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-        tx.commit().await?;
-        Ok(ClockChange::Applied(ticket))
-    }
-
-    /// Ends the ticket's wait on its customer (an agent resumes): the clock runs again.
-    pub async fn resume_ticket(
-        &self,
-        ticket_id: &str,
-        incident_id: Option<&str>,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<ClockChange, StoreError> {
-        let mut tx = self.begin_write().await?;
-        if ticket_by_id(&mut tx, ticket_id).await?.is_none() {
-            return Ok(ClockChange::NotFound);
-        }
-        if !resume_tx(
-            &mut tx,
-            ticket_id,
-            incident_id,
-            actor,
-            ResumedBecause::Agent,
-            now,
-        )
-        .await?
-        {
-            return Ok(ClockChange::NotWaiting);
-        }
-        let ticket = ticket_by_id(&mut tx, ticket_id)
-            .await?
-            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-        tx.commit().await?;
-        Ok(ClockChange::Applied(ticket))
-    }
 }

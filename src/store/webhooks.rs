@@ -1,95 +1,18 @@
 //! Outbound webhooks: endpoints, and the outbox of signed deliveries.
 //!
 //! Timeline events that a helpdesk cares about are queued for every subscribed endpoint in the
-//! transaction that records them, so a webhook exists exactly when the change does. The queue
-//! is drained like the page outbox: claimed under a lease (`SKIP LOCKED` on PostgreSQL),
-//! retried with backoff, given up after a day. Receivers deduplicate on the event id.
+//! transaction that records them (by the timeline writer, `store::timeline`), so a webhook
+//! exists exactly when the change does. The queue is drained like the page outbox: claimed
+//! under a lease (`SKIP LOCKED` on PostgreSQL), retried with backoff, given up after a day.
+//! Receivers deduplicate on the event id.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
 
-use super::incidents::On;
-use super::{from_millis, millis, new_id, Backend, Store, StoreError, Tx};
-use crate::domain::timeline::WebhookEvent;
-
-/// How long a webhook is retried before it is given up.
-const GIVE_UP_AFTER: Duration = Duration::hours(24);
-
-fn subscribed(events_json: &str, event_type: WebhookEvent) -> bool {
-    serde_json::from_str::<Vec<String>>(events_json)
-        .map(|v| v.iter().any(|e| e == "*" || e == event_type.as_str()))
-        .unwrap_or(false)
-}
-
-/// Queues `event_type` for every live endpoint subscribed to it.
-pub(crate) async fn enqueue(
-    tx: &mut Tx,
-    event_id: &str,
-    event_type: WebhookEvent,
-    on: On<'_>,
-    now: DateTime<Utc>,
-    detail: &serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    if tx.webhook_endpoints.is_none() {
-        let rows =
-            sqlx::query("SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL")
-                .fetch_all(&mut **tx)
-                .await?;
-        tx.webhook_endpoints = Some(
-            rows.iter()
-                .filter_map(|r| Some((r.try_get("id").ok()?, r.try_get("events").ok()?)))
-                .collect(),
-        );
-    }
-    let targets: Vec<String> = tx
-        .webhook_endpoints
-        .iter()
-        .flatten()
-        .filter(|(_, events)| subscribed(events, event_type))
-        .map(|(id, _)| id.clone())
-        .collect();
-    if targets.is_empty() {
-        return Ok(());
-    }
-    let ticket =
-        sqlx::query("SELECT external_ref, customer_id, priority FROM tickets WHERE id = $1")
-            .bind(on.ticket)
-            .fetch_one(&mut **tx)
-            .await?;
-    let payload = json!({
-        "id": event_id,
-        "type": event_type.as_str(),
-        "created_at": now,
-        "incident_id": on.incident,
-        "ticket": {
-            "id": on.ticket,
-            "external_ref": ticket.try_get::<String, _>("external_ref")?,
-            "customer_id": ticket.try_get::<String, _>("customer_id")?,
-            "priority": ticket.try_get::<String, _>("priority")?,
-        },
-        "data": detail,
-    })
-    .to_string();
-    for endpoint in targets {
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, state, \
-             due_at, give_up_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6, $6)",
-        )
-        .bind(new_id())
-        .bind(&endpoint)
-        .bind(event_id)
-        .bind(event_type.as_str())
-        .bind(&payload)
-        .bind(millis(now))
-        .bind(millis(now + GIVE_UP_AFTER))
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
+use super::timeline::GIVE_UP_AFTER;
+use super::{from_millis, millis, new_id, Backend, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Endpoint {
@@ -493,19 +416,5 @@ impl Store {
         .bind(new);
         let done = self.write_one(update).await?;
         Ok(done.rows_affected() == 1)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subscriptions_match_types_or_everything() {
-        let opened = WebhookEvent::IncidentOpened;
-        assert!(subscribed(r#"["*"]"#, opened));
-        assert!(subscribed(r#"["incident.opened"]"#, opened));
-        assert!(!subscribed(r#"["incident.resolved"]"#, opened));
-        assert!(!subscribed("not json", opened));
     }
 }

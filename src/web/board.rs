@@ -16,7 +16,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::csrf::{self, CsrfForm};
-use super::error_page::PageError;
+use super::failure::PageError;
 use super::layout::{self, Nav, Section};
 use super::session::StaffSession;
 use crate::domain::countdown::{self, Risk};

@@ -24,7 +24,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::csrf::{self, CsrfForm, NoFields};
-use super::error_page::PageError;
+use super::failure::PageError;
 use super::layout::{self, Nav, Section};
 use super::session::{AdminSession, StaffSession};
 use crate::contact_actions::{

@@ -24,7 +24,7 @@ use maud::{html, Markup};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::error_page::PageError;
+use super::failure::PageError;
 use super::session::{self, StaffSession};
 use crate::auth::secrets;
 use crate::domain::constant_time::same_secret;

@@ -1,38 +1,19 @@
 //! What the console answers when a page cannot be shown: an HTML page with the right status,
 //! never problem+json (that is the API's). Every extractor and handler of `web/` fails with a
-//! [`PageError`].
+//! [`PageError`] (defined below the extractors, in [`super::failure`]); this is how each is
+//! shown, in the page layout, so it sits above [`super::layout`].
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use maud::html;
 
+use super::failure::PageError;
 use super::layout;
 use crate::store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
-pub enum PageError {
-    /// No live session: to the sign-in page, then back to `next`.
-    #[error("sign-in required")]
-    SignIn { next: String, htmx: bool },
-    /// Signed in, but the page is for another role; the text says whose it is.
-    #[error("forbidden")]
-    Forbidden(String),
-    #[error("not found")]
-    NotFound(String),
-    /// A state-changing request without the session's CSRF token, or from another origin.
-    #[error("CSRF check failed")]
-    Csrf,
-    /// A form that does not parse (only a hand-made request sends one).
-    #[error("bad form")]
-    BadForm(String),
-    /// Too many failed sign-ins; try again in `secs`.
-    #[error("too many attempts")]
-    TooMany { secs: u64 },
-    /// Every place for unauthenticated work is taken right now.
-    #[error("busy")]
-    Busy,
-    #[error("store")]
-    Store(#[from] StoreError),
+/// `next` as a query value.
+pub fn encode_next(next: &str) -> String {
+    url::form_urlencoded::byte_serialize(next.as_bytes()).collect()
 }
 
 impl PageError {
@@ -88,7 +69,7 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         if let PageError::SignIn { next, htmx } = self {
-            let to = format!("/console/sign-in?next={}", super::signin::encode_next(next));
+            let to = format!("/console/sign-in?next={}", encode_next(next));
             // htmx follows a redirect inside the page it is updating; HX-Redirect makes it
             // load the sign-in page as a whole instead.
             return if *htmx {

@@ -21,7 +21,7 @@ use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
 use futures_util::stream;
 
-use super::error_page::PageError;
+use super::failure::PageError;
 use super::session::StaffSession;
 use crate::state::AppState;
 

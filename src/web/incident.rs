@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::csrf::{self, CsrfForm};
-use super::error_page::PageError;
+use super::failure::PageError;
 use super::layout::{self, Nav, Section};
 use super::session::StaffSession;
 use crate::domain::countdown::{self, Risk};

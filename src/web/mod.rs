@@ -9,7 +9,8 @@
 //!
 //! The rooms: [`session`] (cookie, `StaffSession` and the role extractors), [`csrf`] (tokens
 //! and `CsrfForm`), [`layout`] (the page every console page renders into), [`assets`] (CSS,
-//! JS, htmx), [`error_page`] (HTML errors), [`signin`] (sign-in/out, set password),
+//! JS, htmx), [`failure`] (`PageError`, what every extractor and handler fails with),
+//! [`error_page`] (how it is shown, as HTML), [`signin`] (sign-in/out, set password),
 //! [`board`] and [`events`] (the live board), [`incident`] (one incident: timeline, pages,
 //! notes), [`oncall`] (schedules, the week ahead, overrides), [`policies`] (escalation
 //! policies and their edit form), [`staff`] (an admin page), [`escalate`] (the customer's
@@ -43,6 +44,7 @@ pub mod csrf;
 pub mod error_page;
 pub mod escalate;
 pub mod events;
+pub mod failure;
 pub mod incident;
 pub mod layout;
 pub mod oncall;

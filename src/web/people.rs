@@ -22,7 +22,7 @@ use chrono::Duration;
 use maud::{html, Markup};
 
 use super::csrf::{self, CsrfForm, NoFields};
-use super::error_page::PageError;
+use super::failure::PageError;
 use super::layout::{self, Nav, Section};
 use super::qr;
 use super::session::{AdminSession, ManagerSession, StaffRole, StaffSession};

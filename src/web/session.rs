@@ -21,7 +21,7 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
-use super::error_page::PageError;
+use super::failure::PageError;
 use crate::auth::secrets;
 use crate::domain::identity::UserRole;
 use crate::state::AppState;

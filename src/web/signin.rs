@@ -16,7 +16,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::csrf::{self, CsrfForm, NoFields};
-use super::error_page::PageError;
+use super::failure::PageError;
 use super::layout;
 use super::session::{self, StaffSession, SESSION_COOKIE};
 use crate::auth::{password, secrets};
@@ -32,11 +32,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The same words for every failed sign-in.
 pub const WRONG: &str = "That e-mail address and password do not match an account.";
-
-/// `next` as a query value.
-pub fn encode_next(next: &str) -> String {
-    url::form_urlencoded::byte_serialize(next.as_bytes()).collect()
-}
 
 /// Where to go after signing in: only a console page of this gateway, never another site.
 fn safe_next(next: Option<&str>) -> String {
@@ -352,6 +347,7 @@ async fn set_password(
 
 #[cfg(test)]
 mod tests {
+    use super::super::error_page::encode_next;
     use super::*;
 
     #[test]

@@ -8,7 +8,7 @@ use actix_web::{get, post, web, HttpResponse};
 use maud::html;
 
 use super::csrf::{self, CsrfForm, NoFields};
-use super::error_page::PageError;
+use super::failure::PageError;
 use super::layout::{self, Nav, Section};
 use super::session::{AdminSession, StaffRole};
 use crate::state::AppState;

@@ -13,7 +13,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::csrf::{self, CsrfForm, NoFields};
-use super::error_page::PageError;
+use super::failure::PageError;
 use super::layout::{self, Nav, Section};
 use super::session::AdminSession;
 use crate::domain::countdown;
