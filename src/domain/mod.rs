@@ -22,6 +22,7 @@ pub mod push_token;
 pub mod readiness;
 pub mod schedule;
 pub mod shift_feed;
+pub mod skip;
 pub mod sla;
 pub mod team;
 pub mod ticket_ref;

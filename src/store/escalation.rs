@@ -27,6 +27,7 @@ use crate::domain::contact::{reply_code, Channel, NotificationRule, RuleSet};
 use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Target};
 use crate::domain::incident::{IncidentState, Transition};
 use crate::domain::schedule::Schedule;
+use crate::domain::skip::{Skip, SkipReason, SkipTarget};
 use crate::domain::timeline::TimelineKind;
 
 /// What a page is about, for the text on the phone and the timeline.
@@ -101,7 +102,9 @@ async fn resolve_target(
                 }
             };
             let Some(manager) = manager else {
-                skipped.push(json!({ "target": "account_manager", "reason": "the customer has no account manager" }));
+                skipped.push(
+                    Skip::target(SkipTarget::AccountManager, SkipReason::NoAccountManager).into(),
+                );
                 return Ok(Vec::new());
             };
             match away_now(tx, &manager, now).await? {
@@ -109,7 +112,14 @@ async fn resolve_target(
                 Some(away) => match away.delegate_id {
                     Some(delegate) => vec![(delegate, "account_manager_delegate".into())],
                     None => {
-                        skipped.push(json!({ "target": "account_manager", "user_id": manager, "reason": "unavailable, no delegate" }));
+                        skipped.push(
+                            Skip::target(
+                                SkipTarget::AccountManager,
+                                SkipReason::UnavailableNoDelegate,
+                            )
+                            .user(&manager)
+                            .into(),
+                        );
                         Vec::new()
                     }
                 },
@@ -146,7 +156,9 @@ async fn resolve_target(
             .await?;
             let Some(row) = row else {
                 skipped.push(
-                    json!({ "target": "schedule", "schedule": key, "reason": "no such schedule" }),
+                    Skip::target(SkipTarget::Schedule, SkipReason::NoSuchSchedule)
+                        .schedule(key)
+                        .into(),
                 );
                 return Ok(Vec::new());
             };
@@ -158,7 +170,9 @@ async fn resolve_target(
             let on_call = schedule.on_call_users_at(now);
             if on_call.is_empty() {
                 skipped.push(
-                    json!({ "target": "schedule", "schedule": name, "reason": "nobody on call" }),
+                    Skip::target(SkipTarget::Schedule, SkipReason::NobodyOnCall)
+                        .schedule(&name)
+                        .into(),
                 );
             }
             on_call
@@ -290,9 +304,8 @@ async fn page_support_managers(
             .into_iter()
             .collect();
     if people.is_empty() {
-        skipped.push(
-            json!({ "target": "support_managers", "reason": "there are no support managers" }),
-        );
+        skipped
+            .push(Skip::target(SkipTarget::SupportManagers, SkipReason::NoSupportManagers).into());
     }
     let (paged, pages) =
         page_people(tx, ctx, &people, pos, now + window, now, &mut skipped).await?;
@@ -411,7 +424,7 @@ async fn page_people(
             .fetch_optional(&mut **tx)
             .await?;
         let Some(name) = name else {
-            skipped.push(json!({ "user_id": user_id, "reason": "no such user" }));
+            skipped.push(Skip::person(user_id, SkipReason::NoSuchUser).into());
             continue;
         };
         let devices = queue_for_user(
@@ -427,7 +440,7 @@ async fn page_people(
         )
         .await?;
         if devices == 0 {
-            skipped.push(json!({ "user_id": user_id, "reason": "no deliverable device" }));
+            skipped.push(Skip::person(user_id, SkipReason::NoDeliverableDevice).into());
             continue;
         }
         pages += devices;
