@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
 use serde::Serialize;
 
+use crate::domain::skip::{SkipReason, SkippedStep};
 use crate::domain::sla::{
     breach_state, covered_duration, resolution_status, split_clock, Pause, TargetState, TierSla,
 };
@@ -194,7 +195,9 @@ pub fn cause(row: &ReportRow) -> Cause {
     } else if row
         .skip_reasons
         .iter()
-        .any(|r| r.contains("nobody on call"))
+        .filter_map(|detail| SkippedStep::parse(detail))
+        .flat_map(|step| step.reasons)
+        .any(|skip| skip.reason == SkipReason::NobodyOnCall)
     {
         Cause::NobodyOnCall
     } else {
@@ -413,6 +416,42 @@ mod tests {
         assert_eq!(percentile(&v, 0.9), Some(90));
         assert_eq!(percentile(&[7], 0.9), Some(7));
         assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    fn unpaged(skip_details: &[&str]) -> ReportRow {
+        ReportRow {
+            id: "inc-1".into(),
+            customer_id: "cus-1".into(),
+            customer_name: "Acme".into(),
+            tier: "gold".into(),
+            ticket_ref: "T-1".into(),
+            created_at: at("2026-11-23T10:00:00Z"),
+            first_accepted_at: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            acknowledged_by_name: None,
+            resolved_at: None,
+            delivered: false,
+            skip_reasons: skip_details.iter().map(|d| d.to_string()).collect(),
+            pauses: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_breach_cause_is_read_from_typed_skip_reasons() {
+        // `step.skipped` details as escalation writes them (and rows already hold them).
+        let nobody_on_call = r#"{"pass":1,"reasons":[{"reason":"nobody on call","schedule":"Primary","target":"schedule"}],"step":1}"#;
+        let no_device = r#"{"pass":1,"reasons":[{"reason":"no deliverable device","user_id":"usr-1"}],"step":2}"#;
+        assert_eq!(
+            cause(&unpaged(&[no_device, nobody_on_call])),
+            Cause::NobodyOnCall
+        );
+        assert_eq!(cause(&unpaged(&[no_device])), Cause::NoDevice);
+        assert_eq!(cause(&unpaged(&[])), Cause::NoDevice);
+        // A name is not a reason: a schedule called so that is gone reached nobody for lack
+        // of the schedule, not of someone on call.
+        let gone = r#"{"pass":1,"reasons":[{"reason":"no such schedule","schedule":"nobody on call","target":"schedule"}],"step":1}"#;
+        assert_eq!(cause(&unpaged(&[gone])), Cause::NoDevice);
     }
 
     #[test]

@@ -342,3 +342,160 @@ fn files_import_each_other_without_circles() {
     assert!(graph["engine"].contains("engine::dispatcher"));
     assert_no_circles(&graph);
 }
+
+/// `text` with its comments (line, doc and block comments) blanked out and everything else,
+/// string literals included, kept in place, so that line numbers still match. Strings are
+/// followed through escapes, raw strings and line continuations, so a `//` inside a URL is
+/// not a comment, and a char literal (`'"'`) is not the start of a string.
+fn code_only(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                out.push(' ');
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            while i < chars.len() {
+                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    out.push_str("  ");
+                    i += 2;
+                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    out.push_str("  ");
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    out.push(blank(chars[i]));
+                    i += 1;
+                }
+            }
+        } else if c == '"' {
+            out.push(c);
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+                out.push(chars[i]);
+                i += 1;
+            }
+            if i < chars.len() {
+                out.push('"');
+                i += 1;
+            }
+        } else if c == 'r'
+            && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_'))
+            && matches!(next, Some('"' | '#'))
+        {
+            // r"...", r#"..."#: the closing quote needs as many hashes as the opening one.
+            let hashes = chars[i + 1..].iter().take_while(|&&h| h == '#').count();
+            if chars.get(i + 1 + hashes) != Some(&'"') {
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            let close: Vec<char> = std::iter::once('"')
+                .chain(std::iter::repeat_n('#', hashes))
+                .collect();
+            let start = i;
+            i += 2 + hashes;
+            while i < chars.len() && !chars[i..].starts_with(&close) {
+                i += 1;
+            }
+            i = (i + close.len()).min(chars.len());
+            out.extend(&chars[start..i]);
+        } else if c == '\'' && next == Some('\\') {
+            // An escaped char literal: '\n', '\'', '\u{..}'.
+            let end = chars[i + 2..]
+                .iter()
+                .position(|&q| q == '\'')
+                .map_or(chars.len(), |p| i + 2 + p + 1);
+            out.extend(&chars[i..end]);
+            i = end;
+        } else if c == '\'' && chars.get(i + 2) == Some(&'\'') {
+            out.extend(&chars[i..i + 3]);
+            i += 3;
+        } else {
+            // Code, or a lifetime's quote.
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn code_only_blanks_comments_and_keeps_strings() {
+    let text = "let a = \"http://x\"; // SELECT 1\n/* UPDATE /* nested */ x */ let q = '\"';\n\
+                let r = r#\"a \" // b\"#; /// DELETE FROM t\nlet s = \"SELECT \\\" 1\";";
+    let code = code_only(text);
+    assert_eq!(code.lines().count(), text.lines().count());
+    assert!(code.contains("\"http://x\""), "{code}");
+    assert!(code.contains("'\"'"), "{code}");
+    assert!(code.contains("r#\"a \" // b\"#"), "{code}");
+    assert!(code.contains("\"SELECT \\\" 1\""), "{code}");
+    for comment in ["SELECT 1", "UPDATE", "nested", "DELETE FROM"] {
+        assert!(!code.contains(comment), "{comment} left in {code}");
+    }
+}
+
+/// SQL lives only in `src/store/` (its functions are named for what they do; the tests and
+/// the bench call `store::devkit` for what they read or stage behind the gateway's back).
+/// Everywhere else in `src/` (the binary's `main.rs` and `cli/` included) and in `tests/`,
+/// code may neither name sqlx nor hold a statement. Comments may: prose says "update" and
+/// docs name statements. Statements are recognised by their upper-case keywords, which no
+/// other text here uses; lower-case words and the SQL-injection strings that hostile-input
+/// tests send (`'; DROP TABLE ...`, data, not a statement run) are not matched. This file is
+/// left out: it names the keywords it looks for.
+#[test]
+fn no_sql_outside_the_store() {
+    const SQL: [&str; 7] = [
+        "sqlx::",
+        "SELECT ",
+        "INSERT INTO",
+        "UPDATE ",
+        "DELETE FROM",
+        "CREATE ",
+        "PRAGMA ",
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    rust_files(&root.join("tests"), &mut files);
+    let store = root.join("src").join("store");
+    let this = root.join("tests").join("architecture.rs");
+    let mut found = Vec::new();
+    for file in files {
+        if file.starts_with(&store) || file == this {
+            continue;
+        }
+        let code = code_only(&fs::read_to_string(&file).unwrap());
+        for (n, line) in code.lines().enumerate() {
+            for needle in SQL.iter().filter(|needle| line.contains(*needle)) {
+                found.push(format!(
+                    "{}:{}: {needle:?} in {}",
+                    file.strip_prefix(root).unwrap().display(),
+                    n + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "SQL outside src/store/ (move it behind a store function, store::devkit for tests and \
+         the bench):\n{}",
+        found.join("\n")
+    );
+}

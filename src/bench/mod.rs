@@ -28,13 +28,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{Connection, Executor};
 
 use self::results::RateResult;
 use crate::admin_client::AdminClient;
 use crate::phone::press_body;
 use crate::push::mock::MockProviders;
 use crate::push::{Notification, NotificationKind, Provider};
+use crate::store::devkit::{self, FloorTable};
 
 pub struct BenchOptions {
     /// `None`: a fresh SQLite file; a PostgreSQL URL: a fresh database on that server.
@@ -116,10 +116,7 @@ async fn database(opts: &BenchOptions, dir: &std::path::Path) -> anyhow::Result<
         }),
         Some(url) if url.starts_with("postgres") => {
             let name = format!("pgw_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = sqlx::postgres::PgConnection::connect(url).await?;
-            admin
-                .execute(format!("CREATE DATABASE \"{name}\"").as_str())
-                .await?;
+            devkit::create_scratch_database(url, &name).await?;
             let mut parsed = reqwest::Url::parse(url)?;
             parsed.set_path(&name);
             Ok(BenchDb {
@@ -254,33 +251,14 @@ fn admin_key(db: &str) -> anyhow::Result<String> {
 
 /// One durable insert transaction, timed `n` times.
 async fn floor_database(url: &str, n: usize) -> anyhow::Result<Summary> {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await?;
-    let sqlite = url.starts_with("sqlite:");
-    if sqlite {
-        conn.execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
-        )
-        .await?;
-    }
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, at BIGINT NOT NULL)",
-    )
-    .await?;
+    let mut table = FloorTable::create(url).await?;
     let mut ms = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
-        conn.execute(if sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" })
-            .await?;
-        sqlx::query("INSERT INTO bench_floor (id, at) VALUES ($1, $2)")
-            .bind(uuid::Uuid::new_v4().to_string())
-            .bind(Utc::now().timestamp_millis())
-            .execute(&mut conn)
-            .await?;
-        conn.execute("COMMIT").await?;
+        table.insert_one().await?;
         ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }
-    conn.execute("DROP TABLE bench_floor").await?;
+    table.drop_table().await?;
     Ok(Summary::of(ms))
 }
 
@@ -535,10 +513,7 @@ async fn one_run(
     };
     let result = measure(opts, rate, &url, &mocks).await;
     if let Some((admin_url, name)) = db.drop {
-        let mut admin = sqlx::postgres::PgConnection::connect(&admin_url).await?;
-        admin
-            .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-            .await?;
+        devkit::drop_scratch_database(&admin_url, &name).await?;
     }
     result
 }

@@ -23,6 +23,7 @@ pub mod reach;
 pub mod readiness;
 pub mod schedule;
 pub mod shift_feed;
+pub mod skip;
 pub mod sla;
 pub mod team;
 pub mod ticket_ref;

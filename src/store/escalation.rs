@@ -28,6 +28,7 @@ use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Target}
 use crate::domain::incident::{IncidentState, Transition};
 use crate::domain::reach::{self, Device, Reachable};
 use crate::domain::schedule::Schedule;
+use crate::domain::skip::{Skip, SkipReason, SkipTarget};
 use crate::domain::timeline::TimelineKind;
 
 /// What a page is about, for the text on the phone and the timeline.
@@ -114,7 +115,9 @@ async fn resolve_target(
                 }
             };
             let Some(manager) = manager else {
-                skipped.push(json!({ "target": "account_manager", "reason": "the customer has no account manager" }));
+                skipped.push(
+                    Skip::target(SkipTarget::AccountManager, SkipReason::NoAccountManager).into(),
+                );
                 return Ok(Vec::new());
             };
             // Read once (per transaction) for both questions: are they away, and how are
@@ -127,7 +130,14 @@ async fn resolve_target(
                 Some(delegate_id) => match delegate_id {
                     Some(delegate) => vec![(delegate, "account_manager_delegate".into())],
                     None => {
-                        skipped.push(json!({ "target": "account_manager", "user_id": manager, "reason": "unavailable, no delegate" }));
+                        skipped.push(
+                            Skip::target(
+                                SkipTarget::AccountManager,
+                                SkipReason::UnavailableNoDelegate,
+                            )
+                            .user(&manager)
+                            .into(),
+                        );
                         Vec::new()
                     }
                 },
@@ -164,7 +174,9 @@ async fn resolve_target(
             .await?;
             let Some(row) = row else {
                 skipped.push(
-                    json!({ "target": "schedule", "schedule": key, "reason": "no such schedule" }),
+                    Skip::target(SkipTarget::Schedule, SkipReason::NoSuchSchedule)
+                        .schedule(key)
+                        .into(),
                 );
                 return Ok(Vec::new());
             };
@@ -176,7 +188,9 @@ async fn resolve_target(
             let on_call = schedule.on_call_users_at(now);
             if on_call.is_empty() {
                 skipped.push(
-                    json!({ "target": "schedule", "schedule": name, "reason": "nobody on call" }),
+                    Skip::target(SkipTarget::Schedule, SkipReason::NobodyOnCall)
+                        .schedule(&name)
+                        .into(),
                 );
             }
             on_call
@@ -308,9 +322,8 @@ async fn page_support_managers(
             .into_iter()
             .collect();
     if people.is_empty() {
-        skipped.push(
-            json!({ "target": "support_managers", "reason": "there are no support managers" }),
-        );
+        skipped
+            .push(Skip::target(SkipTarget::SupportManagers, SkipReason::NoSupportManagers).into());
     }
     let (paged, pages) =
         page_people(tx, ctx, &people, pos, now + window, now, &mut skipped).await?;
@@ -435,12 +448,12 @@ async fn page_people(
     let mut rows = Vec::new();
     for (user_id, how) in people {
         let Some(person) = person_facts(tx, user_id, now).await? else {
-            skipped.push(json!({ "user_id": user_id, "reason": "no such user" }));
+            skipped.push(Skip::person(user_id, SkipReason::NoSuchUser).into());
             continue;
         };
         let plan = reach::plan_page(&person.rules, &person.reachable, now);
         if plan.is_empty() {
-            skipped.push(json!({ "user_id": user_id, "reason": "no deliverable device" }));
+            skipped.push(Skip::person(user_id, SkipReason::NoDeliverableDevice).into());
             continue;
         }
         paged.push(PagedPerson {

@@ -12,6 +12,8 @@ pub mod calendars;
 pub mod configuration;
 pub mod contacts;
 pub mod deliveries;
+#[cfg(feature = "devkit")]
+pub mod devkit;
 pub mod directory;
 pub mod enrollment_codes;
 pub mod escalation;

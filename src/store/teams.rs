@@ -20,12 +20,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use sqlx::Row;
 
 use super::reachability::{away_now, reachable};
 use super::{millis, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position};
+use crate::domain::skip::{Skip, SkipReason, SkipTarget};
 use crate::domain::team::{turn_order, Pointer};
 
 /// A member as the admin API shows them.
@@ -261,7 +261,9 @@ pub(crate) async fn pick_member(
                 .await?
         else {
             skipped.push(
-                json!({ "target": "team_round_robin", "team": team_id, "reason": "no such team" }),
+                Skip::target(SkipTarget::TeamRoundRobin, SkipReason::NoSuchTeam)
+                    .team(team_id)
+                    .into(),
             );
             return Ok(None);
         };
@@ -287,11 +289,16 @@ pub(crate) async fn pick_member(
         for k in turn_order(&members, last.as_ref()) {
             let user_id = &members[k];
             if away_now(tx, user_id, now).await?.is_some() {
-                passed_over
-                    .push(json!({ "team": team_id, "user_id": user_id, "reason": "unavailable" }));
+                passed_over.push(
+                    Skip::person(user_id, SkipReason::Unavailable)
+                        .team(team_id)
+                        .into(),
+                );
             } else if !reachable(tx, user_id, now).await? {
                 passed_over.push(
-                    json!({ "team": team_id, "user_id": user_id, "reason": "no deliverable device" }),
+                    Skip::person(user_id, SkipReason::NoDeliverableDevice)
+                        .team(team_id)
+                        .into(),
                 );
             } else {
                 chosen = Some(k);
@@ -300,13 +307,16 @@ pub(crate) async fn pick_member(
         }
         let Some(k) = chosen else {
             let reason = if members.is_empty() {
-                "the team has no members"
+                SkipReason::TeamHasNoMembers
             } else {
-                "no member can be paged now"
+                SkipReason::NoMemberCanBePaged
             };
             skipped.extend(passed_over);
-            skipped
-                .push(json!({ "target": "team_round_robin", "team": team_id, "reason": reason }));
+            skipped.push(
+                Skip::target(SkipTarget::TeamRoundRobin, reason)
+                    .team(team_id)
+                    .into(),
+            );
             return Ok(None);
         };
         // Compare-and-set: only if nobody moved the pointer since it was read.

@@ -5,6 +5,7 @@
 use std::time::Duration as StdDuration;
 
 use panic_gateway::auth::secrets::{digest, EnrollmentCode, EnrollmentCodeKeys};
+use panic_gateway::store::devkit::OutsideTransaction;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -213,40 +214,14 @@ async fn codes_are_listed_without_the_code_and_a_revoked_code_fails_like_a_wrong
 
 /// A write lock on the database taken from outside the gateway, as a long write would hold
 /// it: SQLite's write lock, or PostgreSQL locks that stop writes to the secrets' tables.
-enum WriteLock {
-    Sqlite(sqlx::sqlite::SqliteConnection),
-    Postgres(sqlx::postgres::PgConnection),
+async fn hold_write_lock(app: &TestApp) -> OutsideTransaction {
+    OutsideTransaction::lock_writes(&app.db_url, &["enrollment_codes", "refresh_tokens"])
+        .await
+        .unwrap()
 }
 
-async fn hold_write_lock(app: &TestApp) -> WriteLock {
-    use sqlx::{Connection, Executor};
-    match app.backend {
-        TestBackend::Sqlite => {
-            let mut conn = sqlx::sqlite::SqliteConnection::connect(&app.db_url)
-                .await
-                .unwrap();
-            conn.execute("BEGIN IMMEDIATE").await.unwrap();
-            WriteLock::Sqlite(conn)
-        }
-        TestBackend::Postgres => {
-            let mut conn = sqlx::postgres::PgConnection::connect(&app.db_url)
-                .await
-                .unwrap();
-            conn.execute("BEGIN").await.unwrap();
-            conn.execute("LOCK TABLE enrollment_codes, refresh_tokens IN EXCLUSIVE MODE")
-                .await
-                .unwrap();
-            WriteLock::Postgres(conn)
-        }
-    }
-}
-
-async fn release(lock: WriteLock) {
-    use sqlx::Executor;
-    match lock {
-        WriteLock::Sqlite(mut c) => c.execute("ROLLBACK").await.map(drop).unwrap(),
-        WriteLock::Postgres(mut c) => c.execute("ROLLBACK").await.map(drop).unwrap(),
-    }
+async fn release(lock: OutsideTransaction) {
+    lock.rollback().await.unwrap()
 }
 
 /// Well inside SQLite's 5 s busy timeout: an answer this fast did not wait for the lock.

@@ -9,6 +9,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use panic_gateway::push::mock::{Fault, MockProviders};
+use panic_gateway::store::devkit;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -206,7 +207,7 @@ async fn sigkill_mid_batch_loses_no_answered_press(backend: TestBackend) {
         })
     };
     // The first press waits for an outside transaction; the others queue behind it.
-    let blocker = Blocker::hold(db.url(), backend, &customer).await;
+    let blocker = Blocker::hold(db.url(), &customer).await;
     let first = press(0);
     eventually(WAIT, "the first press takes the lane", || async {
         metric(&client, &base, "panic_gateway_intake_batches_total").await >= 1.0
@@ -239,23 +240,16 @@ async fn sigkill_mid_batch_loses_no_answered_press(backend: TestBackend) {
     }
     assert!(answered.contains(&"batch-0".to_owned()));
 
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(db.url()).await.unwrap();
     for key in &answered {
-        let kept: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM idempotency_keys WHERE idem_key = $1 \
-             AND response_status IS NOT NULL",
+        let kept = devkit::count_where(
+            db.url(),
+            &format!("idempotency_keys WHERE idem_key = '{key}' AND response_status IS NOT NULL"),
         )
-        .bind(key)
-        .fetch_one(&pool)
         .await
         .unwrap();
         assert_eq!(kept, 1, "answered press {key} was lost");
     }
-    let alerts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let alerts = devkit::count_where(db.url(), "alerts").await.unwrap();
     assert!(alerts >= answered.len() as i64);
 
     // The phones that heard nothing retry: each press is recorded exactly once.
@@ -265,12 +259,8 @@ async fn sigkill_mid_batch_loses_no_answered_press(backend: TestBackend) {
         let status = press(i).await.unwrap();
         assert!(status == 201, "retry of press {i}: {status}");
     }
-    let alerts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let alerts = devkit::count_where(db.url(), "alerts").await.unwrap();
     assert_eq!(alerts, QUEUED as i64 + 1);
-    pool.close().await;
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -312,15 +302,10 @@ async fn sigkill_while_paging_loses_no_page(backend: TestBackend) {
         }
     });
     let incidents: Vec<String> = futures_util::future::join_all(presses).await;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(db.url()).await.unwrap();
     eventually(WAIT, "every page is being sent", || async {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE kind = 'page' AND attempts >= 1",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let n = devkit::count_where(db.url(), "deliveries WHERE kind = 'page' AND attempts >= 1")
+            .await
+            .unwrap();
         n == 20
     })
     .await;
@@ -336,10 +321,10 @@ async fn sigkill_while_paging_loses_no_page(backend: TestBackend) {
         WAIT,
         "every answered alert is paged after the restart",
         || async {
-            let sent: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM deliveries WHERE kind = 'page' AND state = 'sent'",
+            let sent = devkit::count_where(
+                db.url(),
+                "deliveries WHERE kind = 'page' AND state = 'sent'",
             )
-            .fetch_one(&pool)
             .await
             .unwrap();
             sent == 20
@@ -376,7 +361,6 @@ async fn sigkill_while_paging_loses_no_page(backend: TestBackend) {
             "delivery {delivery} changed collapse id"
         );
     }
-    pool.close().await;
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -441,15 +425,10 @@ async fn a_crashed_instances_leases_are_taken_over_when_they_expire(backend: Tes
         );
     }
     // Another instance claimed them and died: its leases run for 30 seconds.
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&first.db_url).await.unwrap();
     let until = first.clock_now().timestamp_millis() + 30_000;
-    sqlx::query("UPDATE deliveries SET lease_owner = 'crashed', lease_until = $1, attempts = 1")
-        .bind(until)
-        .execute(&pool)
+    devkit::lease_deliveries_to_a_crashed_instance(&first.db_url, until)
         .await
         .unwrap();
-    pool.close().await;
     let mut settings = first.settings.clone();
     settings.dispatch.enabled = true;
     let survivor = spawn_instance(&first, settings).await;

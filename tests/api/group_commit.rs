@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
+use panic_gateway::store::devkit::{self, OutsideTransaction};
 use serde_json::{json, Value};
-use sqlx::{Connection, Executor};
 
 use crate::on_both_backends;
 use crate::support::{assert_problem, eventually, p1_press, spawn_app, TestApp, TestBackend};
@@ -18,59 +18,20 @@ on_both_backends!(a_batch_keeps_its_good_presses_and_refuses_the_bad_ones_alone)
 const WAIT: Duration = Duration::from_secs(10);
 
 /// An outside transaction holding what the first press of `customer_id` needs.
-pub(crate) struct Blocker(sqlx::AnyConnection);
+pub(crate) struct Blocker(OutsideTransaction);
 
 impl Blocker {
-    pub(crate) async fn hold(db_url: &str, backend: TestBackend, customer_id: &str) -> Self {
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(db_url).await.expect("connect");
-        match backend {
-            TestBackend::Sqlite => {
-                conn.execute("BEGIN IMMEDIATE").await.expect("write lock");
-            }
-            TestBackend::Postgres => {
-                conn.execute("BEGIN").await.expect("begin");
-                sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
-                    .bind(customer_id)
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect("customer row locked");
-            }
-        }
-        Self(conn)
+    pub(crate) async fn hold(db_url: &str, customer_id: &str) -> Self {
+        Self(
+            OutsideTransaction::lock_customer(db_url, customer_id)
+                .await
+                .expect("customer locked"),
+        )
     }
 
-    pub(crate) async fn release(mut self) {
-        self.0.execute("COMMIT").await.expect("released");
+    pub(crate) async fn release(self) {
+        self.0.commit().await.expect("released");
     }
-}
-
-/// Installs a trigger that makes the database refuse an alert with `summary`.
-async fn refuse_alerts_summarised(db_url: &str, backend: TestBackend, summary: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(db_url).await.expect("connect");
-    let statements = match backend {
-        TestBackend::Sqlite => vec![format!(
-            "CREATE TRIGGER refuse_alert BEFORE INSERT ON alerts WHEN NEW.summary = '{summary}' \
-             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        )],
-        TestBackend::Postgres => vec![
-            format!(
-                "CREATE FUNCTION refuse_alert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-                 IF NEW.summary = '{summary}' THEN RAISE EXCEPTION 'refused by the test' \
-                 USING ERRCODE = '22P05'; END IF; RETURN NEW; END $$"
-            ),
-            "CREATE TRIGGER refuse_alert BEFORE INSERT ON alerts FOR EACH ROW \
-             EXECUTE FUNCTION refuse_alert()"
-                .to_owned(),
-        ],
-    };
-    for statement in statements {
-        conn.execute(statement.as_str())
-            .await
-            .expect("trigger installed");
-    }
-    conn.close().await.expect("closed");
 }
 
 /// A gauge or counter of the gateway's `/metrics`.
@@ -92,8 +53,10 @@ pub(crate) async fn metric(client: &reqwest::Client, base: &str, name: &str) -> 
 async fn a_batch_keeps_its_good_presses_and_refuses_the_bad_ones_alone(backend: TestBackend) {
     let app = spawn_app(backend).await;
     let acme = app.gold_customer().await;
-    refuse_alerts_summarised(&app.db_url, backend, "EXPLODE").await;
-    let blocker = Blocker::hold(&app.db_url, backend, &acme.customer_id).await;
+    devkit::refuse_alerts_summarised(&app.db_url, "EXPLODE")
+        .await
+        .expect("trigger installed");
+    let blocker = Blocker::hold(&app.db_url, &acme.customer_id).await;
 
     // The first press takes the lane and waits for the outside transaction.
     let press = |key: String, body: Value| {

@@ -1,3 +1,5 @@
+use panic_gateway::store::devkit;
+
 use crate::on_both_backends;
 use crate::support::{assert_problem, spawn_app, spawn_app_with, spawn_app_with_push, TestBackend};
 
@@ -42,14 +44,7 @@ async fn readyz_tells_the_network_what_is_wrong_in_a_word(backend: TestBackend) 
     let app = spawn_app(backend).await;
     // The schema falls behind this binary (as after a rollback of the database).
     let latest = panic_gateway::store::latest_version();
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
-        .bind(latest)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    devkit::forget_migration(&app.db_url, latest).await.unwrap();
     let body = assert_problem(app.get("/readyz").await, 503).await;
     assert_eq!(body["reason"], "schema");
     let detail = body["detail"].as_str().unwrap();

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use panic_gateway::store::devkit;
+
 use crate::support::wait_for;
 
 const BIN: &str = env!("CARGO_BIN_EXE_panic-gateway");
@@ -189,12 +191,7 @@ fn migrate_subcommand_creates_the_schema() {
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::sqlite::SqliteConnection::connect(&url).await.unwrap();
-        let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+        let versions = devkit::count_where(&url, "_sqlx_migrations").await.unwrap();
         assert_eq!(versions, panic_gateway::store::latest_version());
     });
 }
@@ -225,13 +222,7 @@ fn sigterm_drains_and_exits_zero_with_sqlite_in_wal_mode() {
     let db = dir.0.join("panic-gateway.db");
     assert!(db.exists());
     rt.block_on(async {
-        use sqlx::Connection;
-        let mut conn =
-            sqlx::sqlite::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-                .await
-                .unwrap();
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut conn)
+        let mode = devkit::journal_mode(&format!("sqlite://{}", db.display()))
             .await
             .unwrap();
         assert_eq!(mode, "wal");

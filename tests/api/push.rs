@@ -4,6 +4,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use panic_gateway::push::mock::Fault;
+use panic_gateway::store::devkit;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -37,17 +38,7 @@ async fn press(app: &TestApp, c: &GoldCustomer, key: &str) -> String {
 }
 
 async fn delivery_states(app: &TestApp, incident: &str) -> Vec<(String, i64)> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT state, attempts FROM deliveries WHERE incident_id = $1 AND kind = 'page' ORDER BY created_at",
-    )
-    .bind(incident)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
-    rows
+    devkit::page_states(&app.db_url, incident).await.unwrap()
 }
 
 async fn a_p1_pages_the_account_managers_iphone_and_android_phone(backend: TestBackend) {
@@ -434,15 +425,9 @@ async fn a_malformed_stored_token_never_reaches_the_provider(backend: TestBacken
     let c = app.gold_customer().await;
     let android = app.enroll(&c.account_manager.user_id, "android").await;
     let evil = "../../v1/projects/other/messages:send";
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
-    sqlx::query("UPDATE devices SET push_token = $1 WHERE id = $2")
-        .bind(evil)
-        .bind(&android.device_id)
-        .execute(&pool)
+    devkit::store_unchecked_push_token(&app.db_url, &android.device_id, evil)
         .await
         .unwrap();
-    pool.close().await;
     let incident = press(&app, &c, "malformed").await;
     app.mocks()
         .apns

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use panic_gateway::push::mock::Fault;
+use panic_gateway::store::devkit;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -207,13 +208,9 @@ async fn a_dead_token_is_reported_before_the_shift_starts_and_recovery_clears_it
     assert_eq!(app.count("readiness_problems").await, 0);
 
     // Broken again (the number disabled): told again, once.
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
-    sqlx::query("UPDATE contact_methods SET disabled_at = 1, disabled_reason = 'test'")
-        .execute(&pool)
+    devkit::disable_every_contact_method(&app.db_url)
         .await
         .unwrap();
-    pool.close().await;
     app.run_due_work().await;
     app.run_due_work().await;
     assert_eq!(

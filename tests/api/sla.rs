@@ -3,6 +3,7 @@
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
+use panic_gateway::store::devkit;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -269,20 +270,17 @@ async fn a_stored_policy_that_cannot_keep_its_promise_is_marked_and_the_gateway_
         .unwrap()
         .to_owned();
     // Someone edits the database behind the API's back: 6 minutes to acknowledge.
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
-    sqlx::query("UPDATE tiers SET sla = $1 WHERE id = 'gold'")
-        .bind(
-            json!({
-                "name": "gold", "external_response_minutes": 120, "internal_ack_minutes": 6,
-                "resolution_minutes": 480, "coverage": { "type": "always" }
-            })
-            .to_string(),
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    devkit::overwrite_tier_sla(
+        &app.db_url,
+        "gold",
+        &json!({
+            "name": "gold", "external_response_minutes": 120, "internal_ack_minutes": 6,
+            "resolution_minutes": 480, "coverage": { "type": "always" }
+        })
+        .to_string(),
+    )
+    .await
+    .unwrap();
 
     // A replica starting now serves, and says which policies are out of line.
     let restarted = spawn_instance(&app, app.settings.clone()).await;

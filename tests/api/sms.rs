@@ -5,6 +5,7 @@
 
 use chrono::Duration;
 use panic_gateway::push::mock::Fault;
+use panic_gateway::store::devkit;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -52,18 +53,9 @@ pub async fn incident_state(app: &TestApp, c: &GoldCustomer, incident: &str) -> 
 
 /// A deliveries column of the incident's SMS pages.
 async fn sms_pages(app: &TestApp, incident: &str, column: &str) -> Vec<Option<String>> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
-    let rows: Vec<(Option<String>,)> = sqlx::query_as(&format!(
-        "SELECT {column} FROM deliveries WHERE incident_id = $1 AND channel = 'sms' \
-         ORDER BY created_at"
-    ))
-    .bind(incident)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
-    rows.into_iter().map(|r| r.0).collect()
+    devkit::delivery_column(&app.db_url, incident, "sms", column)
+        .await
+        .unwrap()
 }
 
 /// A Gold customer whose account manager has a verified SMS number and is paged by SMS at

@@ -5,6 +5,7 @@
 
 use chrono::Duration;
 use panic_gateway::channels::twilio::mock::Callee;
+use panic_gateway::store::devkit;
 use serde_json::{json, Value};
 
 use super::contact_methods::{add_method, enter_code, set_my_rules, WAIT};
@@ -31,19 +32,9 @@ pub async fn channel_pages(
     channel: &str,
     column: &str,
 ) -> Vec<Option<String>> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
-    let rows: Vec<(Option<String>,)> = sqlx::query_as(&format!(
-        "SELECT {column} FROM deliveries WHERE incident_id = $1 AND channel = $2 \
-         ORDER BY created_at"
-    ))
-    .bind(incident)
-    .bind(channel)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
-    rows.into_iter().map(|r| r.0).collect()
+    devkit::delivery_column(&app.db_url, incident, channel, column)
+        .await
+        .unwrap()
 }
 
 /// Adds `number` as a voice method of `phone`'s responder and verifies it with the code the

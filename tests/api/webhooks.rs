@@ -8,6 +8,7 @@ use std::time::{Duration as StdDuration, Instant};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use chrono::Duration;
 use hmac::{Hmac, Mac};
+use panic_gateway::store::devkit;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -341,14 +342,6 @@ async fn invalid_endpoints_name_the_field(backend: TestBackend) {
     assert_problem(res, 404).await;
 }
 
-/// Runs `sql` on the test's database, as an older version or an operator would have.
-async fn execute(app: &TestApp, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
-    sqlx::query(sql).execute(&pool).await.unwrap();
-    pool.close().await;
-}
-
 async fn plain_http_is_refused_unless_allowed(backend: TestBackend) {
     let app = spawn_app_with(backend, |s| s.webhooks.allow_http = false).await;
     let body = app
@@ -559,11 +552,9 @@ async fn plain_secrets_left_by_older_versions_are_sealed_at_start(backend: TestB
     endpoint(&app, &url, json!(["incident.opened"])).await;
     // What a version before sealing left in the column.
     let plain = "c0ffee-plain-secret-from-an-older-version";
-    execute(
-        &app,
-        &format!("UPDATE webhook_endpoints SET sealed_secret = '{plain}'"),
-    )
-    .await;
+    devkit::store_plain_webhook_secrets(&app.db_url, plain)
+        .await
+        .unwrap();
     let mut settings = app.settings.clone();
     settings.dispatch.enabled = true;
     let restarted = spawn_instance(&app, settings).await;
@@ -702,16 +693,7 @@ async fn a_receiver_slower_than_the_timeout_gets_one_request_per_attempt(backend
             == 1
     })
     .await;
-    let attempts: i64 = {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&first.db_url).await.unwrap();
-        let n = sqlx::query_scalar("SELECT attempts FROM webhook_deliveries")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        n
-    };
+    let attempts = devkit::webhook_attempts(&first.db_url).await.unwrap();
     let arrivals = slow.arrivals.lock().unwrap().clone();
     assert_eq!(arrivals.len() as i64, attempts, "one request per attempt");
     // Each request began only after the one before had been given up on: never two at once.

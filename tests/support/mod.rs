@@ -21,6 +21,7 @@ use panic_gateway::config::Settings;
 use panic_gateway::engine::{DueWork, Engine};
 use panic_gateway::push::mock::MockProviders;
 use panic_gateway::startup::{Application, ShutdownHandle};
+use panic_gateway::store::devkit;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,10 +81,14 @@ impl TestDatabase {
                      (e.g. postgres://postgres@127.0.0.1:5432/test)",
                 );
                 let name = format!("pgw_test_{id}");
-                let mut conn = pg_connect(&admin_url).await;
-                sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE \"{name}\"").as_str())
+                devkit::create_scratch_database(&admin_url, &name)
                     .await
-                    .expect("create test database");
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "the PostgreSQL suite needs a server at TEST_DATABASE_URL \
+                             where it may create a test database: {e}"
+                        )
+                    });
                 let mut url = reqwest::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
                 url.set_path(&name);
                 TestDatabase::Postgres {
@@ -100,13 +105,6 @@ impl TestDatabase {
             TestDatabase::Sqlite { url, .. } | TestDatabase::Postgres { url, .. } => url,
         }
     }
-}
-
-async fn pg_connect(url: &str) -> sqlx::postgres::PgConnection {
-    use sqlx::Connection;
-    sqlx::postgres::PgConnection::connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("the PostgreSQL suite needs a server at TEST_DATABASE_URL: {e}"))
 }
 
 impl Drop for TestDatabase {
@@ -126,12 +124,7 @@ impl Drop for TestDatabase {
                         .build()
                         .expect("runtime");
                     rt.block_on(async {
-                        let mut conn = pg_connect(&admin_url).await;
-                        let _ = sqlx::Executor::execute(
-                            &mut conn,
-                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
-                        )
-                        .await;
+                        let _ = devkit::drop_scratch_database(&admin_url, &name).await;
                     });
                 })
                 .join();
@@ -445,32 +438,20 @@ impl TestApp {
         output_off_thread(command).await
     }
 
-    /// `SELECT COUNT(*) FROM {from_where}` on the test's database, for checking what was
-    /// (not) stored.
+    /// How many rows of `from_where` (a table, optionally with a `WHERE` clause) the test's
+    /// database holds, for checking what was (not) stored.
     pub async fn count(&self, from_where: &str) -> i64 {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&self.db_url).await.expect("test db");
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {from_where}"))
-            .fetch_one(&pool)
+        devkit::count_where(&self.db_url, from_where)
             .await
-            .expect("count query");
-        pool.close().await;
-        n
+            .expect("count query")
     }
 
     /// The stored timeline of an incident, oldest first, as `{kind, detail}` objects.
     pub async fn timeline_rows(&self, incident_id: &str) -> Vec<Value> {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&self.db_url).await.expect("test db");
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT kind, detail FROM incident_events WHERE incident_id = $1 ORDER BY at, id",
-        )
-        .bind(incident_id)
-        .fetch_all(&pool)
-        .await
-        .expect("timeline query");
-        pool.close().await;
-        rows.into_iter()
+        devkit::incident_timeline(&self.db_url, incident_id)
+            .await
+            .expect("timeline query")
+            .into_iter()
             .map(|(kind, detail)| {
                 json!({ "kind": kind, "detail": serde_json::from_str::<Value>(&detail).unwrap() })
             })

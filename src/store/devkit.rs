@@ -1,0 +1,338 @@
+//! The statements the developer kit runs behind the gateway's back: the black-box tests and
+//! the bench read what was stored, make scratch databases, and stage what an older version,
+//! an operator or a crashed instance would have left, so that no SQL lives outside `store/`.
+//!
+//! Each function opens a connection of its own to the database URL it is given and closes it
+//! before it returns (the gateway under test keeps its own pool). None of this is used by the
+//! gateway itself; it exists only with the `devkit` feature.
+
+use chrono::Utc;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+
+use super::Backend;
+
+async fn pool(url: &str) -> Result<AnyPool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    AnyPool::connect(url).await
+}
+
+async fn connection(url: &str) -> Result<AnyConnection, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    AnyConnection::connect(url).await
+}
+
+fn backend(url: &str) -> Result<Backend, sqlx::Error> {
+    Backend::from_url(url).ok_or_else(|| {
+        sqlx::Error::Configuration(format!("not a sqlite: or postgres: URL: {url}").into())
+    })
+}
+
+/// Makes the empty PostgreSQL database `name` on the server of `admin_url`, so a test or a
+/// bench run starts from nothing and leaves the server's other databases alone.
+pub async fn create_scratch_database(admin_url: &str, name: &str) -> Result<(), sqlx::Error> {
+    let mut admin = sqlx::postgres::PgConnection::connect(admin_url).await?;
+    admin
+        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await?;
+    admin.close().await
+}
+
+/// Removes what [`create_scratch_database`] made, even while a killed gateway's sessions
+/// still hold it.
+pub async fn drop_scratch_database(admin_url: &str, name: &str) -> Result<(), sqlx::Error> {
+    let mut admin = sqlx::postgres::PgConnection::connect(admin_url).await?;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+        .await?;
+    admin.close().await
+}
+
+/// `SELECT COUNT(*) FROM {from_where}`: a table, optionally with a `WHERE` clause, for tests
+/// that check what was (not) stored.
+pub async fn count_where(url: &str, from_where: &str) -> Result<i64, sqlx::Error> {
+    let pool = pool(url).await?;
+    let n = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {from_where}"))
+        .fetch_one(&pool)
+        .await;
+    pool.close().await;
+    n
+}
+
+/// The stored timeline of an incident, oldest first, as (kind, detail JSON text): tests check
+/// what the timeline says without going through a page that renders it.
+pub async fn incident_timeline(
+    url: &str,
+    incident_id: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let pool = pool(url).await?;
+    let rows = sqlx::query_as(
+        "SELECT kind, detail FROM incident_events WHERE incident_id = $1 ORDER BY at, id",
+    )
+    .bind(incident_id)
+    .fetch_all(&pool)
+    .await;
+    pool.close().await;
+    rows
+}
+
+/// One column of an incident's deliveries over `channel` (`sms`, `voice`, ...), oldest first:
+/// the provider ids and reply codes the API never shows.
+pub async fn delivery_column(
+    url: &str,
+    incident_id: &str,
+    channel: &str,
+    column: &str,
+) -> Result<Vec<Option<String>>, sqlx::Error> {
+    let pool = pool(url).await?;
+    let rows: Result<Vec<(Option<String>,)>, _> = sqlx::query_as(&format!(
+        "SELECT {column} FROM deliveries WHERE incident_id = $1 AND channel = $2 \
+         ORDER BY created_at"
+    ))
+    .bind(incident_id)
+    .bind(channel)
+    .fetch_all(&pool)
+    .await;
+    pool.close().await;
+    Ok(rows?.into_iter().map(|r| r.0).collect())
+}
+
+/// (state, attempts) of an incident's pages, oldest first: how the dispatcher treated each.
+pub async fn page_states(url: &str, incident_id: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let pool = pool(url).await?;
+    let rows = sqlx::query_as(
+        "SELECT state, attempts FROM deliveries WHERE incident_id = $1 AND kind = 'page' \
+         ORDER BY created_at",
+    )
+    .bind(incident_id)
+    .fetch_all(&pool)
+    .await;
+    pool.close().await;
+    rows
+}
+
+/// The attempts of the one webhook delivery stored: how often the gateway tried it.
+pub async fn webhook_attempts(url: &str) -> Result<i64, sqlx::Error> {
+    let pool = pool(url).await?;
+    let n = sqlx::query_scalar("SELECT attempts FROM webhook_deliveries")
+        .fetch_one(&pool)
+        .await;
+    pool.close().await;
+    n
+}
+
+/// SQLite's journal mode of the file at `url` (`wal` for the gateway's own).
+pub async fn journal_mode(url: &str) -> Result<String, sqlx::Error> {
+    let mut conn = connection(url).await?;
+    let mode = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(mode)
+}
+
+/// Forgets that migration `version` ran, as restoring a backup from before it would: the
+/// schema is then behind the binary.
+pub async fn forget_migration(url: &str, version: i64) -> Result<(), sqlx::Error> {
+    let pool = pool(url).await?;
+    let done = sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+        .bind(version)
+        .execute(&pool)
+        .await;
+    pool.close().await;
+    done.map(drop)
+}
+
+/// Stores every webhook endpoint's secret in plain text, as versions before sealing did.
+pub async fn store_plain_webhook_secrets(url: &str, plain: &str) -> Result<(), sqlx::Error> {
+    let pool = pool(url).await?;
+    let done = sqlx::query("UPDATE webhook_endpoints SET sealed_secret = $1")
+        .bind(plain)
+        .execute(&pool)
+        .await;
+    pool.close().await;
+    done.map(drop)
+}
+
+/// Overwrites a tier's stored SLA (JSON text), as someone editing the database behind the
+/// API's back would, skipping every check the API makes.
+pub async fn overwrite_tier_sla(url: &str, tier_id: &str, sla: &str) -> Result<(), sqlx::Error> {
+    let pool = pool(url).await?;
+    let done = sqlx::query("UPDATE tiers SET sla = $1 WHERE id = $2")
+        .bind(sla)
+        .bind(tier_id)
+        .execute(&pool)
+        .await;
+    pool.close().await;
+    done.map(drop)
+}
+
+/// Disables every contact method, as failed deliveries to dead numbers would.
+pub async fn disable_every_contact_method(url: &str) -> Result<(), sqlx::Error> {
+    let pool = pool(url).await?;
+    let done = sqlx::query("UPDATE contact_methods SET disabled_at = 1, disabled_reason = 'test'")
+        .execute(&pool)
+        .await;
+    pool.close().await;
+    done.map(drop)
+}
+
+/// Stores `token` as a device's push token without the checks the API makes, as versions
+/// before tokens were checked could have.
+pub async fn store_unchecked_push_token(
+    url: &str,
+    device_id: &str,
+    token: &str,
+) -> Result<(), sqlx::Error> {
+    let pool = pool(url).await?;
+    let done = sqlx::query("UPDATE devices SET push_token = $1 WHERE id = $2")
+        .bind(token)
+        .bind(device_id)
+        .execute(&pool)
+        .await;
+    pool.close().await;
+    done.map(drop)
+}
+
+/// Leaves every delivery claimed once by an instance that crashed, its leases running until
+/// `until_ms` (unix milliseconds): another instance must leave them alone until then.
+pub async fn lease_deliveries_to_a_crashed_instance(
+    url: &str,
+    until_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let pool = pool(url).await?;
+    let done = sqlx::query(
+        "UPDATE deliveries SET lease_owner = 'crashed', lease_until = $1, attempts = 1",
+    )
+    .bind(until_ms)
+    .execute(&pool)
+    .await;
+    pool.close().await;
+    done.map(drop)
+}
+
+/// Installs a trigger that makes the database itself refuse an alert whose summary is
+/// `summary` (a value the caller chooses, quoted as is): a statement failing inside the
+/// gateway's transaction, which the API cannot cause.
+pub async fn refuse_alerts_summarised(url: &str, summary: &str) -> Result<(), sqlx::Error> {
+    let statements = match backend(url)? {
+        Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER refuse_alert BEFORE INSERT ON alerts WHEN NEW.summary = '{summary}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )],
+        Backend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION refuse_alert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.summary = '{summary}' THEN RAISE EXCEPTION 'refused by the test' \
+                 USING ERRCODE = '22P05'; END IF; RETURN NEW; END $$"
+            ),
+            "CREATE TRIGGER refuse_alert BEFORE INSERT ON alerts FOR EACH ROW \
+             EXECUTE FUNCTION refuse_alert()"
+                .to_owned(),
+        ],
+    };
+    let mut conn = connection(url).await?;
+    for statement in statements {
+        conn.execute(statement.as_str()).await?;
+    }
+    conn.close().await
+}
+
+/// A transaction outside the gateway holding locks the gateway's writes need, so a test can
+/// make writes queue (or prove that a request does not wait for them) and then let go.
+pub struct OutsideTransaction(AnyConnection);
+
+impl OutsideTransaction {
+    /// Holds what a write to `tables` needs: SQLite's one write lock, or on PostgreSQL those
+    /// tables locked against writes.
+    pub async fn lock_writes(url: &str, tables: &[&str]) -> Result<Self, sqlx::Error> {
+        let backend = backend(url)?;
+        let mut conn = connection(url).await?;
+        match backend {
+            Backend::Sqlite => {
+                conn.execute("BEGIN IMMEDIATE").await?;
+            }
+            Backend::Postgres => {
+                conn.execute("BEGIN").await?;
+                conn.execute(
+                    format!("LOCK TABLE {} IN EXCLUSIVE MODE", tables.join(", ")).as_str(),
+                )
+                .await?;
+            }
+        }
+        Ok(Self(conn))
+    }
+
+    /// Holds what the first P1 press of `customer_id` needs: SQLite's write lock, or on
+    /// PostgreSQL the customer's row, which a P1 press locks.
+    pub async fn lock_customer(url: &str, customer_id: &str) -> Result<Self, sqlx::Error> {
+        let backend = backend(url)?;
+        let mut conn = connection(url).await?;
+        match backend {
+            Backend::Sqlite => {
+                conn.execute("BEGIN IMMEDIATE").await?;
+            }
+            Backend::Postgres => {
+                conn.execute("BEGIN").await?;
+                sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
+                    .bind(customer_id)
+                    .fetch_one(&mut conn)
+                    .await?;
+            }
+        }
+        Ok(Self(conn))
+    }
+
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.0.execute("COMMIT").await.map(drop)
+    }
+
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.0.execute("ROLLBACK").await.map(drop)
+    }
+}
+
+/// The bench's floor: one durable insert transaction on the same database, with the same
+/// durability settings as the gateway's, timed by the caller.
+pub struct FloorTable {
+    conn: AnyConnection,
+    backend: Backend,
+}
+
+impl FloorTable {
+    /// Connects and makes the scratch table `bench_floor`.
+    pub async fn create(url: &str) -> Result<Self, sqlx::Error> {
+        let backend = backend(url)?;
+        let mut conn = connection(url).await?;
+        if backend == Backend::Sqlite {
+            conn.execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            )
+            .await?;
+        }
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, at BIGINT NOT NULL)",
+        )
+        .await?;
+        Ok(Self { conn, backend })
+    }
+
+    /// One row in a transaction of its own, committed (a write transaction on SQLite).
+    pub async fn insert_one(&mut self) -> Result<(), sqlx::Error> {
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        self.conn.execute(begin).await?;
+        sqlx::query("INSERT INTO bench_floor (id, at) VALUES ($1, $2)")
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(Utc::now().timestamp_millis())
+            .execute(&mut self.conn)
+            .await?;
+        self.conn.execute("COMMIT").await.map(drop)
+    }
+
+    /// Drops the scratch table.
+    pub async fn drop_table(mut self) -> Result<(), sqlx::Error> {
+        self.conn.execute("DROP TABLE bench_floor").await.map(drop)
+    }
+}
