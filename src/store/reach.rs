@@ -77,18 +77,18 @@ async fn read(
     user_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<PersonFacts>, StoreError> {
-    // One row per fact, tagged by `k`; the columns mean what the tag says.
+    // One row per fact, tagged by `k`; the columns mean what the tag says (`n` is when it
+    // was created, `s`/`e` when an absence starts and ends).
     let rows = sqlx::query(
-        "SELECT 'name' AS k, name AS a, CAST(NULL AS TEXT) AS b, CAST(0 AS BIGINT) AS n \
-         FROM users WHERE id = $1 \
-         UNION ALL SELECT 'away', delegate_id, CAST(starts_at AS TEXT) || ' ' || \
-         CAST(ends_at AS TEXT), created_at FROM unavailability \
-         WHERE user_id = $1 AND starts_at <= $4 AND ends_at > $5 \
-         UNION ALL SELECT 'rules', rules, subject, CAST(0 AS BIGINT) FROM notification_rules \
+        "SELECT 'name' AS k, name AS a, CAST(NULL AS TEXT) AS b, CAST(0 AS BIGINT) AS n, \
+         CAST(0 AS BIGINT) AS s, CAST(0 AS BIGINT) AS e FROM users WHERE id = $1 \
+         UNION ALL SELECT 'away', delegate_id, CAST(NULL AS TEXT), created_at, starts_at, \
+         ends_at FROM unavailability WHERE user_id = $1 AND starts_at <= $4 AND ends_at > $5 \
+         UNION ALL SELECT 'rules', rules, subject, 0, 0, 0 FROM notification_rules \
          WHERE subject = $1 OR subject = $3 \
-         UNION ALL SELECT 'device', id, platform, CAST(0 AS BIGINT) FROM devices \
+         UNION ALL SELECT 'device', id, platform, 0, 0, 0 FROM devices \
          WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NULL \
-         UNION ALL SELECT 'method', id, kind, created_at FROM contact_methods \
+         UNION ALL SELECT 'method', id, kind, created_at, 0, 0 FROM contact_methods \
          WHERE user_id = $1 AND verified_at IS NOT NULL AND disabled_at IS NULL \
          AND deleted_at IS NULL",
     )
@@ -112,13 +112,7 @@ async fn read(
         let n: i64 = row.try_get("n")?;
         match k.as_str() {
             "name" => name = a,
-            "away" => {
-                let span = b.unwrap_or_default();
-                let mut bounds = span.split(' ').map(str::parse::<i64>);
-                if let (Some(Ok(starts)), Some(Ok(ends))) = (bounds.next(), bounds.next()) {
-                    absences.push((starts, ends, n, a));
-                }
-            }
+            "away" => absences.push((row.try_get("s")?, row.try_get("e")?, n, a)),
             "rules" => {
                 let rules = a.unwrap_or_default();
                 if b.as_deref() == Some(user_id) {
