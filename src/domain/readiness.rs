@@ -72,7 +72,7 @@ pub struct Inventory {
 }
 
 /// The earliest rule delay (minutes after the page) at which something reaches the person, or
-/// why nothing does. The same matching as paging's `queue_for_user`: a push rule reaches every
+/// why nothing does. The same matching as paging's `reach::plan_page`: a push rule reaches every
 /// live device; a channel rule every verified method of that channel (or only its `method_id`).
 pub fn reach(rules: &RuleSet, have: &Inventory) -> Result<u32, Unreachable> {
     let earliest = rules

@@ -468,51 +468,45 @@ async fn page_people(
     Ok((paged, rows.len()))
 }
 
-/// Pages `user_id` about `incident_id`, in the caller's transaction (the outbox); returns how
-/// many deliveries. A page follows the person's notification rules (theirs, the admin's
-/// default, or push at once and every verified SMS after a minute; see
-/// [`crate::domain::reach`]); an update (to a customer's contacts) goes to their devices only.
+/// Pages each of `users` about `incident_id` with `title`/`body`, in the caller's transaction
+/// (the outbox), every delivery in one statement; returns how many. Each page follows the
+/// person's notification rules (theirs, the admin's default, or push at once and every
+/// verified SMS after a minute; see [`crate::domain::reach`]). For pages outside an
+/// escalation step (the SLA warning to the support managers).
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn queue_for_user(
+pub(crate) async fn page_users(
     tx: &mut Tx,
     incident_id: &str,
-    user_id: &str,
-    kind: &str,
+    users: &[String],
     pos: Position,
     title: &str,
     body: &str,
     expires: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let Some(person) = person_facts(tx, user_id, now).await? else {
-        return Ok(0);
-    };
-    let plan = if kind == "page" {
-        reach::plan_page(&person.rules, &person.reachable, now)
-    } else {
-        reach::plan_update(&person.reachable, now)
-    };
-    if plan.is_empty() {
-        return Ok(0);
-    }
     let never_paged: Option<i64> = sqlx::query_scalar(
         "SELECT CASE WHEN first_page_at IS NULL THEN 1 ELSE 0 END FROM incidents WHERE id = $1",
     )
     .bind(incident_id)
     .fetch_optional(&mut **tx)
     .await?;
-    let first_paging = never_paged == Some(1);
     let message = Message {
         incident_id,
-        kind,
+        kind: "page",
         pos,
         title,
         body,
         expires,
         now,
-        first_paging,
+        first_paging: never_paged == Some(1),
     };
-    let rows = message.to(user_id, plan);
+    let mut rows = Vec::new();
+    for user_id in users {
+        if let Some(person) = person_facts(tx, user_id, now).await? {
+            let plan = reach::plan_page(&person.rules, &person.reachable, now);
+            rows.extend(message.to(user_id, plan));
+        }
+    }
     outbox::queue(tx, &rows).await?;
     Ok(rows.len())
 }
@@ -547,19 +541,29 @@ async fn tell_customer(
         now,
         first_paging: false,
     };
-    let mut rows = Vec::new();
+    // Each contact's devices, in the order read (by contact).
+    let mut contacts: Vec<(String, Reachable)> = Vec::new();
     for d in &devices {
         let user_id: String = d.try_get("user_id")?;
         let device = Device {
             id: d.try_get("id")?,
             platform: d.try_get("platform")?,
         };
-        let reachable = Reachable {
-            devices: vec![device],
-            methods: Vec::new(),
-        };
-        rows.extend(message.to(&user_id, reach::plan_update(&reachable, now)));
+        match contacts.last_mut() {
+            Some((contact, reachable)) if *contact == user_id => reachable.devices.push(device),
+            _ => contacts.push((
+                user_id,
+                Reachable {
+                    devices: vec![device],
+                    methods: Vec::new(),
+                },
+            )),
+        }
     }
+    let rows: Vec<_> = contacts
+        .iter()
+        .flat_map(|(contact, reachable)| message.to(contact, reach::plan_update(reachable, now)))
+        .collect();
     outbox::queue(tx, &rows).await?;
     Ok(rows.len())
 }

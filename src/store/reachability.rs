@@ -86,7 +86,7 @@ async fn inventory(conn: &mut sqlx::AnyConnection, user_id: &str) -> Result<Inve
 
 /// The earliest rule delay (minutes) at which a page to `user_id` reaches something, or why
 /// nothing would: their effective notification rules matched against their live devices and
-/// verified methods, exactly as paging (`queue_for_user`) matches them.
+/// verified methods, exactly as paging (`domain::reach::plan_page`) matches them.
 pub(crate) async fn reach(
     conn: &mut sqlx::AnyConnection,
     user_id: &str,

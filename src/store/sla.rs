@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::Row;
 
-use super::escalation::queue_for_user;
+use super::escalation::page_users;
 use super::reachability::step_rule_delays;
 use super::timeline::{event, On};
 use super::waiting::{pause_record, PauseRecord};
@@ -175,21 +175,17 @@ impl Store {
             fraction * 100.0,
             incident.respond_due_at.format("%H:%M UTC")
         );
-        let mut pages = 0;
-        for m in &managers {
-            pages += queue_for_user(
-                &mut tx,
-                &incident.id,
-                m,
-                "page",
-                Position::FIRST,
-                &title,
-                &body,
-                incident.respond_due_at,
-                now,
-            )
-            .await?;
-        }
+        let pages = page_users(
+            &mut tx,
+            &incident.id,
+            &managers,
+            Position::FIRST,
+            &title,
+            &body,
+            incident.respond_due_at,
+            now,
+        )
+        .await?;
         let on = On {
             ticket: &incident.ticket_id,
             incident: Some(&incident.id),
