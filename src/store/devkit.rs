@@ -21,6 +21,14 @@ async fn connection(url: &str) -> Result<AnyConnection, sqlx::Error> {
     AnyConnection::connect(url).await
 }
 
+/// Runs `statement` on its own connection to `url` (one write behind the gateway's back).
+async fn execute(url: &str, statement: super::Bound<'_>) -> Result<(), sqlx::Error> {
+    let mut conn = connection(url).await?;
+    let done = statement.execute(&mut conn).await;
+    conn.close().await?;
+    done.map(drop)
+}
+
 fn backend(url: &str) -> Result<Backend, sqlx::Error> {
     Backend::from_url(url).ok_or_else(|| {
         sqlx::Error::Configuration(format!("not a sqlite: or postgres: URL: {url}").into())
@@ -133,47 +141,41 @@ pub async fn journal_mode(url: &str) -> Result<String, sqlx::Error> {
 /// Forgets that migration `version` ran, as restoring a backup from before it would: the
 /// schema is then behind the binary.
 pub async fn forget_migration(url: &str, version: i64) -> Result<(), sqlx::Error> {
-    let pool = pool(url).await?;
-    let done = sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
-        .bind(version)
-        .execute(&pool)
-        .await;
-    pool.close().await;
-    done.map(drop)
+    execute(
+        url,
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(version),
+    )
+    .await
 }
 
 /// Stores every webhook endpoint's secret in plain text, as versions before sealing did.
 pub async fn store_plain_webhook_secrets(url: &str, plain: &str) -> Result<(), sqlx::Error> {
-    let pool = pool(url).await?;
-    let done = sqlx::query("UPDATE webhook_endpoints SET sealed_secret = $1")
-        .bind(plain)
-        .execute(&pool)
-        .await;
-    pool.close().await;
-    done.map(drop)
+    execute(
+        url,
+        sqlx::query("UPDATE webhook_endpoints SET sealed_secret = $1").bind(plain),
+    )
+    .await
 }
 
 /// Overwrites a tier's stored SLA (JSON text), as someone editing the database behind the
 /// API's back would, skipping every check the API makes.
 pub async fn overwrite_tier_sla(url: &str, tier_id: &str, sla: &str) -> Result<(), sqlx::Error> {
-    let pool = pool(url).await?;
-    let done = sqlx::query("UPDATE tiers SET sla = $1 WHERE id = $2")
-        .bind(sla)
-        .bind(tier_id)
-        .execute(&pool)
-        .await;
-    pool.close().await;
-    done.map(drop)
+    execute(
+        url,
+        sqlx::query("UPDATE tiers SET sla = $1 WHERE id = $2")
+            .bind(sla)
+            .bind(tier_id),
+    )
+    .await
 }
 
 /// Disables every contact method, as failed deliveries to dead numbers would.
 pub async fn disable_every_contact_method(url: &str) -> Result<(), sqlx::Error> {
-    let pool = pool(url).await?;
-    let done = sqlx::query("UPDATE contact_methods SET disabled_at = 1, disabled_reason = 'test'")
-        .execute(&pool)
-        .await;
-    pool.close().await;
-    done.map(drop)
+    execute(
+        url,
+        sqlx::query("UPDATE contact_methods SET disabled_at = 1, disabled_reason = 'test'"),
+    )
+    .await
 }
 
 /// Stores `token` as a device's push token without the checks the API makes, as versions
@@ -183,14 +185,13 @@ pub async fn store_unchecked_push_token(
     device_id: &str,
     token: &str,
 ) -> Result<(), sqlx::Error> {
-    let pool = pool(url).await?;
-    let done = sqlx::query("UPDATE devices SET push_token = $1 WHERE id = $2")
-        .bind(token)
-        .bind(device_id)
-        .execute(&pool)
-        .await;
-    pool.close().await;
-    done.map(drop)
+    execute(
+        url,
+        sqlx::query("UPDATE devices SET push_token = $1 WHERE id = $2")
+            .bind(token)
+            .bind(device_id),
+    )
+    .await
 }
 
 /// Leaves every delivery claimed once by an instance that crashed, its leases running until
@@ -199,15 +200,14 @@ pub async fn lease_deliveries_to_a_crashed_instance(
     url: &str,
     until_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    let pool = pool(url).await?;
-    let done = sqlx::query(
-        "UPDATE deliveries SET lease_owner = 'crashed', lease_until = $1, attempts = 1",
+    execute(
+        url,
+        sqlx::query(
+            "UPDATE deliveries SET lease_owner = 'crashed', lease_until = $1, attempts = 1",
+        )
+        .bind(until_ms),
     )
-    .bind(until_ms)
-    .execute(&pool)
-    .await;
-    pool.close().await;
-    done.map(drop)
+    .await
 }
 
 /// Installs a trigger that makes the database itself refuse an alert whose summary is
