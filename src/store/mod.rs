@@ -292,31 +292,47 @@ pub(crate) async fn insert_rows<T>(
     rows: &[T],
     bind: impl for<'q> Fn(Bound<'q>, &T) -> Bound<'q>,
 ) -> Result<(), sqlx::Error> {
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let size = ROW_CHUNKS
-            .into_iter()
-            .find(|&n| n <= rest.len())
-            .unwrap_or(1);
-        let (chunk, tail) = rest.split_at(size);
-        let mut sql = format!("{head} VALUES ");
-        for row in 0..size {
-            if row > 0 {
-                sql.push_str(", ");
-            }
-            let placeholders: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", row * columns + c))
-                .collect();
-            sql.push_str(&format!("({})", placeholders.join(", ")));
-        }
+    for chunk in row_chunks(rows) {
+        let sql = format!("{head} VALUES {}", value_rows(chunk.len(), columns, 0));
         let mut query = sqlx::query(&sql);
         for row in chunk {
             query = bind(query, row);
         }
         query.execute(&mut *conn).await?;
-        rest = tail;
     }
     Ok(())
+}
+
+/// `rows` cut into chunks of the sizes in [`ROW_CHUNKS`], largest first, so that a
+/// statement made per chunk comes in a few shapes (each shape is a prepared statement).
+pub(crate) fn row_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = ROW_CHUNKS
+            .into_iter()
+            .find(|&n| n <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// The placeholders of `rows` rows of `columns` values each, numbered after the first
+/// `before` parameters: `($2, $3), ($4, $5)`.
+pub(crate) fn value_rows(rows: usize, columns: usize, before: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let placeholders: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", before + row * columns + c))
+                .collect();
+            format!("({})", placeholders.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl std::ops::Deref for Tx {
@@ -571,6 +587,15 @@ mod tests {
             }
         }
         assert!(offenders.is_empty(), "writes on the pool: {offenders:#?}");
+    }
+
+    #[test]
+    fn rows_are_cut_into_few_statement_shapes() {
+        let rows: Vec<usize> = (0..87).collect();
+        let sizes: Vec<usize> = row_chunks(&rows).map(<[usize]>::len).collect();
+        assert_eq!(sizes, [64, 16, 4, 1, 1, 1]);
+        assert_eq!(row_chunks::<usize>(&[]).count(), 0);
+        assert_eq!(value_rows(2, 2, 1), "($2, $3), ($4, $5)");
     }
 
     #[test]

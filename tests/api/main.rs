@@ -25,6 +25,7 @@ mod health;
 mod idempotency;
 mod identity;
 mod lifecycle;
+mod outcomes;
 mod paging;
 mod push;
 mod readiness;
