@@ -25,6 +25,7 @@ pub mod schedule;
 pub mod shift_feed;
 pub mod skip;
 pub mod sla;
+pub mod step_plan;
 pub mod team;
 pub mod ticket_ref;
 pub mod timeline;
