@@ -1,5 +1,6 @@
 //! Pure types and rules: no I/O, time passed in.
 
+pub mod access;
 pub mod admin_key;
 pub mod calendar;
 pub mod configuration;
