@@ -162,10 +162,12 @@ async fn load_step(
                 if let Some(on_call) = &found {
                     named.extend(on_call.user_ids.iter().cloned());
                 }
-                let named = match schedule {
-                    ScheduleRef::Role(key) | ScheduleRef::Id(key) => key.clone(),
-                };
-                TargetFacts::Schedule { named, found }
+                // The role or id the step names, for the skip when no schedule has it.
+                let (ScheduleRef::Role(key) | ScheduleRef::Id(key)) = schedule;
+                TargetFacts::Schedule {
+                    named: key.clone(),
+                    found,
+                }
             }
         };
         targets.push(facts);
