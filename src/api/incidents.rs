@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::extract::{AnyDevice, ResponderDevice};
 use super::{Json, Problem};
+use crate::domain::access::{self, Sight};
 use crate::domain::customer_view::customer_event;
 use crate::domain::identity::{DevicePrincipal, UserRole};
 use crate::domain::incident::note_text;
@@ -22,18 +23,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(my_incidents);
 }
 
-/// Customers see their own organisation's incidents; responders those they are involved in
-/// (account manager of the customer, or paged for it); support managers all.
+/// Whether `who` may see `incident` ([`access::sight`]); the store is asked whether they are
+/// involved only when their role leaves it open.
 pub(crate) async fn may_see(
     state: &AppState,
     who: &DevicePrincipal,
     incident: &IncidentRow,
 ) -> Result<bool, Problem> {
-    Ok(match who.role {
-        UserRole::Contact => who.customer_id.as_deref() == Some(incident.customer_id.as_str()),
-        UserRole::SupportManager => true,
-        UserRole::Responder => state.store.is_involved(&who.user_id, incident).await?,
-    })
+    Ok(
+        match access::sight(who.role, who.customer_id.as_deref(), &incident.customer_id) {
+            Sight::IfInvolved => state.store.is_involved(&who.user_id, incident).await?,
+            decided => decided.given(false),
+        },
+    )
 }
 
 /// An incident as phones see it.

@@ -1,5 +1,6 @@
 //! Pure types and rules: no I/O, time passed in.
 
+pub mod access;
 pub mod admin_key;
 pub mod calendar;
 pub mod configuration;
@@ -25,6 +26,7 @@ pub mod schedule;
 pub mod shift_feed;
 pub mod skip;
 pub mod sla;
+pub mod step_plan;
 pub mod team;
 pub mod ticket_ref;
 pub mod timeline;

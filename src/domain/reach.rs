@@ -8,6 +8,8 @@
 //!   by the first rule only.
 //! - A rule with nothing to reach plans nothing: an SMS rule for someone with no verified
 //!   number is not an error, the push rule may still reach them.
+//! - Someone is away at an instant when an absence covers it, from its start up to (not
+//!   including) its end; where two overlap, the one entered last decides who stands in.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -32,6 +34,37 @@ pub struct Method {
 pub struct Reachable {
     pub devices: Vec<Device>,
     pub methods: Vec<Method>,
+}
+
+/// A stretch of time someone is away, and who takes their pages meanwhile, if anyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Absence {
+    pub starts: DateTime<Utc>,
+    pub ends: DateTime<Utc>,
+    /// When it was entered: the newest of two overlapping absences wins.
+    pub created: DateTime<Utc>,
+    pub delegate: Option<String>,
+}
+
+/// One person as paging sees them: what the store reads about them in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonFacts {
+    pub name: String,
+    pub rules: RuleSet,
+    pub reachable: Reachable,
+    /// Absences near the moment they were read for (the store reads a window around it).
+    pub absences: Vec<Absence>,
+}
+
+impl PersonFacts {
+    /// `None`: not away at `at`. `Some(delegate)`: away, `delegate` standing in, if anyone.
+    pub fn away_at(&self, at: DateTime<Utc>) -> Option<Option<String>> {
+        self.absences
+            .iter()
+            .filter(|a| a.starts <= at && a.ends > at)
+            .max_by_key(|a| a.created)
+            .map(|a| a.delegate.clone())
+    }
 }
 
 /// Where one delivery goes.
@@ -245,6 +278,52 @@ mod tests {
             methods: vec![method("s1", MethodKind::Sms)],
         };
         assert!(plan_page(&push_only, &only_sms, now()).is_empty());
+    }
+
+    fn away(starts: i64, ends: i64, created: i64, delegate: Option<&str>) -> Absence {
+        let at = |ms| DateTime::from_timestamp_millis(ms).unwrap();
+        Absence {
+            starts: at(starts),
+            ends: at(ends),
+            created: at(created),
+            delegate: delegate.map(str::to_owned),
+        }
+    }
+
+    fn person(absences: Vec<Absence>) -> PersonFacts {
+        PersonFacts {
+            name: "Ann".into(),
+            rules: RuleSet::builtin_default(),
+            reachable: Reachable::default(),
+            absences,
+        }
+    }
+
+    fn ms(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap()
+    }
+
+    #[test]
+    fn an_absence_counts_from_its_start_until_just_before_its_end() {
+        let f = person(vec![away(1_000_000, 1_030_000, 1, Some("bob"))]);
+        assert_eq!(f.away_at(ms(999_999)), None);
+        assert_eq!(f.away_at(ms(1_000_000)), Some(Some("bob".into())));
+        assert_eq!(f.away_at(ms(1_029_999)), Some(Some("bob".into())));
+        // Below a millisecond before the end is still inside it.
+        let just_before_end = ms(1_029_999) + Duration::microseconds(999);
+        assert_eq!(f.away_at(just_before_end), Some(Some("bob".into())));
+        assert_eq!(f.away_at(ms(1_030_000)), None);
+    }
+
+    #[test]
+    fn where_absences_overlap_the_newest_decides_the_delegate() {
+        let f = person(vec![
+            away(0, 2_000_000, 5, Some("old")),
+            away(500_000, 1_500_000, 9, None),
+        ]);
+        assert_eq!(f.away_at(ms(1_000_000)), Some(None));
+        assert_eq!(f.away_at(ms(1_800_000)), Some(Some("old".into())));
+        assert_eq!(person(Vec::new()).away_at(ms(1_000_000)), None);
     }
 
     #[test]

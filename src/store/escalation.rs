@@ -1,15 +1,20 @@
-//! Escalation in the database: which policy applies, paging a step (resolving its targets to
-//! people and their deliverable devices), advancing unacknowledged incidents, and stopping it
-//! all on acknowledgement or resolution.
+//! Escalation in the database: which policy applies, paging a step, advancing unacknowledged
+//! incidents, and stopping it all on acknowledgement or resolution.
 //!
-//! A step whose targets have no deliverable device (none enrolled, all tokens dead, nobody on
-//! call, account manager away without a delegate, no member of a round-robin team who can be
-//! paged now) is skipped at once and recorded, never waited out. When every remaining step reaches nobody, the support managers are paged as a
-//! last resort; when even they cannot be, a press's incident is recorded `unpaged` (the
-//! helpdesk hears `incident.unpaged`) rather than silently unanswered. A new press on an
-//! incident nobody is being paged for any more starts escalation again from the first step.
-//! Advancing and restarting are guarded by the incident's current state, so with several
-//! gateways on one database each deadline advances exactly once.
+//! Paging a step is three moves: read what it needs (its targets resolved, and every person
+//! they name: [`load_step`]), ask [`crate::domain::step_plan`] who is paged, on what, and
+//! what is skipped, then write the plan (the outbox rows in one statement, the incident's
+//! position and deadline, the timeline event). The rules (delegates, skips, the support
+//! managers as last resort, the page wording) live in the planner; here is only the reading
+//! and writing, and the round-robin pick, which is recorded as it is made.
+//!
+//! A step whose targets have no deliverable device is skipped at once and recorded, never
+//! waited out. When even the support managers cannot be paged, a press's incident is
+//! recorded `unpaged` (the helpdesk hears `incident.unpaged`) rather than silently
+//! unanswered. A new press on an incident nobody is being paged for any more starts
+//! escalation again from the first step. Advancing and restarting are guarded by the
+//! incident's current state, so with several gateways on one database each deadline
+//! advances exactly once.
 
 use std::collections::BTreeMap;
 
@@ -24,11 +29,14 @@ use super::teams::{forget_picks, pick_member};
 use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
 use super::{millis, new_id, Store, StoreError, Tx};
-use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Target};
+use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Step, Target};
 use crate::domain::incident::{IncidentState, Transition};
 use crate::domain::reach::{self, Device, Reachable};
 use crate::domain::schedule::Schedule;
-use crate::domain::skip::{Skip, SkipReason, SkipTarget};
+use crate::domain::step_plan::{
+    page_text, plan_fallback, plan_step, Exhausted, OnCall, PageSubject, StepFacts, StepPlan,
+    TargetFacts,
+};
 use crate::domain::timeline::TimelineKind;
 
 /// What a page is about, for the text on the phone and the timeline.
@@ -92,113 +100,133 @@ pub(crate) fn parse_policy(stored: Option<&str>) -> Result<EscalationPolicy, Sto
     })
 }
 
-/// Who `target` means right now for the incident of `ctx` paged at `pos`, as (user id, how
-/// they came to be paged).
-async fn resolve_target(
+/// What the step at `pos` needs to be planned: each target resolved for the incident of
+/// `ctx` at `now` (a round-robin target records its pick here), and what paging needs of every
+/// person the targets name, read once per transaction ([`person_facts`]).
+async fn load_step(
     tx: &mut Tx,
-    target: &Target,
     ctx: &PageContext<'_>,
+    step: &Step,
     pos: Position,
     now: DateTime<Utc>,
-    skipped: &mut Vec<serde_json::Value>,
-) -> Result<Vec<(String, String)>, StoreError> {
-    Ok(match target {
-        Target::AccountManager => {
-            let manager: Option<String> = match ctx.account_manager {
-                Some(known) => known.map(str::to_owned),
-                None => {
-                    sqlx::query_scalar("SELECT account_manager_id FROM customers WHERE id = $1")
-                        .bind(ctx.customer_id)
-                        .fetch_optional(&mut **tx)
-                        .await?
-                        .flatten()
-                }
-            };
-            let Some(manager) = manager else {
-                skipped.push(
-                    Skip::target(SkipTarget::AccountManager, SkipReason::NoAccountManager).into(),
-                );
-                return Ok(Vec::new());
-            };
-            // Read once (per transaction) for both questions: are they away, and how are
-            // they paged.
-            let away = person_facts(tx, &manager, now)
-                .await?
-                .and_then(|facts| facts.away_at(now));
-            match away {
-                None => vec![(manager, "account_manager".into())],
-                Some(delegate_id) => match delegate_id {
-                    Some(delegate) => vec![(delegate, "account_manager_delegate".into())],
+) -> Result<StepFacts, StoreError> {
+    let mut targets = Vec::with_capacity(step.targets.len());
+    let mut people = BTreeMap::new();
+    let mut named: Vec<String> = Vec::new();
+    for target in &step.targets {
+        let facts = match target {
+            Target::AccountManager => {
+                let manager: Option<String> = match ctx.account_manager {
+                    Some(known) => known.map(str::to_owned),
                     None => {
-                        skipped.push(
-                            Skip::target(
-                                SkipTarget::AccountManager,
-                                SkipReason::UnavailableNoDelegate,
-                            )
-                            .user(&manager)
-                            .into(),
-                        );
-                        Vec::new()
+                        sqlx::query_scalar("SELECT account_manager_id FROM customers WHERE id = $1")
+                            .bind(ctx.customer_id)
+                            .fetch_optional(&mut **tx)
+                            .await?
+                            .flatten()
                     }
-                },
+                };
+                if let Some(manager) = &manager {
+                    // Read once for both questions: are they away (and who stands in), and
+                    // how are they paged. Not found, they stay out of `people`: no such user.
+                    if let Some(facts) = person_facts(tx, manager, now).await? {
+                        named.extend(facts.away_at(now).flatten());
+                        people.insert(manager.clone(), facts);
+                    }
+                }
+                TargetFacts::AccountManager { manager }
             }
-        }
-        Target::User { user_id } => vec![(user_id.clone(), "user".into())],
-        Target::TeamRoundRobin { team } => {
-            pick_member(tx, team, ctx.incident_id, pos, now, skipped)
-                .await?
-                .map(|user| (user, format!("round_robin:{team}")))
-                .into_iter()
-                .collect()
-        }
-        Target::SupportManagers => {
-            let ids: Vec<String> = sqlx::query_scalar(
-                "SELECT id FROM users WHERE role = 'support_manager' ORDER BY id",
-            )
-            .fetch_all(&mut **tx)
-            .await?;
-            ids.into_iter()
-                .map(|id| (id, "support_manager".into()))
-                .collect()
-        }
-        Target::Schedule { schedule } => {
-            let (column, key) = match schedule {
-                ScheduleRef::Role(r) => ("role", r),
-                ScheduleRef::Id(id) => ("id", id),
-            };
-            let row = sqlx::query(&format!(
-                "SELECT id, name, definition FROM schedules WHERE {column} = $1"
-            ))
-            .bind(key)
-            .fetch_optional(&mut **tx)
-            .await?;
-            let Some(row) = row else {
-                skipped.push(
-                    Skip::target(SkipTarget::Schedule, SkipReason::NoSuchSchedule)
-                        .schedule(key)
-                        .into(),
-                );
-                return Ok(Vec::new());
-            };
-            let name: String = row.try_get("name")?;
-            let definition: String = row.try_get("definition")?;
-            let schedule: Schedule = serde_json::from_str(&definition).map_err(|e| {
-                StoreError::Database(sqlx::Error::Decode(format!("stored schedule: {e}").into()))
-            })?;
-            let on_call = schedule.on_call_users_at(now);
-            if on_call.is_empty() {
-                skipped.push(
-                    Skip::target(SkipTarget::Schedule, SkipReason::NobodyOnCall)
-                        .schedule(&name)
-                        .into(),
-                );
+            Target::User { user_id } => {
+                named.push(user_id.clone());
+                TargetFacts::User {
+                    user_id: user_id.clone(),
+                }
             }
-            on_call
-                .into_iter()
-                .map(|u| (u, format!("on_call:{name}")))
-                .collect()
+            Target::TeamRoundRobin { team } => {
+                let mut skips = Vec::new();
+                let picked = pick_member(tx, team, ctx.incident_id, pos, now, &mut skips).await?;
+                named.extend(picked.clone());
+                TargetFacts::RoundRobin {
+                    team: team.clone(),
+                    picked,
+                    skips,
+                }
+            }
+            Target::SupportManagers => {
+                let user_ids = support_manager_ids(tx).await?;
+                named.extend(user_ids.iter().cloned());
+                TargetFacts::SupportManagers { user_ids }
+            }
+            Target::Schedule { schedule } => {
+                let found = on_call(tx, schedule, now).await?;
+                if let Some(on_call) = &found {
+                    named.extend(on_call.user_ids.iter().cloned());
+                }
+                // The role or id the step names, for the skip when no schedule has it.
+                let (ScheduleRef::Role(key) | ScheduleRef::Id(key)) = schedule;
+                TargetFacts::Schedule {
+                    named: key.clone(),
+                    found,
+                }
+            }
+        };
+        targets.push(facts);
+    }
+    // In user-id order, as people were always read for a step.
+    named.sort();
+    named.dedup();
+    for user_id in named {
+        if people.contains_key(&user_id) {
+            continue;
         }
+        if let Some(facts) = person_facts(tx, &user_id, now).await? {
+            people.insert(user_id, facts);
+        }
+    }
+    Ok(StepFacts {
+        position: pos,
+        ack_timeout: step.ack_timeout,
+        targets,
+        people,
     })
+}
+
+/// Every support manager, by id.
+async fn support_manager_ids(tx: &mut Tx) -> Result<Vec<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM users WHERE role = 'support_manager' ORDER BY id")
+            .fetch_all(&mut **tx)
+            .await?,
+    )
+}
+
+/// Who `schedule` has on call at `now`; `None` when there is no such schedule.
+async fn on_call(
+    tx: &mut Tx,
+    schedule: &ScheduleRef,
+    now: DateTime<Utc>,
+) -> Result<Option<OnCall>, StoreError> {
+    let (column, key) = match schedule {
+        ScheduleRef::Role(r) => ("role", r),
+        ScheduleRef::Id(id) => ("id", id),
+    };
+    let row = sqlx::query(&format!(
+        "SELECT id, name, definition FROM schedules WHERE {column} = $1"
+    ))
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let definition: String = row.try_get("definition")?;
+    let schedule: Schedule = serde_json::from_str(&definition).map_err(|e| {
+        StoreError::Database(sqlx::Error::Decode(format!("stored schedule: {e}").into()))
+    })?;
+    Ok(Some(OnCall {
+        name: row.try_get("name")?,
+        user_ids: schedule.on_call_users_at(now),
+    }))
 }
 
 /// Pages `from`, and while a step reaches nobody, the steps after it, all at `now`; when none
@@ -222,25 +250,10 @@ pub(crate) async fn escalate_from(
         let Some(step) = policy.step_at(pos) else {
             break;
         };
-        let mut skipped = Vec::new();
-        // Each person once per step, whichever target named them first.
-        let mut people: BTreeMap<String, String> = BTreeMap::new();
-        for target in &step.targets {
-            for (user, how) in resolve_target(tx, target, ctx, pos, now, &mut skipped).await? {
-                people.entry(user).or_insert(how);
-            }
-        }
-        let (paged, pages) = page_people(
-            tx,
-            ctx,
-            &people,
-            pos,
-            now + step.ack_timeout,
-            now,
-            &mut skipped,
-        )
-        .await?;
-        if pages > 0 {
+        let facts = load_step(tx, ctx, step, pos, now).await?;
+        let plan = plan_step(&facts, now);
+        let (paged, pages) = queue_pages(tx, ctx, &plan, now).await?;
+        if let Some(deadline) = plan.deadline {
             sqlx::query(
                 "UPDATE incidents SET escalation_pass = $2, escalation_step = $3, \
                  next_escalation_at = $4, first_page_at = COALESCE(first_page_at, $5), \
@@ -249,7 +262,7 @@ pub(crate) async fn escalate_from(
             .bind(ctx.incident_id)
             .bind(i64::from(pos.pass))
             .bind(pos.step as i64)
-            .bind(millis(now + step.ack_timeout))
+            .bind(millis(deadline))
             .bind(millis(now))
             .execute(&mut **tx)
             .await?;
@@ -261,7 +274,7 @@ pub(crate) async fn escalate_from(
                 None,
                 json!({
                     "pass": pos.pass + 1, "step": pos.step + 1, "targets": paged,
-                    "ack_timeout_minutes": step.ack_timeout.num_minutes(), "skipped": skipped,
+                    "ack_timeout_minutes": plan.ack_timeout.num_minutes(), "skipped": plan.skips,
                 }),
             )
             .await?;
@@ -278,7 +291,7 @@ pub(crate) async fn escalate_from(
             TimelineKind::StepSkipped,
             None,
             json!({
-                "pass": pos.pass + 1, "step": pos.step + 1, "reasons": skipped,
+                "pass": pos.pass + 1, "step": pos.step + 1, "reasons": plan.skips,
             }),
         )
         .await?;
@@ -287,13 +300,9 @@ pub(crate) async fn escalate_from(
     if let Some(escalated) = page_support_managers(tx, ctx, policy, now).await? {
         return Ok(escalated);
     }
-    if from == Position::FIRST {
-        // A press (new incident or restart) that reached nobody at all: said in the answer,
-        // the timeline and to the helpdesk, never a silent success.
-        mark_exhausted(tx, ctx, UNPAGED, now).await?;
-    } else {
-        mark_exhausted(tx, ctx, UNANSWERED, now).await?;
-    }
+    // A press (new incident or restart) that reached nobody at all is said in the answer,
+    // the timeline and to the helpdesk, never a silent success.
+    mark_exhausted(tx, ctx, Exhausted::after_trying_from(from), now).await?;
     Ok(Escalated {
         position: None,
         paged: Vec::new(),
@@ -301,49 +310,41 @@ pub(crate) async fn escalate_from(
     })
 }
 
-/// The last resort when every remaining step reached nobody: the support managers, paged at
-/// the policy's last position so the escalator marks the incident unanswered if they do not
-/// acknowledge within the last step's window. `None` when none of them has a device either.
+/// The last resort when every remaining step reached nobody ([`plan_fallback`]). `None`
+/// when none of the support managers has a device either.
 async fn page_support_managers(
     tx: &mut Tx,
     ctx: &PageContext<'_>,
     policy: &EscalationPolicy,
     now: DateTime<Utc>,
 ) -> Result<Option<Escalated>, StoreError> {
-    let pos = policy.last_position();
-    let window = policy
-        .step_at(pos)
-        .map(|s| s.ack_timeout)
-        .unwrap_or_else(|| Duration::minutes(10));
-    let mut skipped = Vec::new();
-    let people: BTreeMap<String, String> =
-        resolve_target(tx, &Target::SupportManagers, ctx, pos, now, &mut skipped)
-            .await?
-            .into_iter()
-            .collect();
-    if people.is_empty() {
-        skipped
-            .push(Skip::target(SkipTarget::SupportManagers, SkipReason::NoSupportManagers).into());
+    let ids = support_manager_ids(tx).await?;
+    let mut people = BTreeMap::new();
+    for user_id in &ids {
+        if let Some(facts) = person_facts(tx, user_id, now).await? {
+            people.insert(user_id.clone(), facts);
+        }
     }
-    let (paged, pages) =
-        page_people(tx, ctx, &people, pos, now + window, now, &mut skipped).await?;
+    let plan = plan_fallback(policy, &ids, people, now);
+    let (paged, pages) = queue_pages(tx, ctx, &plan, now).await?;
     let on = On {
         ticket: ctx.ticket_id,
         incident: Some(ctx.incident_id),
         alert: None,
     };
-    if pages == 0 {
+    let Some(deadline) = plan.deadline else {
         event(
             tx,
             on,
             now,
             TimelineKind::FallbackFailed,
             None,
-            json!({ "target": "support_managers", "reasons": skipped }),
+            json!({ "target": "support_managers", "reasons": plan.skips }),
         )
         .await?;
         return Ok(None);
-    }
+    };
+    let pos = plan.position;
     sqlx::query(
         "UPDATE incidents SET escalation_pass = $2, escalation_step = $3, \
          next_escalation_at = $4, unanswered_at = NULL, \
@@ -352,7 +353,7 @@ async fn page_support_managers(
     .bind(ctx.incident_id)
     .bind(i64::from(pos.pass))
     .bind(pos.step as i64)
-    .bind(millis(now + window))
+    .bind(millis(deadline))
     .bind(millis(now))
     .execute(&mut **tx)
     .await?;
@@ -365,7 +366,8 @@ async fn page_support_managers(
         json!({
             "fallback": "support_managers",
             "reason": "no step of the escalation policy reached anyone",
-            "targets": paged, "ack_timeout_minutes": window.num_minutes(), "skipped": skipped,
+            "targets": paged, "ack_timeout_minutes": plan.ack_timeout.num_minutes(),
+            "skipped": plan.skips,
         }),
     )
     .await?;
@@ -376,23 +378,11 @@ async fn page_support_managers(
     }))
 }
 
-/// Nobody in the policy nor any support manager could be paged.
-const UNPAGED: (TimelineKind, &str) = (
-    TimelineKind::Unpaged,
-    "nobody in the escalation policy nor any support manager has a deliverable device",
-);
-/// Every step (and repeat) of the policy was paged and nobody acknowledged.
-const UNANSWERED: (TimelineKind, &str) = (
-    TimelineKind::Unanswered,
-    "the escalation policy is exhausted",
-);
-
-/// Escalation has nowhere left to go: no next deadline, and the timeline says why
-/// ([`UNPAGED`] or [`UNANSWERED`]).
+/// Escalation has nowhere left to go: no next deadline, and the timeline says why.
 async fn mark_exhausted(
     tx: &mut Tx,
     ctx: &PageContext<'_>,
-    (kind, reason): (TimelineKind, &str),
+    exhausted: Exhausted,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
@@ -408,61 +398,46 @@ async fn mark_exhausted(
         incident: Some(ctx.incident_id),
         alert: None,
     };
-    event(tx, on, now, kind, None, json!({ "reason": reason })).await?;
+    let detail = json!({ "reason": exhausted.reason() });
+    event(tx, on, now, exhausted.kind(), None, detail).await?;
     Ok(())
 }
 
-/// Queues a page for every deliverable device and method of `people`, all in one statement.
-async fn page_people(
+/// Queues every delivery `plan` makes, all in one statement; returns who was paged and how
+/// many deliveries.
+async fn queue_pages(
     tx: &mut Tx,
     ctx: &PageContext<'_>,
-    people: &BTreeMap<String, String>,
-    pos: Position,
-    expires: DateTime<Utc>,
+    plan: &StepPlan,
     now: DateTime<Utc>,
-    skipped: &mut Vec<serde_json::Value>,
 ) -> Result<(Vec<PagedPerson>, usize), StoreError> {
-    let title = format!("P1 · {}: {}", ctx.customer_name, ctx.summary);
-    let body = if pos == Position::FIRST {
-        format!(
-            "{} is affected. Ticket {}. Acknowledge to take it.",
-            ctx.affected_service, ctx.ticket_ref
-        )
-    } else {
-        format!(
-            "Escalated ({pos}): nobody has acknowledged yet. {} is affected. Ticket {}.",
-            ctx.affected_service, ctx.ticket_ref
-        )
+    let subject = PageSubject {
+        customer_name: ctx.customer_name,
+        summary: ctx.summary,
+        affected_service: ctx.affected_service,
+        ticket_ref: ctx.ticket_ref,
     };
+    let (title, body) = page_text(&subject, plan.position);
     let message = Message {
         incident_id: ctx.incident_id,
         kind: "page",
-        pos,
+        pos: plan.position,
         title: &title,
         body: &body,
-        expires,
+        expires: now + plan.ack_timeout,
         now,
         first_paging: ctx.first_paging,
     };
-    let mut paged = Vec::new();
-    let mut rows = Vec::new();
-    for (user_id, how) in people {
-        let Some(person) = person_facts(tx, user_id, now).await? else {
-            skipped.push(Skip::person(user_id, SkipReason::NoSuchUser).into());
-            continue;
-        };
-        let plan = reach::plan_page(&person.rules, &person.reachable, now);
-        if plan.is_empty() {
-            skipped.push(Skip::person(user_id, SkipReason::NoDeliverableDevice).into());
-            continue;
-        }
+    let mut paged = Vec::with_capacity(plan.pages.len());
+    let mut rows = Vec::with_capacity(plan.deliveries());
+    for page in &plan.pages {
         paged.push(PagedPerson {
-            user_id: user_id.clone(),
-            name: person.name.clone(),
-            role: how.clone(),
-            devices: plan.len(),
+            user_id: page.user_id.clone(),
+            name: page.name.clone(),
+            role: page.paged_as.to_string(),
+            devices: page.deliveries.len(),
         });
-        rows.extend(message.to(user_id, plan));
+        rows.extend(message.to(&page.user_id, page.deliveries.clone()));
     }
     outbox::queue(tx, &rows).await?;
     Ok((paged, rows.len()))
@@ -782,7 +757,7 @@ impl Store {
                     escalate_from(&mut tx, &ctx, policy, next, now).await?
                 }
                 None => {
-                    mark_exhausted(&mut tx, &ctx, UNANSWERED, now).await?;
+                    mark_exhausted(&mut tx, &ctx, Exhausted::Unanswered, now).await?;
                     Escalated {
                         position: None,
                         paged: Vec::new(),

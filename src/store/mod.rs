@@ -160,7 +160,7 @@ pub(crate) struct Tx {
     /// changes them, so the presses of a batch read them once.
     customers: Vec<(String, String, Arc<incidents::CustomerFacts>)>,
     /// People this transaction read what paging them needs of ([`reach::person_facts`]).
-    people: Vec<(String, Arc<reach::PersonFacts>)>,
+    people: Vec<(String, reach::ReadPerson)>,
     /// The live webhook endpoints as (id, subscribed events as JSON), read at most once per
     /// transaction.
     pub(crate) webhook_endpoints: Option<Vec<(String, String)>>,
@@ -230,7 +230,7 @@ impl Tx {
     }
 
     /// What this transaction read of `user_id` for paging, if it did.
-    pub(crate) fn known_person(&self, user_id: &str) -> Option<Arc<reach::PersonFacts>> {
+    pub(crate) fn known_person(&self, user_id: &str) -> Option<reach::ReadPerson> {
         self.people
             .iter()
             .find(|(u, _)| u == user_id)
@@ -238,7 +238,7 @@ impl Tx {
     }
 
     /// Remembers what was read of `user_id` for paging (newer facts replace older).
-    pub(crate) fn remember_person(&mut self, user_id: &str, facts: Arc<reach::PersonFacts>) {
+    pub(crate) fn remember_person(&mut self, user_id: &str, facts: reach::ReadPerson) {
         self.people.retain(|(u, _)| u != user_id);
         self.people.push((user_id.to_owned(), facts));
     }

@@ -1,8 +1,8 @@
 //! What paging a person needs, read in one statement: their name, whether they are away (and
 //! who stands in), the notification rules that apply to them, and their live devices and
 //! verified methods. Paging someone used to be five or six statements, each a round trip to
-//! PostgreSQL or a hand-off to SQLite's worker thread; the plan is made from these facts by
-//! [`crate::domain::reach`].
+//! PostgreSQL or a hand-off to SQLite's worker thread; the facts ([`PersonFacts`]) and the
+//! rules over them (who is away, what a page reaches) are [`crate::domain::reach`]'s.
 //!
 //! A transaction keeps what it read (see [`Tx::known_person`]): nothing a paging transaction
 //! writes changes a person's rules, devices or absences, so the presses of one batch, all
@@ -15,41 +15,25 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
 use super::contacts::{parse_rules, DEFAULT_SUBJECT};
-use super::{millis, StoreError, Tx};
+use super::{from_millis, millis, StoreError, Tx};
 use crate::domain::contact::{MethodKind, RuleSet};
-use crate::domain::reach::{Device, Method, Reachable};
+use crate::domain::reach::{Absence, Device, Method, PersonFacts, Reachable};
 
 /// How far from the moment they were read for the facts hold (absences are read for this
 /// window on either side).
 const WINDOW: Duration = Duration::seconds(60);
 
-/// One person as paging sees them.
+/// What a transaction read of one person, and the moment it was read for.
 #[derive(Debug, Clone)]
-pub(crate) struct PersonFacts {
-    pub name: String,
-    pub rules: RuleSet,
-    pub reachable: Reachable,
-    /// The moment they were read for.
+pub(crate) struct ReadPerson {
     read_for: DateTime<Utc>,
-    /// Absences touching the window around `read_for`: (starts, ends, created, delegate).
-    absences: Vec<(i64, i64, i64, Option<String>)>,
+    facts: Arc<PersonFacts>,
 }
 
-impl PersonFacts {
+impl ReadPerson {
     /// Whether they can be asked about `at`.
     fn hold_at(&self, at: DateTime<Utc>) -> bool {
         (at - self.read_for).abs() <= WINDOW
-    }
-
-    /// `None`: not away at `at`. `Some(delegate)`: away, `delegate` standing in, if anyone.
-    /// The newest absence wins where two overlap.
-    pub fn away_at(&self, at: DateTime<Utc>) -> Option<Option<String>> {
-        let at = millis(at);
-        self.absences
-            .iter()
-            .filter(|(starts, ends, _, _)| *starts <= at && *ends > at)
-            .max_by_key(|(_, _, created, _)| *created)
-            .map(|(_, _, _, delegate)| delegate.clone())
     }
 }
 
@@ -62,12 +46,16 @@ pub(crate) async fn person_facts(
 ) -> Result<Option<Arc<PersonFacts>>, StoreError> {
     if let Some(known) = tx.known_person(user_id) {
         if known.hold_at(now) {
-            return Ok(Some(known));
+            return Ok(Some(known.facts));
         }
     }
     let facts = read(tx, user_id, now).await?.map(Arc::new);
     if let Some(facts) = &facts {
-        tx.remember_person(user_id, facts.clone());
+        let read = ReadPerson {
+            read_for: now,
+            facts: facts.clone(),
+        };
+        tx.remember_person(user_id, read);
     }
     Ok(facts)
 }
@@ -112,7 +100,12 @@ async fn read(
         let n: i64 = row.try_get("n")?;
         match k.as_str() {
             "name" => name = a,
-            "away" => absences.push((row.try_get("s")?, row.try_get("e")?, n, a)),
+            "away" => absences.push(Absence {
+                starts: from_millis(row.try_get("s")?),
+                ends: from_millis(row.try_get("e")?),
+                created: from_millis(n),
+                delegate: a,
+            }),
             "rules" => {
                 let rules = a.unwrap_or_default();
                 if b.as_deref() == Some(user_id) {
@@ -149,7 +142,6 @@ async fn read(
     methods.sort_by(|(at_x, x), (at_y, y)| at_x.cmp(at_y).then_with(|| x.id.cmp(&y.id)));
     Ok(Some(PersonFacts {
         name,
-        read_for: now,
         absences,
         rules,
         reachable: Reachable {
@@ -162,45 +154,25 @@ async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::contact::RuleSet;
 
     fn at(ms: i64) -> DateTime<Utc> {
         DateTime::from_timestamp_millis(ms).unwrap()
     }
 
-    fn facts(absences: Vec<(i64, i64, i64, Option<String>)>) -> PersonFacts {
-        PersonFacts {
-            name: "Ann".into(),
-            rules: RuleSet::builtin_default(),
-            reachable: Reachable::default(),
-            read_for: at(1_000_000),
-            absences,
-        }
-    }
-
-    #[test]
-    fn an_absence_counts_from_its_start_until_just_before_its_end() {
-        let f = facts(vec![(1_000_000, 1_030_000, 1, Some("bob".into()))]);
-        assert_eq!(f.away_at(at(999_999)), None);
-        assert_eq!(f.away_at(at(1_000_000)), Some(Some("bob".into())));
-        assert_eq!(f.away_at(at(1_029_999)), Some(Some("bob".into())));
-        assert_eq!(f.away_at(at(1_030_000)), None);
-    }
-
-    #[test]
-    fn where_absences_overlap_the_newest_decides_the_delegate() {
-        let f = facts(vec![
-            (0, 2_000_000, 5, Some("old".into())),
-            (500_000, 1_500_000, 9, None),
-        ]);
-        assert_eq!(f.away_at(at(1_000_000)), Some(None));
-        assert_eq!(f.away_at(at(1_800_000)), Some(Some("old".into())));
-    }
-
     #[test]
     fn facts_hold_only_within_the_window_they_were_read_for() {
-        let f = facts(Vec::new());
-        assert!(f.hold_at(at(1_000_000 + 60_000)));
-        assert!(f.hold_at(at(1_000_000 - 60_000)));
-        assert!(!f.hold_at(at(1_000_000 + 60_001)));
+        let read = ReadPerson {
+            read_for: at(1_000_000),
+            facts: Arc::new(PersonFacts {
+                name: "Ann".into(),
+                rules: RuleSet::builtin_default(),
+                reachable: Reachable::default(),
+                absences: Vec::new(),
+            }),
+        };
+        assert!(read.hold_at(at(1_000_000 + 60_000)));
+        assert!(read.hold_at(at(1_000_000 - 60_000)));
+        assert!(!read.hold_at(at(1_000_000 + 60_001)));
     }
 }

@@ -231,14 +231,15 @@ impl Store {
 /// The member of `team_id` that the round-robin target at `pos` of `incident_id` pages: the
 /// one recorded for that position, else the next member in turn who is not away and is
 /// reachable now, recorded and made the team's pointer in the caller's transaction. `None`
-/// when nobody can be paged; the reasons go to `skipped`.
+/// when nobody can be paged. The members passed over, and the target's reason when nobody
+/// was picked, go to `skipped`.
 pub(crate) async fn pick_member(
     tx: &mut Tx,
     team_id: &str,
     incident_id: &str,
     pos: Position,
     now: DateTime<Utc>,
-    skipped: &mut Vec<serde_json::Value>,
+    skipped: &mut Vec<Skip>,
 ) -> Result<Option<String>, StoreError> {
     let recorded: Option<String> = sqlx::query_scalar(
         "SELECT user_id FROM round_robin_picks WHERE incident_id = $1 AND escalation_pass = $2 \
@@ -261,9 +262,7 @@ pub(crate) async fn pick_member(
                 .await?
         else {
             skipped.push(
-                Skip::target(SkipTarget::TeamRoundRobin, SkipReason::NoSuchTeam)
-                    .team(team_id)
-                    .into(),
+                Skip::target(SkipTarget::TeamRoundRobin, SkipReason::NoSuchTeam).team(team_id),
             );
             return Ok(None);
         };
@@ -289,17 +288,10 @@ pub(crate) async fn pick_member(
         for k in turn_order(&members, last.as_ref()) {
             let user_id = &members[k];
             if away_now(tx, user_id, now).await?.is_some() {
-                passed_over.push(
-                    Skip::person(user_id, SkipReason::Unavailable)
-                        .team(team_id)
-                        .into(),
-                );
+                passed_over.push(Skip::person(user_id, SkipReason::Unavailable).team(team_id));
             } else if !reachable(tx, user_id, now).await? {
-                passed_over.push(
-                    Skip::person(user_id, SkipReason::NoDeliverableDevice)
-                        .team(team_id)
-                        .into(),
-                );
+                passed_over
+                    .push(Skip::person(user_id, SkipReason::NoDeliverableDevice).team(team_id));
             } else {
                 chosen = Some(k);
                 break;
@@ -312,11 +304,7 @@ pub(crate) async fn pick_member(
                 SkipReason::NoMemberCanBePaged
             };
             skipped.extend(passed_over);
-            skipped.push(
-                Skip::target(SkipTarget::TeamRoundRobin, reason)
-                    .team(team_id)
-                    .into(),
-            );
+            skipped.push(Skip::target(SkipTarget::TeamRoundRobin, reason).team(team_id));
             return Ok(None);
         };
         // Compare-and-set: only if nobody moved the pointer since it was read.
