@@ -648,24 +648,13 @@ pub(crate) async fn restart_if_unanswered(
         }),
     )
     .await?;
-    let escalated = escalate_from(
-        tx,
-        &incident.context(),
-        &incident.policy,
-        Position::FIRST,
-        now,
-    )
-    .await?;
     // Someone pressed again because nobody answered: these pages start a fresh escalation
     // and go out ahead of any backlog, like an incident's first pages.
-    sqlx::query(
-        "UPDATE deliveries SET first_page = 1 WHERE incident_id = $1 AND kind = 'page' \
-         AND state = 'pending' AND created_at = $2",
-    )
-    .bind(incident_id)
-    .bind(millis(now))
-    .execute(&mut **tx)
-    .await?;
+    let ctx = PageContext {
+        first_paging: true,
+        ..incident.context()
+    };
+    let escalated = escalate_from(tx, &ctx, &incident.policy, Position::FIRST, now).await?;
     Ok(Some(escalated))
 }
 

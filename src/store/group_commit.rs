@@ -12,7 +12,9 @@
 //! rolled back alone and answered with its own error while the others are kept; then one
 //! commit for all. Every caller is answered only after that commit returned, so an answered
 //! press is durable. An idle gateway adds no waiting: a press that finds its lane free is a
-//! batch of one (without savepoints).
+//! batch of one (without savepoints). The pages the presses queue are kept in the transaction
+//! and written together just before the commit, a few multi-row `INSERT`s for the whole batch
+//! (a press's pages are dropped with its savepoint if it is rolled back).
 //!
 //! Lanes have connections of their own (a second, small pool), so presses never wait for a
 //! connection that page deliveries, the console or the escalator hold, and never time out on
@@ -157,6 +159,7 @@ async fn record_batch(writer: &Store, batch: Vec<Job>) {
         Ok(tx) => tx,
         Err(e) => return answer_all(batch, &e),
     };
+    tx.keep_outbox_until_commit();
 
     let mut done = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter().peekable();
@@ -198,6 +201,7 @@ async fn record_alone(writer: &Store, job: &Job) -> Result<Intake, StoreError> {
     let mut attempt = 1;
     loop {
         let mut tx = writer.begin_write().await?;
+        tx.keep_outbox_until_commit();
         match record_press(&mut tx, writer.backend, &job.alert, job.now, &job.render).await {
             Ok(intake) if intake.keeps() => {
                 tx.commit().await?;

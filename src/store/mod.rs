@@ -164,6 +164,8 @@ pub(crate) struct Tx {
     /// The live webhook endpoints as (id, subscribed events as JSON), read at most once per
     /// transaction.
     pub(crate) webhook_endpoints: Option<Vec<(String, String)>>,
+    /// Outbox rows kept until commit, when the transaction keeps them ([`Tx::keep_outbox`]).
+    outbox: Option<Vec<outbox::OutboxRow>>,
 }
 
 /// See [`Tx::mark`].
@@ -171,6 +173,7 @@ pub(crate) struct Tx {
 pub(crate) struct TxMark {
     events: usize,
     locks: usize,
+    outbox: usize,
 }
 
 /// A timeline event waiting for its transaction to commit.
@@ -191,8 +194,29 @@ const ROW_CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
 impl Tx {
     pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        if let Some(rows) = self.outbox.take().filter(|rows| !rows.is_empty()) {
+            outbox::write(&mut self.inner, &rows).await?;
+        }
         self.flush_events().await?;
         self.inner.commit().await
+    }
+
+    /// From now on this transaction keeps the outbox rows it queues and writes them when it
+    /// commits, all in a few multi-row statements: the intake lanes' batches, where every
+    /// press queues its pages and nothing reads or changes them before the commit. (An
+    /// acknowledgement, say, cancels pending deliveries after queueing none, but a
+    /// transaction that did both would not see its own kept rows; so only intake keeps.)
+    pub(crate) fn keep_outbox_until_commit(&mut self) {
+        self.outbox.get_or_insert_with(Vec::new);
+    }
+
+    pub(crate) fn keeps_outbox(&self) -> bool {
+        self.outbox.is_some()
+    }
+
+    /// Keeps `rows` to be written at commit (see [`Tx::keep_outbox_until_commit`]).
+    pub(crate) fn add_kept_outbox(&mut self, rows: Vec<outbox::OutboxRow>) {
+        self.outbox.get_or_insert_with(Vec::new).extend(rows);
     }
 
     /// Keeps `event` to be written with the others before the transaction commits.
@@ -206,15 +230,19 @@ impl Tx {
         TxMark {
             events: self.events.len(),
             locks: self.customers.len(),
+            outbox: self.outbox.as_ref().map_or(0, Vec::len),
         }
     }
 
-    /// Forgets the events kept and the customers read and locked since `mark`: the savepoint
-    /// was rolled back, and PostgreSQL releases row locks taken after a savepoint rolled back
-    /// to.
+    /// Forgets the events and outbox rows kept and the customers read and locked since `mark`:
+    /// the savepoint was rolled back, and PostgreSQL releases row locks taken after a
+    /// savepoint rolled back to.
     pub(crate) fn back_to(&mut self, mark: TxMark) {
         self.events.truncate(mark.events);
         self.customers.truncate(mark.locks);
+        if let Some(rows) = &mut self.outbox {
+            rows.truncate(mark.outbox);
+        }
     }
 
     /// What this transaction read (and locked) of `customer_id` on `tier_id`, if it did.
@@ -473,6 +501,7 @@ impl Store {
             customers: Vec::new(),
             people: Vec::new(),
             webhook_endpoints: None,
+            outbox: None,
         })
     }
 

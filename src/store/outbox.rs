@@ -45,48 +45,106 @@ impl<'a> Message<'a> {
     }
 }
 
-/// Queues `rows`.
+/// One `deliveries` row as it is written.
+#[derive(Debug, Clone)]
+pub(crate) struct OutboxRow {
+    id: String,
+    incident_id: String,
+    user_id: String,
+    device_id: Option<String>,
+    platform: Option<String>,
+    kind: String,
+    pass: i64,
+    step: i64,
+    title: String,
+    body: String,
+    due_at: i64,
+    expires_at: i64,
+    created_at: i64,
+    first_page: i64,
+    channel: &'static str,
+    method_id: Option<String>,
+    reply_code: Option<String>,
+}
+
+impl Delivery<'_> {
+    fn row(&self) -> OutboxRow {
+        let m = &self.message;
+        let (device_id, platform, method_id) = match &self.planned.to {
+            Recipient::Device { id, platform } => (Some(id.clone()), Some(platform.clone()), None),
+            Recipient::Method { id, .. } => (None, None, Some(id.clone())),
+        };
+        let channel = self.planned.to.channel();
+        let page = m.kind == "page";
+        OutboxRow {
+            id: new_id(),
+            incident_id: m.incident_id.to_owned(),
+            user_id: self.user_id.clone(),
+            device_id,
+            platform,
+            kind: m.kind.to_owned(),
+            pass: i64::from(m.pos.pass),
+            step: m.pos.step as i64,
+            title: m.title.to_owned(),
+            body: m.body.to_owned(),
+            due_at: millis(self.planned.due),
+            expires_at: millis(m.expires),
+            created_at: millis(m.now),
+            first_page: i64::from(page && m.first_paging),
+            channel: channel.as_str(),
+            method_id,
+            // SMS pages carry a short code a reply names (`ACK 4K7Q`).
+            reply_code: (channel == Channel::Sms && page).then(reply_code),
+        }
+    }
+}
+
+/// Queues `rows`: written now, or, in a transaction that keeps its outbox rows until it
+/// commits ([`Tx::keep_outbox_until_commit`], the intake lanes'), written with every other press's rows
+/// of the batch in a few multi-row statements.
 pub(crate) async fn queue(tx: &mut Tx, rows: &[Delivery<'_>]) -> Result<(), sqlx::Error> {
+    let rows: Vec<OutboxRow> = rows.iter().map(Delivery::row).collect();
+    if tx.keeps_outbox() {
+        tx.add_kept_outbox(rows);
+        return Ok(());
+    }
+    write(tx, &rows).await
+}
+
+/// Writes `rows`, a few multi-row `INSERT`s however many.
+pub(crate) async fn write(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[OutboxRow],
+) -> Result<(), sqlx::Error> {
     insert_rows(
-        tx,
+        conn,
         "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \
          escalation_pass, escalation_step, title, body, state, due_at, expires_at, give_up_at, \
          created_at, updated_at, first_page, channel, contact_method_id, reply_code)",
         20,
         rows,
         |query, row| {
-            let m = &row.message;
-            let (device_id, platform, method_id) = match &row.planned.to {
-                Recipient::Device { id, platform } => {
-                    (Some(id.clone()), Some(platform.clone()), None)
-                }
-                Recipient::Method { id, .. } => (None, None, Some(id.clone())),
-            };
-            let channel = row.planned.to.channel();
-            let page = m.kind == "page";
-            // SMS pages carry a short code a reply names (`ACK 4K7Q`).
-            let reply_code = (channel == Channel::Sms && page).then(reply_code);
             query
-                .bind(new_id())
-                .bind(m.incident_id.to_owned())
+                .bind(row.id.clone())
+                .bind(row.incident_id.clone())
                 .bind(row.user_id.clone())
-                .bind(device_id)
-                .bind(platform)
-                .bind(m.kind.to_owned())
-                .bind(i64::from(m.pos.pass))
-                .bind(m.pos.step as i64)
-                .bind(m.title.to_owned())
-                .bind(m.body.to_owned())
+                .bind(row.device_id.clone())
+                .bind(row.platform.clone())
+                .bind(row.kind.clone())
+                .bind(row.pass)
+                .bind(row.step)
+                .bind(row.title.clone())
+                .bind(row.body.clone())
                 .bind("pending")
-                .bind(millis(row.planned.due))
-                .bind(millis(m.expires))
-                .bind(millis(m.expires))
-                .bind(millis(m.now))
-                .bind(millis(m.now))
-                .bind(i64::from(page && m.first_paging))
-                .bind(channel.as_str())
-                .bind(method_id)
-                .bind(reply_code)
+                .bind(row.due_at)
+                .bind(row.expires_at)
+                .bind(row.expires_at)
+                .bind(row.created_at)
+                .bind(row.created_at)
+                .bind(row.first_page)
+                .bind(row.channel)
+                .bind(row.method_id.clone())
+                .bind(row.reply_code.clone())
         },
     )
     .await

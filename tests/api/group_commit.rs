@@ -127,6 +127,13 @@ async fn a_batch_keeps_its_good_presses_and_refuses_the_bad_ones_alone(backend: 
         6,
         "the refused presses' timeline events were dropped with their savepoints"
     );
+    // Pages are kept in the batch's transaction until it commits; the refused press had
+    // queued its page before its alert was refused, and it went with its savepoint.
+    assert_eq!(
+        app.count("deliveries").await,
+        6,
+        "one page per kept press, none for the refused ones"
+    );
     // The refused press claimed nothing: its key is free for the corrected press.
     let retry = app
         .press(&acme.contact, "bad-ticket", &p1_press("billing"))
