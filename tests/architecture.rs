@@ -499,3 +499,201 @@ fn no_sql_outside_the_store() {
         found.join("\n")
     );
 }
+
+/// `code` (from [`code_only`]) with the inside of every string and char literal blanked, so
+/// that a brace in a format string or a word in a span's name is not taken for code.
+fn strings_blanked(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    let mut out = String::with_capacity(code.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' && chars.get(i + 2) == Some(&'\'') {
+            out.push_str("' '");
+            i += 3;
+        } else if c == '\'' && chars.get(i + 1) == Some(&'\\') {
+            let end = chars[i + 2..]
+                .iter()
+                .position(|&q| q == '\'')
+                .map_or(chars.len(), |p| i + 2 + p + 1);
+            out.push('\'');
+            out.extend(std::iter::repeat_n(' ', end - i - 2));
+            out.push('\'');
+            i = end;
+        } else if c == '"' {
+            out.push('"');
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    out.push(' ');
+                    i += 1;
+                }
+                out.push(if chars[i] == '\n' { '\n' } else { ' ' });
+                i += 1;
+            }
+            if i < chars.len() {
+                out.push('"');
+                i += 1;
+            }
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// An `async fn` of a file: its name, the attributes in front of it and its body.
+struct AsyncFn {
+    name: String,
+    line: usize,
+    attributes: String,
+    body: String,
+}
+
+/// The `async fn`s of `text`, read from its code with comments and string contents blanked.
+/// What stands in front of a function since the previous item ended (`}`, `;` or an opening
+/// `{`) is its attributes.
+fn async_fns(text: &str) -> Vec<AsyncFn> {
+    let code = strings_blanked(&code_only(text));
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = code[from..].find("async fn ") {
+        let start = from + at;
+        from = start + "async fn ".len();
+        let name: String = code[from..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let prelude_start = code[..start].rfind(['{', '}', ';']).map_or(0, |p| p + 1);
+        let Some(open) = code[from..].find('{').map(|p| from + p) else {
+            break;
+        };
+        let mut depth = 0;
+        let mut end = code.len();
+        for (i, c) in code[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        found.push(AsyncFn {
+            name,
+            line: code[..start].matches('\n').count() + 1,
+            attributes: code[prelude_start..start].to_owned(),
+            body: code[open..end].to_owned(),
+        });
+    }
+    found
+}
+
+#[test]
+fn async_fns_are_found_with_their_attributes_and_bodies() {
+    let text = "impl A {\n    /// Sends.\n    #[tracing::instrument(name = \"a { send\", skip_all)]\n    \
+                async fn send(&self) -> u8 {\n        let s = \"}\";\n        if x { self.http.send().await }\n    }\n\n    \
+                async fn other(&self) {}\n}\n";
+    let fns = async_fns(text);
+    assert_eq!(fns.len(), 2);
+    assert_eq!(fns[0].name, "send");
+    assert_eq!(fns[0].line, 4);
+    assert!(fns[0].attributes.contains("tracing::instrument("));
+    assert!(fns[0].body.contains(".send()"), "{}", fns[0].body);
+    assert_eq!(fns[1].name, "other");
+    assert!(!fns[1].attributes.contains("instrument"));
+}
+
+/// The provider clients' code: push and the other channels, without the mocks that play the
+/// providers in tests.
+fn provider_client_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    rust_files(&root.join("src").join("push"), &mut files);
+    rust_files(&root.join("src").join("channels"), &mut files);
+    files.retain(|f| {
+        !f.components().any(|c| c.as_os_str() == "mock")
+            && f.file_name()
+                .is_some_and(|n| n != "mock.rs" && n != "tests.rs")
+    });
+    files
+}
+
+/// Every request to a push or channel provider (an `async fn` that calls `.send(`: reqwest's
+/// request or the SMTP transport's) runs in a span, so a slow or failing provider shows in the
+/// traces next to the delivery that waited on it. `skip_all` keeps the arguments (device
+/// tokens, addresses, messages) out of it; what the span names is checked below.
+#[test]
+fn every_provider_request_runs_in_a_span() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut requests = 0;
+    let mut missing = Vec::new();
+    for file in provider_client_files(root) {
+        for f in async_fns(&fs::read_to_string(&file).unwrap()) {
+            if !f.body.contains(".send(") {
+                continue;
+            }
+            requests += 1;
+            if !(f.attributes.contains("tracing::instrument(") && f.attributes.contains("skip_all"))
+            {
+                missing.push(format!(
+                    "{}:{}: async fn {}",
+                    file.strip_prefix(root).unwrap().display(),
+                    f.line,
+                    f.name
+                ));
+            }
+        }
+    }
+    // APNs, FCM (its send and its OAuth token), Twilio, SMTP: a rule that finds fewer has
+    // stopped reading the code.
+    assert!(requests >= 5, "only {requests} provider requests found");
+    assert!(
+        missing.is_empty(),
+        "provider requests without #[tracing::instrument(skip_all, ...)]:\n{}",
+        missing.join("\n")
+    );
+}
+
+/// Every span in `src/` skips its arguments (`skip_all`: an argument added later is not
+/// recorded by accident) and names no secret or personal data among its fields: no token,
+/// key material, password, phone number, e-mail address, message text or URL (which may carry
+/// a device token). Span names and literal values are strings and not looked at.
+#[test]
+fn spans_skip_their_arguments_and_name_no_secret() {
+    const NEVER: [&str; 15] = [
+        "token", "secret", "password", "phone", "email", "address", "body", "payload", "url",
+        "digest", "hash", "entered", "csrf", "text", "title",
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut spans = 0;
+    let mut found = Vec::new();
+    for file in files {
+        let code = strings_blanked(&code_only(&fs::read_to_string(&file).unwrap()));
+        let mut from = 0;
+        while let Some(at) = code[from..].find("tracing::instrument(") {
+            let start = from + at;
+            from = start + 1;
+            spans += 1;
+            let end = code[start..].find(")]").map_or(code.len(), |p| start + p);
+            let attribute = &code[start..end];
+            let line = code[..start].matches('\n').count() + 1;
+            let place = format!("{}:{line}", file.strip_prefix(root).unwrap().display());
+            if !attribute.contains("skip_all") {
+                found.push(format!("{place}: no skip_all"));
+            }
+            let lower = attribute.to_lowercase();
+            for word in NEVER.iter().filter(|w| lower.contains(*w)) {
+                found.push(format!("{place}: a field names {word:?}"));
+            }
+        }
+    }
+    assert!(spans >= 50, "only {spans} spans found");
+    assert!(found.is_empty(), "spans:\n{}", found.join("\n"));
+}

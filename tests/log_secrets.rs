@@ -1,7 +1,8 @@
 //! No token, code or key may appear in the logs. This test binary captures every log line
-//! (all targets, TRACE) of a full enrollment, refresh, reuse and admin session, and of a page
-//! and a webhook sent by the engine (whose rounds and sends run in spans with ids), and
-//! searches it for each secret that crossed the wire.
+//! (all targets, TRACE) of a full enrollment, refresh, reuse and admin session, of a page
+//! and a webhook sent by the engine (whose rounds and sends run in spans with ids), and of an
+//! SMS and an e-mail page (whose provider sends run in spans too), and searches it for each
+//! secret and each piece of personal data that crossed the wire.
 
 mod support;
 
@@ -10,7 +11,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{p1_press, spawn_app, spawn_app_with_push, TestBackend};
+use support::{
+    p1_press, spawn_app, spawn_app_with_channels, spawn_app_with_push, Phone, TestApp, TestBackend,
+};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -33,6 +36,9 @@ fn captured() -> &'static Captured {
         tracing_subscriber::fmt()
             .with_env_filter("trace")
             .with_ansi(false)
+            // A span's fields are written when it closes too, so a span whose code logs
+            // nothing (the SMTP send) is searched as well.
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
             .with_writer(move || writer.clone())
             .init();
         logs
@@ -41,7 +47,8 @@ fn captured() -> &'static Captured {
 
 on_both_backends!(
     no_secret_reaches_the_logs,
-    no_secret_of_a_page_or_a_webhook_reaches_the_logs
+    no_secret_of_a_page_or_a_webhook_reaches_the_logs,
+    no_number_address_or_code_of_an_sms_or_e_mail_page_reaches_the_logs
 );
 
 async fn no_secret_reaches_the_logs(backend: TestBackend) {
@@ -190,4 +197,131 @@ async fn no_secret_of_a_page_or_a_webhook_reaches_the_logs(backend: TestBackend)
     for (what, secret) in secrets {
         assert!(!text.contains(secret), "the {what} appears in the logs");
     }
+}
+
+/// Adds a contact method of `kind` at `address` for `phone`'s responder and verifies it with
+/// `code`, which the test reads from what the mock provider received; returns its id.
+async fn add_verified(
+    app: &TestApp,
+    phone: &Phone,
+    kind: &str,
+    address: &str,
+    code: impl std::future::Future<Output = String>,
+) -> (String, String) {
+    let res = app
+        .with_token(
+            Method::POST,
+            "/v1/responders/me/contact-methods",
+            &phone.access_token,
+        )
+        .json(&json!({ "kind": kind, "address": address }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = code.await;
+    let res = app
+        .with_token(
+            Method::POST,
+            &format!("/v1/responders/me/contact-methods/{id}/verify"),
+            &phone.access_token,
+        )
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    (id, code)
+}
+
+async fn no_number_address_or_code_of_an_sms_or_e_mail_page_reaches_the_logs(backend: TestBackend) {
+    const NUMBER: &str = "+14155550123";
+    const ADDRESS: &str = "logged.person@example.com";
+    let wait = std::time::Duration::from_secs(10);
+    let logs = captured();
+    let app = spawn_app_with_channels(backend, |_| {}).await;
+    let c = app.gold_customer().await;
+    let am = &c.account_manager;
+    let (sms, sms_code) = add_verified(&app, am, "sms", NUMBER, async {
+        app.twilio().wait_sent(Some(NUMBER), 1, wait).await[0]
+            .verification_code()
+            .expect("a 6-digit code")
+    })
+    .await;
+    let (email, email_code) = add_verified(&app, am, "email", ADDRESS, async {
+        app.smtp().wait_mail(ADDRESS, 1, wait).await[0]
+            .verification_code()
+            .expect("a 6-digit code")
+    })
+    .await;
+    let res = app
+        .with_token(
+            Method::PUT,
+            "/v1/responders/me/notification-rules",
+            &am.access_token,
+        )
+        .json(&json!({ "rules": [
+            { "method": "sms", "method_id": sms, "delay_minutes": 0 },
+            { "method": "email", "method_id": email, "delay_minutes": 0 }
+        ] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .press(&c.contact, "channels", &p1_press("billing"))
+        .await;
+    assert_eq!(res.status(), 201);
+    app.run_due_work().await;
+    let texts = app.twilio().wait_sent(Some(NUMBER), 2, wait).await;
+    let reply_code = texts[1]
+        .reply_code()
+        .expect("the page carries a reply code");
+    let mails = app.smtp().wait_mail(ADDRESS, 2, wait).await;
+    let page_mail = mails[1].body();
+    let ack_link = page_mail
+        .split_whitespace()
+        .find(|w| w.contains("://"))
+        .expect("the page mail carries its acknowledge link")
+        .to_owned();
+    app.stop().await;
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("twilio sms send") && text.contains("smtp send"),
+        "the channel sends' spans were captured"
+    );
+    let secrets = [
+        ("phone number", NUMBER),
+        ("phone number without its plus", &NUMBER[1..]),
+        ("e-mail address", ADDRESS),
+        ("SMS verification code", sms_code.as_str()),
+        ("e-mail verification code", email_code.as_str()),
+        ("SMS reply code", reply_code.as_str()),
+        ("acknowledge link", ack_link.as_str()),
+        (
+            "acknowledge link's token",
+            ack_link.rsplit(['/', '=']).next().unwrap(),
+        ),
+    ];
+    for (what, secret) in secrets {
+        assert!(!appears(&text, secret), "the {what} appears in the logs");
+    }
+}
+
+/// Whether `secret` is in the logs. A long one anywhere; a short one (a 6-digit code, a reply
+/// code) only as a whole word and not in a line's leading timestamp, whose microseconds are
+/// six digits too.
+fn appears(logs: &str, secret: &str) -> bool {
+    if secret.len() >= 10 {
+        return logs.contains(secret);
+    }
+    logs.lines()
+        .map(|line| line.split_once(' ').map_or(line, |(_, rest)| rest))
+        .flat_map(|line| line.split(|c: char| !c.is_ascii_alphanumeric()))
+        .any(|word| word == secret)
 }

@@ -127,6 +127,7 @@ impl Engine {
     /// due later stays for later. Each round waits for the sends it started, so a receiver
     /// that hangs holds this up until the request timeout; work the loops have already
     /// claimed is theirs, and is not waited for.
+    #[tracing::instrument(name = "due work", skip_all, fields(passes, settled))]
     pub async fn run_due_work(&self) -> Result<DueWork, StoreError> {
         let mut done = DueWork::default();
         while done.passes < Self::MAX_PASSES {
@@ -154,6 +155,9 @@ impl Engine {
                 break;
             }
         }
+        let span = tracing::Span::current();
+        span.record("passes", done.passes);
+        span.record("settled", done.settled);
         Ok(done)
     }
 }

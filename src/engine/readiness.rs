@@ -99,6 +99,7 @@ impl ReadinessWorker {
         })
     }
 
+    #[tracing::instrument(name = "readiness notices", skip_all, fields(claimed))]
     async fn send_due(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let claimed = self
@@ -106,6 +107,7 @@ impl ReadinessWorker {
             .claim_due_notices(&self.owner, now, chrono::Duration::seconds(60), 100)
             .await?;
         let count = claimed.len();
+        tracing::Span::current().record("claimed", count);
         for notice in claimed {
             let result = self.send(&notice).await;
             self.store
@@ -115,6 +117,7 @@ impl ReadinessWorker {
         Ok(count)
     }
 
+    #[tracing::instrument(name = "readiness notice send", skip_all, fields(notice = %n.id, kind = %n.kind, platform = %n.platform, attempts = n.attempts))]
     async fn send(&self, n: &ClaimedNotice) -> NoticeResult {
         let now = self.clock.now();
         let Some(platform) = Platform::parse(&n.platform) else {

@@ -334,6 +334,7 @@ impl WebhookSender {
     }
 
     /// Sends one endpoint's claimed webhooks one after the other.
+    #[tracing::instrument(name = "webhook endpoint queue", skip_all, fields(endpoint = queue.first().map(|w| w.endpoint_id.as_str()), queued = queue.len()))]
     async fn send_in_order(&self, queue: Vec<ClaimedWebhook>) {
         // A request plus the write of its outcome must end before the lease does.
         let needed = Duration::milliseconds(self.settings.request_timeout_ms as i64 + 1000);

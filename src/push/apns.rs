@@ -79,14 +79,17 @@ impl ApnsClient {
         Ok(token)
     }
 
+    /// One request to Apple. The span says whether the provider token was renewed for it;
+    /// never the device token (it is in the URL), the provider token or the payload.
+    #[tracing::instrument(name = "apns request", skip_all, fields(renewed = renew))]
     async fn send_once(
         &self,
         device_token: &PushToken,
         request: &payload::ApnsRequest,
-        renew_token: bool,
+        renew: bool,
     ) -> Result<reqwest::Response, Outcome> {
         let token = self
-            .provider_token(renew_token)
+            .provider_token(renew)
             .await
             .map_err(|reason| Outcome::Fatal {
                 reason: format!("cannot sign the provider token: {reason}"),

@@ -95,6 +95,7 @@ impl FcmClient {
     }
 
     /// The cached access token, or a new one from the token endpoint.
+    #[tracing::instrument(name = "fcm access token", skip_all, fields(renew = renew))]
     async fn access_token(&self, renew: bool) -> Result<String, Outcome> {
         let mut cached = self.token.lock().await;
         if let Some((token, valid_until)) = cached.as_ref() {

@@ -47,6 +47,7 @@ fn key_row(r: &AnyRow) -> Result<AdminKey, sqlx::Error> {
 
 impl Store {
     /// Stores a key by its digest, audited as `actor`.
+    #[tracing::instrument(name = "store create admin key", skip_all)]
     pub async fn create_admin_key(
         &self,
         key: NewAdminKey<'_>,
@@ -109,6 +110,7 @@ impl Store {
 
     /// Records a use of key `id` at `now`, unless one was recorded less than a minute before
     /// (the condition is in the statement, so racing requests write once).
+    #[tracing::instrument(name = "store record admin key use", skip_all, fields(key = %id))]
     pub async fn record_admin_key_use(
         &self,
         id: &str,
@@ -144,6 +146,7 @@ impl Store {
     }
 
     /// Revokes key `id`, audited as `actor`.
+    #[tracing::instrument(name = "store revoke admin key", skip_all, fields(key = %id))]
     pub async fn revoke_admin_key(
         &self,
         id: &str,

@@ -71,6 +71,7 @@ const COLUMNS: &str = "id, user_id, schedule_id, created_by, created_at, revoked
 
 impl Store {
     /// Stores a new feed by its token's digest; audited.
+    #[tracing::instrument(name = "store create calendar feed", skip_all)]
     pub async fn create_calendar_feed(
         &self,
         owner: &FeedOwner,
@@ -140,6 +141,7 @@ impl Store {
 
     /// Revokes `owner`'s feed `id`; audited the first time. `false` when `owner` has no such
     /// feed. Revoking twice is not an error.
+    #[tracing::instrument(name = "store revoke calendar feed", skip_all, fields(feed = %id))]
     pub async fn revoke_calendar_feed(
         &self,
         owner: &FeedOwner,

@@ -177,6 +177,7 @@ impl Store {
 
     /// Plans `doc` against the stored state and applies it in one transaction, unless it is a
     /// dry run or anything fails a check (then nothing changes).
+    #[tracing::instrument(name = "store apply configuration", skip_all, fields(prune = prune, dry_run = dry_run))]
     pub async fn apply_configuration(
         &self,
         doc: &Document,

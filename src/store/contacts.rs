@@ -118,6 +118,7 @@ pub(crate) fn parse_rules(text: &str) -> Result<Vec<NotificationRule>, StoreErro
 impl Store {
     /// Adds a method for `user_id`, unverified, with `code` pending (or verified at once when
     /// `verified`). `None` when the user already has this address for this kind.
+    #[tracing::instrument(name = "store create contact method", skip_all, fields(user = %user_id, kind = ?kind, verified = verified))]
     pub async fn create_contact_method(
         &self,
         user_id: &str,
@@ -210,6 +211,7 @@ impl Store {
     /// out less than [`RESEND_COOLDOWN_SECS`](crate::domain::contact::RESEND_COOLDOWN_SECS)
     /// ago ([`resend_wait`]). The stored expiry is read, judged and then required unchanged by
     /// the update, so two requests at once send one code.
+    #[tracing::instrument(name = "store renew verification code", skip_all, fields(user = %user_id, method = %id))]
     pub async fn renew_verification_code(
         &self,
         user_id: &str,
@@ -263,6 +265,7 @@ impl Store {
     }
 
     /// Checks an entered code and, when right, marks the method verified; a wrong one counts.
+    #[tracing::instrument(name = "store verify contact method", skip_all, fields(user = %user_id, method = %id))]
     pub async fn verify_contact_method(
         &self,
         user_id: &str,
@@ -333,6 +336,7 @@ impl Store {
     }
 
     /// An admin vouches for a method (for channels that cannot send a code yet).
+    #[tracing::instrument(name = "store mark contact method verified", skip_all, fields(user = %user_id, method = %id))]
     pub async fn mark_contact_method_verified(
         &self,
         user_id: &str,
@@ -370,6 +374,7 @@ impl Store {
     }
 
     /// Deletes a method: it is never paged again, its pending deliveries are cancelled.
+    #[tracing::instrument(name = "store delete contact method", skip_all, fields(user = %user_id, method = %id))]
     pub async fn delete_contact_method(
         &self,
         user_id: &str,
@@ -414,6 +419,7 @@ impl Store {
     }
 
     /// Takes a method out of paging because its provider called the address dead.
+    #[tracing::instrument(name = "store disable contact method", skip_all, fields(method = %id))]
     pub async fn disable_contact_method(
         &self,
         id: &str,
@@ -452,6 +458,7 @@ impl Store {
     }
 
     /// Replaces `user_id`'s rules, or the default with `None`.
+    #[tracing::instrument(name = "store set rules", skip_all, fields(user = user_id))]
     pub async fn set_rules(
         &self,
         user_id: Option<&str>,
@@ -488,6 +495,7 @@ impl Store {
 
     /// Records what Twilio's status callback said about the message `sid`. Returns whether a
     /// delivery had that message id (a verification text has none).
+    #[tracing::instrument(name = "store record provider status", skip_all, fields(sid = %sid, status = %status, error_code = error_code))]
     pub async fn record_provider_status(
         &self,
         sid: &str,
@@ -574,6 +582,7 @@ impl Store {
 
     /// The incident and user an SMS reply from `from` with `code` acts on: the newest SMS page
     /// that carried `code` to a verified, live SMS method with that number.
+    #[tracing::instrument(name = "store sms reply target", skip_all)]
     pub async fn sms_reply_target(
         &self,
         from: &str,

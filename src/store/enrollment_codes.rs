@@ -57,6 +57,7 @@ fn record_row(r: &AnyRow) -> Result<EnrollmentCodeRecord, sqlx::Error> {
 
 impl Store {
     /// Stores a new code by its keyed hash; returns its id.
+    #[tracing::instrument(name = "store create enrollment code", skip_all, fields(user = %user_id))]
     pub async fn create_enrollment_code(
         &self,
         user_id: &str,
@@ -140,6 +141,7 @@ impl Store {
     }
 
     /// Revokes a code so it fails enrollment exactly like a wrong one; audited.
+    #[tracing::instrument(name = "store revoke enrollment code", skip_all, fields(enrollment = %id))]
     pub async fn revoke_enrollment_code(
         &self,
         id: &str,

@@ -172,6 +172,7 @@ fn link_row(r: &sqlx::any::AnyRow) -> Result<LinkRow, sqlx::Error> {
 
 impl Store {
     /// Issues a link for `ticket_id` under `token_digest`, audited as `actor`.
+    #[tracing::instrument(name = "store issue escalation link", skip_all, fields(ticket = %ticket_id))]
     pub async fn issue_escalation_link(
         &self,
         ticket_id: &str,
@@ -266,6 +267,7 @@ impl Store {
 
     /// Audits an answer refused before it reached [`Store::answer_escalation_link`] because the
     /// customer's tier has no panic button (seen on the link as read).
+    #[tracing::instrument(name = "store refuse escalation link", skip_all, fields(link = %link.id, ticket = %link.ticket.id))]
     pub async fn refuse_escalation_link(
         &self,
         link: &LinkView,
@@ -285,6 +287,7 @@ impl Store {
     }
 
     /// Records the customer's answer to a link, once: see the module doc.
+    #[tracing::instrument(name = "store answer escalation link", skip_all)]
     pub async fn answer_escalation_link(
         &self,
         s: &LinkSubmission<'_>,

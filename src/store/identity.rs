@@ -153,6 +153,7 @@ impl Store {
         Ok(n > 0)
     }
 
+    #[tracing::instrument(name = "store create customer", skip_all, fields(tier = %tier))]
     pub async fn create_customer(
         &self,
         name: &str,
@@ -206,6 +207,7 @@ impl Store {
     /// Applies `patch`; a tier change is audited, and refused when the customer's own
     /// escalation policy could not keep the new tier's SLA. `None` when the customer does not
     /// exist.
+    #[tracing::instrument(name = "store update customer", skip_all, fields(customer = %id))]
     pub async fn update_customer(
         &self,
         id: &str,
@@ -286,6 +288,7 @@ impl Store {
         Ok(Ok(Some(updated)))
     }
 
+    #[tracing::instrument(name = "store create user", skip_all, fields(role = ?role, customer = customer_id))]
     pub async fn create_user(
         &self,
         role: UserRole,
@@ -326,6 +329,7 @@ impl Store {
     /// Uses up the enrollment code `code_id` (found by [`Store::live_enrollment_code`]) and
     /// enrolls the device with its first refresh token, all or nothing. `None` when the code
     /// was used, revoked or expired meanwhile (indistinguishably from a wrong code).
+    #[tracing::instrument(name = "store enroll device", skip_all, fields(enrollment = %code_id))]
     pub async fn enroll_device(
         &self,
         code_id: &str,
@@ -390,6 +394,7 @@ impl Store {
     /// its first use gets another successor for the same device (a retry or a race); later, it
     /// revokes the device: either the phone or a thief has a copy, and only a fresh enrollment
     /// can tell them apart.
+    #[tracing::instrument(name = "store rotate refresh token", skip_all)]
     pub async fn rotate_refresh_token(
         &self,
         digest: &str,
@@ -492,6 +497,7 @@ impl Store {
     }
 
     /// The OS rotated the push token: store it and forget that the old one was dead.
+    #[tracing::instrument(name = "store update push token", skip_all, fields(device = %device_id))]
     pub async fn update_push_token(
         &self,
         device_id: &str,
@@ -510,6 +516,7 @@ impl Store {
     }
 
     /// Revokes a device; `false` if it does not exist or was already revoked.
+    #[tracing::instrument(name = "store revoke device", skip_all, fields(device = %device_id))]
     pub async fn revoke_device(
         &self,
         device_id: &str,

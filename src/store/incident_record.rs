@@ -131,6 +131,7 @@ impl Store {
 
     /// Adds `text` (already checked: [`crate::domain::incident::note_text`]) to the
     /// incident's timeline as `user_id`'s note, audited as `actor`.
+    #[tracing::instrument(name = "store add incident note", skip_all, fields(incident = %incident.id, user = %user_id))]
     pub async fn add_incident_note(
         &self,
         incident: &IncidentRow,

@@ -331,6 +331,7 @@ impl Store {
     /// group commit (see [`super::group_commit`]) and is answered only once that commit is
     /// durable. On PostgreSQL a concurrent request with the same key from another gateway
     /// waits on the key's row and then replays.
+    #[tracing::instrument(name = "store record alert", skip_all, fields(customer = %alert.customer_id, device = %alert.device_id, tier = %alert.tier_id))]
     pub async fn record_alert(
         &self,
         alert: NewAlert,
@@ -490,6 +491,7 @@ pub(crate) async fn record_press(
 
 impl Store {
     /// Deletes at most `limit` idempotency keys created before `cutoff`; returns how many.
+    #[tracing::instrument(name = "store prune idempotency keys", skip_all, fields(limit = limit))]
     pub async fn prune_idempotency_keys(
         &self,
         cutoff: DateTime<Utc>,
@@ -588,6 +590,7 @@ impl Store {
     }
 
     /// Refused presses leave only this trace.
+    #[tracing::instrument(name = "store audit refused alert", skip_all, fields(device = %device_id, customer = %customer_id))]
     pub async fn audit_refused_alert(
         &self,
         device_id: &str,

@@ -106,6 +106,7 @@ impl Store {
     }
 
     /// Marks an e-mail page's link used; false when it already was (a replay).
+    #[tracing::instrument(name = "store use email link", skip_all, fields(delivery = %delivery_id))]
     pub async fn use_email_link(
         &self,
         delivery_id: &str,
@@ -128,6 +129,7 @@ impl Store {
 
     /// Records a call's status from Twilio's status callback on delivery `delivery_id`, with a
     /// timeline event when `timeline` names one. Returns whether that voice delivery exists.
+    #[tracing::instrument(name = "store record call status", skip_all, fields(delivery = %delivery_id, call = %call_sid, status = %call_status))]
     pub async fn record_call_status(
         &self,
         delivery_id: &str,

@@ -315,6 +315,7 @@ impl Store {
     /// One readiness round: judges every Gold customer, records new problems (telling the
     /// support managers, once per break), refreshes the ones that last, and forgets the ones
     /// that recovered.
+    #[tracing::instrument(name = "store check readiness", skip_all)]
     pub async fn check_readiness(&self, now: DateTime<Utc>) -> Result<ReadinessRound, StoreError> {
         let problems = self.readiness_now(now).await?;
         let mut tx = self.begin_write().await?;
@@ -426,6 +427,7 @@ impl Store {
     /// Plans the reminders of every on-call shift starting within `(now, now + lead]`: one
     /// per person, schedule and start (whichever gateway inserts it first queues its silent
     /// pushes); returns how many this call planned.
+    #[tracing::instrument(name = "store plan shift reminders", skip_all)]
     pub async fn plan_shift_reminders(
         &self,
         now: DateTime<Utc>,
@@ -484,6 +486,7 @@ impl Store {
     }
 
     /// Leases up to `limit` due notices to `owner` until `now + lease`.
+    #[tracing::instrument(name = "store claim due notices", skip_all, fields(owner = %owner, limit = limit))]
     pub async fn claim_due_notices(
         &self,
         owner: &str,
@@ -545,6 +548,7 @@ impl Store {
 
     /// Records how a notice's send ended; a dead token marks the device dead, which the next
     /// readiness round reports.
+    #[tracing::instrument(name = "store record notice", skip_all, fields(notice = %notice.id, kind = %notice.kind))]
     pub async fn record_notice(
         &self,
         notice: &ClaimedNotice,

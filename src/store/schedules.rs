@@ -57,6 +57,7 @@ pub enum OverrideAdded {
 }
 
 impl Store {
+    #[tracing::instrument(name = "store create schedule", skip_all)]
     pub async fn create_schedule(
         &self,
         name: &str,
@@ -84,6 +85,7 @@ impl Store {
     }
 
     /// Replaces a schedule's name, role and definition; `None` if it does not exist.
+    #[tracing::instrument(name = "store replace schedule", skip_all, fields(schedule = %id))]
     pub async fn replace_schedule(
         &self,
         id: &str,
@@ -144,6 +146,7 @@ impl Store {
 
     /// Adds an override, read-modify-write inside one write transaction: the one path of the
     /// admin API's override route and the console's override form, so both refuse alike.
+    #[tracing::instrument(name = "store add schedule override", skip_all, fields(schedule = %id))]
     pub async fn add_schedule_override(
         &self,
         id: &str,
@@ -182,6 +185,7 @@ impl Store {
 
     /// Stores a policy for a tier or a customer, replacing the one it had, unless it (or
     /// anything else paging for the tier it serves) could not keep that tier's SLA.
+    #[tracing::instrument(name = "store put policy", skip_all, fields(tier = tier, customer = customer_id))]
     pub async fn put_policy(
         &self,
         name: &str,

@@ -72,6 +72,7 @@ impl Store {
 
     /// Sets a tier's SLA unless a policy that pages for the tier could not keep it; `false`
     /// when the tier does not exist.
+    #[tracing::instrument(name = "store set tier sla", skip_all, fields(tier = %tier))]
     pub async fn set_tier_sla(
         &self,
         tier: &str,
@@ -105,6 +106,7 @@ impl Store {
     }
 
     /// Triggered, unacknowledged incidents.
+    #[tracing::instrument(name = "store open unacknowledged", skip_all)]
     pub async fn open_unacknowledged(&self) -> Result<Vec<OpenIncident>, StoreError> {
         let rows = sqlx::query(
             "SELECT i.id, i.ticket_id, t.external_ref, i.tier_id, i.created_at, i.sla_warnings, \
@@ -140,6 +142,7 @@ impl Store {
 
     /// Records pre-breach warning number `number` (at `fraction` of the external SLA) and
     /// pages the support managers, once: guarded by the count already sent.
+    #[tracing::instrument(name = "store record sla warning", skip_all, fields(incident = %incident.id, number = number))]
     pub async fn record_sla_warning(
         &self,
         incident: &OpenIncident,
@@ -200,6 +203,7 @@ impl Store {
     }
 
     /// Records that the internal (`external == false`) or external target was missed, once.
+    #[tracing::instrument(name = "store record breach", skip_all, fields(incident = %incident.id, external = external))]
     pub async fn record_breach(
         &self,
         incident: &OpenIncident,

@@ -77,6 +77,7 @@ fn role_of(r: &sqlx::any::AnyRow) -> Result<UserRole, sqlx::Error> {
 impl Store {
     /// Creates or updates `user_id`'s staff account (its e-mail from `users`, its admin flag as
     /// given) and stores a set-password invite under `token_hash`; audited.
+    #[tracing::instrument(name = "store create staff invite", skip_all, fields(user = %user_id, admin = admin))]
     pub async fn create_staff_invite(
         &self,
         user_id: &str,
@@ -170,6 +171,7 @@ impl Store {
     /// Uses the invite up and sets the password; every session of the user ends (a password
     /// change is also how a lost or shared password is recovered). `false`: the invite was
     /// used or expired meanwhile, and nothing changed.
+    #[tracing::instrument(name = "store set staff password", skip_all)]
     pub async fn set_staff_password(
         &self,
         token_hash: &str,
@@ -251,6 +253,7 @@ impl Store {
     }
 
     /// Starts a session; audited as a sign-in.
+    #[tracing::instrument(name = "store create staff session", skip_all, fields(user = %user_id))]
     pub async fn create_staff_session(
         &self,
         user_id: &str,
@@ -334,6 +337,7 @@ impl Store {
     }
 
     /// Ends one session (sign-out).
+    #[tracing::instrument(name = "store end staff session", skip_all)]
     pub async fn end_staff_session(
         &self,
         token_hash: &str,
@@ -353,6 +357,7 @@ impl Store {
 
     /// Ends every live session of `user_id` (those idle past `idle` are over already);
     /// audited. `None` when there is no such staff account, else how many sessions ended.
+    #[tracing::instrument(name = "store revoke staff sessions", skip_all, fields(user = %user_id))]
     pub async fn revoke_staff_sessions(
         &self,
         user_id: &str,

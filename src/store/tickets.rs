@@ -71,6 +71,7 @@ pub(crate) async fn ticket_by_id(tx: &mut Tx, id: &str) -> Result<Option<Ticket>
 
 impl Store {
     /// Creates or updates the ticket with this reference; `true` when it was created.
+    #[tracing::instrument(name = "store upsert ticket", skip_all, fields(customer = %t.customer_id))]
     pub async fn upsert_ticket(
         &self,
         t: TicketUpsert<'_>,
@@ -188,6 +189,7 @@ impl Store {
     /// Puts the ticket in `waiting_on_customer`: its resolution clock stops until it is
     /// resumed. `incident_id` names the incident the request came through (its timeline gets
     /// the event); otherwise the ticket's open incident, if any, does.
+    #[tracing::instrument(name = "store wait on customer", skip_all, fields(ticket = %ticket_id, incident = incident_id))]
     pub async fn wait_on_customer(
         &self,
         ticket_id: &str,
@@ -260,6 +262,7 @@ impl Store {
     }
 
     /// Ends the ticket's wait on its customer (an agent resumes): the clock runs again.
+    #[tracing::instrument(name = "store resume ticket", skip_all, fields(ticket = %ticket_id, incident = incident_id))]
     pub async fn resume_ticket(
         &self,
         ticket_id: &str,

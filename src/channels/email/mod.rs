@@ -95,6 +95,9 @@ impl SmtpEmail {
         (message.title.clone(), body)
     }
 
+    /// The span names the channel and the delivery (none for a verification code); never the
+    /// address, the code, the text or the relay's credentials.
+    #[tracing::instrument(name = "smtp send", skip_all, fields(channel = "email", delivery = message.delivery_id.as_deref(), verification = message.verification_code.is_some()))]
     async fn send_email(&self, to: &ContactAddress, message: &Message) -> Outcome {
         let ContactAddress::Email(address) = to else {
             return Outcome::Fatal {

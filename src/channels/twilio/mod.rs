@@ -128,6 +128,9 @@ impl Api {
 
     /// Creates a resource (`Messages.json`, `Calls.json`) and maps Twilio's answer; a 400/404
     /// with one of `dead_codes` means the address is dead.
+    ///
+    /// The span names the resource; the form (numbers, text) and the credentials stay out.
+    #[tracing::instrument(name = "twilio request", skip_all, fields(resource = %resource))]
     pub(crate) async fn create(
         &self,
         resource: &str,
@@ -186,6 +189,9 @@ impl TwilioSms {
         })
     }
 
+    /// The span names the channel and the delivery (none for a verification code); never the
+    /// number or address, the code or the text.
+    #[tracing::instrument(name = "twilio sms send", skip_all, fields(channel = "sms", delivery = message.delivery_id.as_deref(), verification = message.verification_code.is_some()))]
     async fn send_sms(&self, to: &ContactAddress, message: &Message) -> Outcome {
         let Some(to) = to.phone() else {
             return Outcome::Fatal {

@@ -57,6 +57,9 @@ impl TwilioVoice {
         })
     }
 
+    /// The span names the channel and the delivery (none for a verification code); never the
+    /// number or address, the code or the text.
+    #[tracing::instrument(name = "twilio voice call", skip_all, fields(channel = "voice", delivery = message.delivery_id.as_deref(), verification = message.verification_code.is_some()))]
     async fn call(&self, to: &ContactAddress, message: &Message) -> Outcome {
         let Some(to) = to.phone() else {
             return Outcome::Fatal {
