@@ -122,6 +122,7 @@ pub struct QueueStats {
 
 impl Store {
     /// Leases up to `limit` due deliveries to one claim of `owner` until `now + lease`.
+    #[tracing::instrument(name = "store claim deliveries", skip_all, fields(limit = limit))]
     pub async fn claim_due_deliveries(
         &self,
         owner: &str,
@@ -262,6 +263,7 @@ impl Store {
     /// A few multi-row statements however large the batch: the recorder shares SQLite's one
     /// writer with intake, and one `UPDATE` per outcome held it for a third of the time a
     /// loaded gateway spent in statements.
+    #[tracing::instrument(name = "store record deliveries", skip_all, fields(outcomes = batch.len()))]
     pub async fn record_deliveries(
         &self,
         batch: &[(ClaimedDelivery, Recorded)],

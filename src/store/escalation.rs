@@ -705,6 +705,7 @@ impl Store {
 
     /// Moves a due incident past `expected`, if nobody else has (or it was acknowledged).
     /// Returns `None` when there was nothing to do.
+    #[tracing::instrument(name = "store advance escalation", skip_all, fields(incident = %due.incident_id))]
     pub async fn advance_escalation(
         &self,
         due: &DueEscalation,
@@ -760,6 +761,7 @@ impl Store {
 
     /// Acknowledges for `user_id`: stops pending pages and escalation, records who and when,
     /// and queues an update to the customer's devices.
+    #[tracing::instrument(name = "store acknowledge incident", skip_all, fields(incident = %incident_id, user = %user_id))]
     pub async fn acknowledge_incident(
         &self,
         incident_id: &str,
@@ -771,6 +773,7 @@ impl Store {
     }
 
     /// Resolves: as acknowledging, and the service may open a new incident again.
+    #[tracing::instrument(name = "store resolve incident", skip_all, fields(incident = %incident_id, user = %user_id))]
     pub async fn resolve_incident(
         &self,
         incident_id: &str,
@@ -922,6 +925,7 @@ impl Store {
     }
 
     /// Records that `user_id` is away in `[starts, ends)`, optionally with a delegate.
+    #[tracing::instrument(name = "store add unavailability", skip_all)]
     pub async fn add_unavailability(
         &self,
         user_id: &str,

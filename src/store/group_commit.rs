@@ -148,6 +148,7 @@ async fn lane(writer: Store, mut receive: mpsc::UnboundedReceiver<Job>, stats: A
 }
 
 /// Records `batch` in one transaction and answers every press of it.
+#[tracing::instrument(name = "intake batch", skip_all, fields(presses = batch.len()))]
 async fn record_batch(writer: &Store, batch: Vec<Job>) {
     if batch.len() == 1 {
         let job = batch.into_iter().next().expect("one press");

@@ -113,6 +113,7 @@ pub(crate) async fn write_members(
 
 impl Store {
     /// Creates a team; a taken id is [`StoreError::Conflict`].
+    #[tracing::instrument(name = "store create team", skip_all)]
     pub async fn create_team(
         &self,
         id: &str,
@@ -134,6 +135,7 @@ impl Store {
     }
 
     /// Renames a team and replaces its members (the pointer stays); `None` if there is none.
+    #[tracing::instrument(name = "store replace team", skip_all)]
     pub async fn replace_team(
         &self,
         id: &str,
@@ -185,6 +187,7 @@ impl Store {
     }
 
     /// Deletes a team unless a stored escalation policy pages it.
+    #[tracing::instrument(name = "store delete team", skip_all)]
     pub async fn delete_team(&self, id: &str) -> Result<TeamDeleted, StoreError> {
         let mut tx = self.begin_write().await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT id FROM teams WHERE id = $1")

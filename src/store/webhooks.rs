@@ -94,6 +94,7 @@ pub enum WebhookOutcome {
 impl Store {
     /// Stores an endpoint; `sealed_secret` is the secret as sealed by the caller, never the
     /// secret itself.
+    #[tracing::instrument(name = "store create webhook endpoint", skip_all)]
     pub async fn create_webhook_endpoint(
         &self,
         url: &str,
@@ -151,6 +152,7 @@ impl Store {
     }
 
     /// Stops sending to an endpoint; `false` if there is none.
+    #[tracing::instrument(name = "store disable webhook endpoint", skip_all)]
     pub async fn disable_webhook_endpoint(
         &self,
         id: &str,
@@ -167,6 +169,7 @@ impl Store {
 
     /// Claims up to `limit` due webhooks under a lease, leaving alone those of the endpoints
     /// in `skip` (this instance is still sending to them, and sends each endpoint's in order).
+    #[tracing::instrument(name = "store claim webhooks", skip_all)]
     pub async fn claim_due_webhooks(
         &self,
         owner: &str,
@@ -256,6 +259,7 @@ impl Store {
 
     /// Records what became of a send, only while `w`'s claim holds: `false` when the lease was
     /// lost and another instance owns the webhook now (its outcome is the one that counts).
+    #[tracing::instrument(name = "store record webhook", skip_all)]
     pub async fn record_webhook(
         &self,
         w: &ClaimedWebhook,
@@ -336,6 +340,7 @@ impl Store {
     /// operator can see a signed request arrive (or the error) without waiting for an
     /// incident. It goes through the same outbox, signature and retries as every webhook.
     /// Audited as `webhook.test_queued` by `actor`.
+    #[tracing::instrument(name = "store queue test webhook", skip_all)]
     pub async fn queue_test_webhook(
         &self,
         id: &str,
@@ -402,6 +407,7 @@ impl Store {
 
     /// Replaces an endpoint's stored secret if it is still `old` (another instance starting at
     /// the same time may have replaced it already); `true` if this call did.
+    #[tracing::instrument(name = "store replace webhook secret", skip_all)]
     pub async fn replace_webhook_secret(
         &self,
         id: &str,

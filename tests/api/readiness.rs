@@ -276,6 +276,15 @@ async fn the_reminder_goes_out_once_per_shift_with_two_gateways(backend: TestBac
     .await;
     assert_eq!(app.count("shift_reminders").await, 1);
     assert_eq!(app.count("notices WHERE kind = 'shift_reminder'").await, 1);
+    // The clock is about to jump past every lease: the push that reached Ben must be recorded
+    // first, or the other gateway would rightly take a notice still in flight as abandoned and
+    // send it again.
+    eventually(WAIT, "the reminder is recorded as sent", || async {
+        app.count("notices WHERE kind = 'shift_reminder' AND state = 'pending'")
+            .await
+            == 0
+    })
+    .await;
 
     // The next day's shift is Ann's; Ben's the day after gets its own reminder.
     app.clock.advance(Duration::days(2));
