@@ -104,6 +104,33 @@ pub async fn delivery_column(
     Ok(rows?.into_iter().map(|r| r.0).collect())
 }
 
+/// An incident's row of the `report_incidents` view as a dashboard sees it: the column type
+/// of `created_at` (`timestamp with time zone` on PostgreSQL, `text` on SQLite), then
+/// `created_at`, `acknowledged_at` and `acknowledged_by` as ISO 8601 UTC text to the
+/// millisecond, and `seconds_to_acknowledge`.
+pub async fn report_view_row(
+    url: &str,
+    incident_id: &str,
+) -> Result<(String, String, Option<String>, Option<String>, Option<f64>), sqlx::Error> {
+    let sql = match backend(url)? {
+        Backend::Postgres => {
+            "SELECT pg_typeof(created_at)::text, \
+             to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+             to_char(acknowledged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+             acknowledged_by, CAST(seconds_to_acknowledge AS DOUBLE PRECISION) \
+             FROM report_incidents WHERE incident_id = $1"
+        }
+        Backend::Sqlite => {
+            "SELECT typeof(created_at), created_at, acknowledged_at, acknowledged_by, \
+             seconds_to_acknowledge FROM report_incidents WHERE incident_id = $1"
+        }
+    };
+    let pool = pool(url).await?;
+    let row = sqlx::query_as(sql).bind(incident_id).fetch_one(&pool).await;
+    pool.close().await;
+    row
+}
+
 /// (state, attempts) of an incident's pages, oldest first: how the dispatcher treated each.
 pub async fn page_states(url: &str, incident_id: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let pool = pool(url).await?;

@@ -43,6 +43,7 @@ embedded! {
     18 => "0018_staff_console",
     19 => "0019_teams",
     20 => "0020_readiness",
+    21 => "0021_report_view",
 }
 
 /// Where the database stands against the migrations this binary carries.

@@ -21,6 +21,7 @@ on_both_backends!(
     a_stored_policy_that_cannot_keep_its_promise_is_marked_and_the_gateway_serves,
     moving_a_customer_to_a_stricter_tier_is_refused_when_its_policy_cannot_keep_up,
     concurrent_policy_and_tier_writes_never_leave_a_policy_that_cannot_keep_up,
+    the_report_view_gives_dashboards_the_same_instants,
 );
 
 fn gold_sla(internal: i64, external: i64) -> Value {
@@ -504,4 +505,55 @@ async fn concurrent_policy_and_tier_writes_never_leave_a_policy_that_cannot_keep
         let ready: Value = app.get("/readyz").await.json().await.unwrap();
         assert_eq!(ready["escalation"]["status"], "ok", "{ready}");
     }
+}
+
+/// What the API says of an instant, as the report view writes it: UTC to the millisecond.
+fn iso_millis(api: &Value) -> String {
+    chrono::DateTime::parse_from_rfc3339(api.as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+async fn the_report_view_gives_dashboards_the_same_instants(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let c = app.gold_customer().await;
+    let body: Value = app
+        .press(&c.contact, "view", &p1_press("web"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let incident = body["incident"]["id"].as_str().unwrap().to_owned();
+    app.clock.advance(Duration::minutes(3));
+    let acked: Value = app
+        .with_token(
+            Method::POST,
+            &format!("/v1/incidents/{incident}/acknowledge"),
+            &c.account_manager.access_token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (column_type, created, acknowledged, by, seconds) =
+        devkit::report_view_row(&app.db_url, &incident)
+            .await
+            .unwrap();
+    // A dashboard on PostgreSQL gets timestamptz, not milliseconds to convert.
+    let expected_type = match backend {
+        TestBackend::Postgres => "timestamp with time zone",
+        TestBackend::Sqlite => "text",
+    };
+    assert_eq!(column_type, expected_type);
+    assert_eq!(created, iso_millis(&acked["created_at"]));
+    assert_eq!(
+        acknowledged.as_deref(),
+        Some(iso_millis(&acked["acknowledged_at"]).as_str())
+    );
+    assert_eq!(by.as_deref(), Some("Alice Manager"));
+    assert_eq!(seconds, Some(180.0));
 }
