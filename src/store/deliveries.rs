@@ -399,7 +399,11 @@ async fn update_outcome(
 }
 
 /// Sets `first_accepted_at` on the incidents of `ids` that had none. On PostgreSQL their
-/// rows are locked in id order first, so two recorders never take them crosswise.
+/// rows are locked in id order first, so two recorders never take them crosswise, and with
+/// the lock an `UPDATE` takes (`FOR NO KEY UPDATE`), not `FOR UPDATE`: that one also blocks
+/// the key-share lock a foreign key check takes, so a transaction writing a timeline event
+/// of the incident while holding one of its deliveries (a provider's status callback)
+/// deadlocked against the recorder.
 async fn mark_first_accepted(
     tx: &mut Tx,
     backend: Backend,
@@ -410,7 +414,7 @@ async fn mark_first_accepted(
     let sql = match backend {
         Backend::Postgres => format!(
             "UPDATE incidents SET first_accepted_at = $1 WHERE id IN (SELECT id FROM incidents \
-             WHERE id IN ({list}) AND first_accepted_at IS NULL ORDER BY id FOR UPDATE)"
+             WHERE id IN ({list}) AND first_accepted_at IS NULL ORDER BY id FOR NO KEY UPDATE)"
         ),
         Backend::Sqlite => format!(
             "UPDATE incidents SET first_accepted_at = $1 \

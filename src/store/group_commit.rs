@@ -14,7 +14,9 @@
 //! press is durable. An idle gateway adds no waiting: a press that finds its lane free is a
 //! batch of one (without savepoints). The pages the presses queue are kept in the transaction
 //! and written together just before the commit, a few multi-row `INSERT`s for the whole batch
-//! (a press's pages are dropped with its savepoint if it is rolled back).
+//! (a press's pages are dropped with its savepoint if it is rolled back). The batch's
+//! idempotency keys are read in one statement at its start, and each press stores its key
+//! together with its answer at its end, one statement where a claim and an answer were two.
 //!
 //! Lanes have connections of their own (a second, small pool), so presses never wait for a
 //! connection that page deliveries, the console or the escalator hold, and never time out on
@@ -27,6 +29,7 @@
 //! subtransaction cache and slows every other session's snapshots, so a batch holds at most
 //! [`MAX_BATCH`] presses.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -34,7 +37,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Executor;
 use tokio::sync::{mpsc, oneshot};
 
-use super::incidents::{record_press, Intake, NewAlert, Render};
+use super::incidents::{record_press, stored_keys, Intake, NewAlert, Render, StoredKey};
 use super::{Backend, Store, StoreError, Tx};
 
 /// Presses in one transaction at most (see the module docs).
@@ -161,6 +164,12 @@ async fn record_batch(writer: &Store, batch: Vec<Job>) {
         Err(e) => return answer_all(batch, &e),
     };
     tx.keep_outbox_until_commit();
+    // Every press's idempotency key, read once for the batch.
+    let alerts: Vec<&NewAlert> = batch.iter().map(|job| &job.alert).collect();
+    let stored = match stored_keys(&mut tx, &alerts).await {
+        Ok(stored) => stored,
+        Err(e) => return answer_all(batch, &e),
+    };
 
     let mut done = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter().peekable();
@@ -168,7 +177,16 @@ async fn record_batch(writer: &Store, batch: Vec<Job>) {
     let mut opened = tx.execute("SAVEPOINT press").await.map(drop);
     while let Some(job) = jobs.next() {
         let recorded = match opened {
-            Ok(()) => in_savepoint(&mut tx, writer.backend, &job, jobs.peek().is_some()).await,
+            Ok(()) => {
+                in_savepoint(
+                    &mut tx,
+                    writer.backend,
+                    &job,
+                    &stored,
+                    jobs.peek().is_some(),
+                )
+                .await
+            }
             Err(e) => Err(e.into()),
         };
         match recorded {
@@ -203,7 +221,18 @@ async fn record_alone(writer: &Store, job: &Job) -> Result<Intake, StoreError> {
     loop {
         let mut tx = writer.begin_write().await?;
         tx.keep_outbox_until_commit();
-        match record_press(&mut tx, writer.backend, &job.alert, job.now, &job.render).await {
+        let stored = stored_keys(&mut tx, &[&job.alert]).await?;
+        let known = stored.get(&key_of(&job.alert));
+        match record_press(
+            &mut tx,
+            writer.backend,
+            &job.alert,
+            known,
+            job.now,
+            &job.render,
+        )
+        .await
+        {
             Ok(intake) if intake.keeps() => {
                 tx.commit().await?;
                 return Ok(intake);
@@ -216,6 +245,11 @@ async fn record_alone(writer: &Store, job: &Job) -> Result<Intake, StoreError> {
             other => return other,
         }
     }
+}
+
+/// A press's idempotency key as [`stored_keys`] names it.
+fn key_of(alert: &NewAlert) -> (String, String) {
+    (alert.user_id.clone(), alert.idempotency_key.clone())
 }
 
 /// PostgreSQL ended the press to break a deadlock (with the escalator advancing the same
@@ -231,12 +265,14 @@ async fn in_savepoint(
     tx: &mut Tx,
     backend: Backend,
     job: &Job,
+    stored: &HashMap<(String, String), StoredKey>,
     more: bool,
 ) -> Result<Result<Intake, StoreError>, StoreError> {
     let mut attempt = 1;
+    let known = stored.get(&key_of(&job.alert));
     loop {
         let mark = tx.mark();
-        let result = record_press(tx, backend, &job.alert, job.now, &job.render).await;
+        let result = record_press(tx, backend, &job.alert, known, job.now, &job.render).await;
         if matches!(&result, Ok(intake) if intake.keeps()) {
             // The last press's savepoint ends with the commit.
             if more {

@@ -5,6 +5,7 @@
 //! ran out restarts it, and the answer's `paged` says plainly when nobody could be reached.
 //! A customer past its flood guard joins its newest open incident instead of opening more.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -19,7 +20,10 @@ use super::escalation::{
 use super::sla::parse_sla;
 use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
-use super::{decode_error, from_millis, millis, new_id, Backend, Store, StoreError, Tx};
+use super::{
+    decode_error, from_millis, millis, new_id, row_chunks, value_rows, Backend, Store, StoreError,
+    Tx,
+};
 use crate::domain::escalation::{EscalationPolicy, Position};
 use crate::domain::incident::{open_key, IncidentState};
 use crate::domain::p1_definition::{Classification, P1Answers};
@@ -192,11 +196,77 @@ pub struct StoredResponse {
 }
 
 impl Intake {
-    /// Whether what recording this press wrote may be committed: an unknown ticket leaves the
-    /// key it claimed unclaimed (nothing of a refused press is kept).
+    /// Whether what recording this press wrote may be committed: only a press recorded anew.
+    /// A refused press keeps nothing (an unknown ticket leaves its key free), and a press
+    /// that found its key taken only when it stored its answer (by a press of the same batch,
+    /// or by another gateway that committed first) is undone and answered with the stored
+    /// answer.
     pub(crate) fn keeps(&self) -> bool {
-        !matches!(self, Intake::UnknownTicket)
+        matches!(self, Intake::Recorded { .. })
     }
+}
+
+/// What was stored under an idempotency key.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredKey {
+    digest: String,
+    status: Option<i64>,
+    body: Option<String>,
+}
+
+impl StoredKey {
+    /// The answer to `alert`, whose key this is: the stored answer again, or the key reused
+    /// for another request.
+    fn answer(&self, alert: &NewAlert) -> Result<Intake, StoreError> {
+        if self.digest != alert.request_digest {
+            return Ok(Intake::KeyReused);
+        }
+        match (self.status, &self.body) {
+            (Some(status), Some(body)) => Ok(Intake::Replay(StoredResponse {
+                status: status as u16,
+                body: body.clone(),
+            })),
+            // A key is stored together with its answer, so a stored key has one.
+            _ => Err(StoreError::Database(decode_error(
+                "idempotency_keys.response",
+                "NULL",
+            ))),
+        }
+    }
+}
+
+/// The keys of `alerts` already stored, as (user id, key) -> what was stored: one statement
+/// for a whole batch (a few for a large one), where each press used to claim its key with a
+/// statement of its own.
+pub(crate) async fn stored_keys(
+    tx: &mut Tx,
+    alerts: &[&NewAlert],
+) -> Result<HashMap<(String, String), StoredKey>, StoreError> {
+    let mut stored = HashMap::new();
+    for chunk in row_chunks(alerts) {
+        let sql = format!(
+            "SELECT user_id, idem_key, request_digest, response_status, response_body \
+             FROM idempotency_keys WHERE (user_id, idem_key) IN ({})",
+            value_rows(chunk.len(), 2, 0)
+        );
+        let mut query = sqlx::query(&sql);
+        for alert in chunk {
+            query = query
+                .bind(alert.user_id.clone())
+                .bind(alert.idempotency_key.clone());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            stored.insert(
+                (row.try_get("user_id")?, row.try_get("idem_key")?),
+                StoredKey {
+                    digest: row.try_get("request_digest")?,
+                    status: row.try_get("response_status")?,
+                    body: row.try_get("response_body")?,
+                },
+            );
+        }
+    }
+    Ok(stored)
 }
 
 pub enum Intake {
@@ -349,49 +419,14 @@ pub(crate) async fn record_press(
     tx: &mut Tx,
     backend: Backend,
     alert: &NewAlert,
+    stored: Option<&StoredKey>,
     now: DateTime<Utc>,
     render: &Render,
 ) -> Result<Intake, StoreError> {
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency_keys (user_id, idem_key, request_digest, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, idem_key) DO NOTHING",
-    )
-    .bind(&alert.user_id)
-    .bind(&alert.idempotency_key)
-    .bind(&alert.request_digest)
-    .bind(millis(now))
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !claimed {
-        let row = sqlx::query(
-            "SELECT request_digest, response_status, response_body FROM idempotency_keys \
-                 WHERE user_id = $1 AND idem_key = $2",
-        )
-        .bind(&alert.user_id)
-        .bind(&alert.idempotency_key)
-        .fetch_one(&mut **tx)
-        .await?;
-        let digest: String = row.try_get("request_digest")?;
-        if digest != alert.request_digest {
-            return Ok(Intake::KeyReused);
-        }
-        let status: Option<i64> = row.try_get("response_status")?;
-        let body: Option<String> = row.try_get("response_body")?;
-        return match (status, body) {
-            (Some(status), Some(body)) => Ok(Intake::Replay(StoredResponse {
-                status: status as u16,
-                body,
-            })),
-            // Claimed and answered in one transaction, so a visible claim has an answer.
-            _ => Err(StoreError::Database(decode_error(
-                "idempotency_keys.response",
-                "NULL",
-            ))),
-        };
+    // `stored`: what its key held when the batch began ([`stored_keys`]).
+    if let Some(stored) = stored {
+        return stored.answer(alert);
     }
-
     let ticket = match &alert.ticket_ref {
         Some(reference) => match find_ticket(tx, &alert.customer_id, reference).await? {
             Some(t) => Some(t),
@@ -475,17 +510,36 @@ pub(crate) async fn record_press(
     )
     .await?;
 
+    // The key and its answer in one statement, at the end. Taken meanwhile (a press of the
+    // same batch with the same key, or, on PostgreSQL, another gateway's press, waited for
+    // until it committed): this press is undone and answered as that one was.
     let response = render(&record);
-    sqlx::query(
-        "UPDATE idempotency_keys SET response_status = $3, response_body = $4 \
-             WHERE user_id = $1 AND idem_key = $2",
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, idem_key, request_digest, created_at, \
+         response_status, response_body) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (user_id, idem_key) DO NOTHING",
     )
     .bind(&alert.user_id)
     .bind(&alert.idempotency_key)
+    .bind(&alert.request_digest)
+    .bind(millis(now))
     .bind(i64::from(response.status))
     .bind(&response.body)
     .execute(&mut **tx)
-    .await?;
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed {
+        let taken = stored_keys(tx, &[alert]).await?;
+        let key = (alert.user_id.clone(), alert.idempotency_key.clone());
+        return match taken.get(&key) {
+            Some(stored) => stored.answer(alert),
+            None => Err(StoreError::Database(decode_error(
+                "idempotency_keys",
+                "a key that conflicted and is not there",
+            ))),
+        };
+    }
     Ok(Intake::Recorded { response, pages })
 }
 

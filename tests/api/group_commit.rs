@@ -81,6 +81,9 @@ async fn a_batch_keeps_its_good_presses_and_refuses_the_bad_ones_alone(backend: 
         TestBackend::Sqlite => 500,
     };
     batch.insert(4, ("refused".into(), refused, refused_status));
+    // A phone retrying inside the same batch: the key is stored only when the first press
+    // of it stores its answer, so the retry is undone and answered as the first was.
+    batch.push(("good-0".into(), p1_press("service 0"), 201));
     let queued = batch.len() as f64;
     let metric_of = |name: &'static str| metric(&app.client, &app.address, name);
     let rest = async {
@@ -106,11 +109,20 @@ async fn a_batch_keeps_its_good_presses_and_refuses_the_bad_ones_alone(backend: 
     let all = futures_util::future::join(first, rest).await;
     let (first, answers) = all;
     assert_eq!(first.status(), 201, "the first press");
+    let mut incidents = std::collections::HashMap::new();
     for ((key, _, status), res) in batch.iter().zip(answers) {
         assert_eq!(res.status().as_u16(), *status, "press {key}");
         if *status == 201 {
             let body: Value = res.json().await.unwrap();
             assert_eq!(body["paged"], true, "press {key} paged someone");
+            let incident = body["incident"]["id"].clone();
+            let first = incidents
+                .entry(key.clone())
+                .or_insert_with(|| incident.clone());
+            assert_eq!(
+                *first, incident,
+                "press {key} answered again as the first time"
+            );
         } else {
             assert_problem(res, *status).await;
         }
