@@ -25,7 +25,6 @@ pub mod incident_actions;
 pub mod phone;
 pub mod push;
 pub mod secret_box;
-pub mod sla_report;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -6,7 +6,9 @@ use serde_json::json;
 
 use super::extract::{AnyDevice, ResponderDevice};
 use super::{Json, Problem};
-use crate::domain::access::{self, Sight};
+use crate::domain::access::{
+    self, Acting, Action, Credential, DeviceOnRecord, Question, Refusal, Sight,
+};
 use crate::domain::customer_view::customer_event;
 use crate::domain::identity::{DevicePrincipal, UserRole};
 use crate::domain::incident::note_text;
@@ -102,58 +104,92 @@ struct ActionBody {
     ack_token: Option<String>,
 }
 
-/// Who is acting: a responder device that was paged for the incident (or any support
-/// manager), or the holder of the incident's ack token. An ack token only acknowledges (it
-/// travels in a push payload, so it gets the least it needs): resolving takes a responder
-/// device's access token. It is bound to the paged device and dies with it.
+/// Who is acting ([`access::who_acts`] decides): this gathers the facts the rule asks for
+/// (the access token's device, the verified ack token, involvement, the token's device) and
+/// turns a refusal into its problem.
 async fn acting_user(
     state: &AppState,
     req: &HttpRequest,
     incident: &IncidentRow,
     body: Option<Json<ActionBody>>,
-    resolving: bool,
+    action: Action,
 ) -> Result<String, Problem> {
-    if req
+    let mut credential = if req
         .headers()
         .contains_key(actix_web::http::header::AUTHORIZATION)
     {
         let ResponderDevice(who) = ResponderDevice::extract(req).await?;
-        if who.role == UserRole::SupportManager
-            || state.store.is_involved(&who.user_id, incident).await?
-        {
-            return Ok(who.user_id);
+        Credential::Device {
+            user_id: who.user_id,
+            role: who.role,
+            involved: None,
         }
-        return Err(Problem::forbidden(
+    } else if let Some(token) = body.and_then(|Json(b)| b.ack_token) {
+        let claims = state
+            .tokens
+            .verify_ack(&token, state.clock.now())
+            .map_err(|e| Problem::unauthorized(e.to_string().replace("access", "ack")))?;
+        Credential::AckToken {
+            incident_id: claims.inc,
+            device_id: claims.did,
+            subject: claims.sub,
+            device: None,
+        }
+    } else {
+        Credential::Nothing
+    };
+    loop {
+        match access::who_acts(action, &incident.id, &credential) {
+            Acting::User(user_id) => return Ok(user_id),
+            Acting::Refused(refusal) => return Err(refused(refusal)),
+            Acting::Needs(Question::Involvement) => {
+                if let Credential::Device {
+                    user_id, involved, ..
+                } = &mut credential
+                {
+                    *involved = Some(state.store.is_involved(user_id, incident).await?);
+                }
+            }
+            Acting::Needs(Question::TokenDevice) => {
+                if let Credential::AckToken {
+                    device_id, device, ..
+                } = &mut credential
+                {
+                    *device = Some(match state.store.device_principal(device_id).await? {
+                        Some(d) => DeviceOnRecord::Found {
+                            user_id: d.user_id,
+                            revoked: d.revoked,
+                        },
+                        None => DeviceOnRecord::Missing,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The problem each refusal answers with (clients and tests read the slugs).
+fn refused(refusal: Refusal) -> Problem {
+    match refusal {
+        Refusal::NoCredential => {
+            Problem::unauthorized("a responder access token or the page's ack_token is required")
+        }
+        Refusal::NotPaged => Problem::forbidden(
             "not-paged",
             "only a responder paged for this incident, or a support manager, may act on it",
-        ));
-    }
-    let token = body.and_then(|Json(b)| b.ack_token).ok_or_else(|| {
-        Problem::unauthorized("a responder access token or the page's ack_token is required")
-    })?;
-    let claims = state
-        .tokens
-        .verify_ack(&token, state.clock.now())
-        .map_err(|e| Problem::unauthorized(e.to_string().replace("access", "ack")))?;
-    if claims.inc != incident.id {
-        return Err(Problem::forbidden(
+        ),
+        Refusal::WrongIncident => Problem::forbidden(
             "wrong-incident",
             "this ack token belongs to another incident",
-        ));
-    }
-    if resolving {
-        return Err(Problem::forbidden(
+        ),
+        Refusal::AckTokenOnlyAcknowledges => Problem::forbidden(
             "ack-token-only-acknowledges",
             "an ack token only acknowledges; resolving needs a responder device's access token",
-        ));
+        ),
+        Refusal::DeviceNotEnrolled => {
+            Problem::unauthorized("the device this ack token was sent to is no longer enrolled")
+        }
     }
-    let device = state.store.device_principal(&claims.did).await?;
-    if !device.is_some_and(|d| !d.revoked && d.user_id == claims.sub) {
-        return Err(Problem::unauthorized(
-            "the device this ack token was sent to is no longer enrolled",
-        ));
-    }
-    Ok(claims.sub)
 }
 
 async fn act(
@@ -161,14 +197,15 @@ async fn act(
     req: HttpRequest,
     id: String,
     body: Option<Json<ActionBody>>,
-    resolving: bool,
+    action: Action,
 ) -> Result<HttpResponse, Problem> {
     let incident = state
         .store
         .incident(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    let user = acting_user(&state, &req, &incident, body, resolving).await?;
+    let user = acting_user(&state, &req, &incident, body, action).await?;
+    let resolving = action == Action::Resolve;
     match crate::incident_actions::change_state(&state, &incident, &user, resolving).await? {
         StateChange::Applied { .. } | StateChange::AlreadyDone => {}
         StateChange::NotFound => return Err(not_found(&id)),
@@ -197,7 +234,7 @@ async fn acknowledge(
     id: web::Path<String>,
     body: Option<Json<ActionBody>>,
 ) -> Result<HttpResponse, Problem> {
-    act(state, req, id.into_inner(), body, false).await
+    act(state, req, id.into_inner(), body, Action::Acknowledge).await
 }
 
 #[post("/v1/incidents/{id}/resolve")]
@@ -207,7 +244,7 @@ async fn resolve(
     id: web::Path<String>,
     body: Option<Json<ActionBody>>,
 ) -> Result<HttpResponse, Problem> {
-    act(state, req, id.into_inner(), body, true).await
+    act(state, req, id.into_inner(), body, Action::Resolve).await
 }
 
 #[derive(Deserialize)]

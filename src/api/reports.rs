@@ -7,13 +7,11 @@
 //! All times are covered time (business hours for tiers that have them), so per ticket
 //! `our_time_seconds + customer_time_seconds == elapsed_seconds`.
 //!
-//! The arithmetic lives in [`crate::sla_report`], shared with the console's SLA page.
+//! The arithmetic lives in [`crate::domain::sla_report`], shared with the console's SLA page.
 //!
 //! Its cost is bounded: the range spans at most [`MAX_RANGE_DAYS`], and the store answers
 //! with a fixed number of queries (incidents, their skipped steps, the tiers' SLAs) however
 //! many incidents and tiers the range holds.
-
-use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -22,8 +20,8 @@ use serde::Deserialize;
 
 use super::extract::ReportsReader;
 use super::Problem;
-use crate::sla_report::{
-    lines, per_tier, percentile, share, to_csv, IncidentLine, ResponderLine, TicketClock,
+use crate::domain::sla_report::{
+    lines, per_responder, per_tier, percentile, share, to_csv, IncidentLine, TicketClock,
     MAX_RANGE_DAYS,
 };
 use crate::state::AppState;
@@ -70,19 +68,6 @@ async fn sla_report(
         .await?;
     let slas = state.store.tier_slas().await?;
     let lines = lines(&rows, &slas, now);
-    let mut responders: BTreeMap<String, (String, Vec<i64>)> = BTreeMap::new();
-    for (row, l) in rows.iter().zip(&lines) {
-        if let (Some(id), Some(tta)) = (&row.acknowledged_by, l.time_to_acknowledge_seconds) {
-            let entry = responders.entry(id.clone()).or_insert_with(|| {
-                (
-                    row.acknowledged_by_name.clone().unwrap_or_default(),
-                    Vec::new(),
-                )
-            });
-            entry.1.push(tta);
-        }
-    }
-
     let wants_csv = req
         .headers()
         .get(header::ACCEPT)
@@ -99,18 +84,7 @@ async fn sla_report(
         .filter_map(|l| l.time_to_acknowledge_seconds)
         .collect();
     tta.sort_unstable();
-    let per_responder: Vec<ResponderLine> = responders
-        .into_iter()
-        .map(|(user_id, (name, mut times))| {
-            times.sort_unstable();
-            ResponderLine {
-                user_id,
-                name,
-                acknowledged: times.len(),
-                median_time_to_acknowledge_seconds: percentile(&times, 0.5),
-            }
-        })
-        .collect();
+    let per_responder = per_responder(&rows, &lines);
     let breaches: Vec<&IncidentLine> = lines.iter().filter(|l| l.breach_cause.is_some()).collect();
     let clocks: Vec<&TicketClock> = lines.iter().map(|l| &l.clock).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({

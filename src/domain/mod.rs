@@ -26,6 +26,7 @@ pub mod schedule;
 pub mod shift_feed;
 pub mod skip;
 pub mod sla;
+pub mod sla_report;
 pub mod step_plan;
 pub mod team;
 pub mod ticket_ref;

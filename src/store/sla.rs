@@ -10,10 +10,11 @@ use sqlx::Row;
 use super::escalation::page_users;
 use super::reachability::step_rule_delays;
 use super::timeline::{event, On};
-use super::waiting::{pause_record, PauseRecord};
+use super::waiting::pause_record;
 use super::{from_millis, millis, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position};
 use crate::domain::sla::{check_policy_reaches_in_time, TierSla};
+use crate::domain::sla_report::{PauseRecord, ReportRow};
 use crate::domain::timeline::TimelineKind;
 use crate::store::Backend;
 
@@ -38,27 +39,6 @@ pub struct OpenIncident {
     pub ack_due_at: DateTime<Utc>,
     pub respond_due_at: DateTime<Utc>,
     pub summary: String,
-}
-
-/// One incident in a report.
-#[derive(Debug, Clone)]
-pub struct ReportRow {
-    pub id: String,
-    pub customer_id: String,
-    pub customer_name: String,
-    pub tier: String,
-    pub ticket_ref: String,
-    pub created_at: DateTime<Utc>,
-    pub first_accepted_at: Option<DateTime<Utc>>,
-    pub acknowledged_at: Option<DateTime<Utc>>,
-    pub acknowledged_by: Option<String>,
-    pub acknowledged_by_name: Option<String>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    /// Kinds and details of the incident's paging events, for breach causes.
-    pub delivered: bool,
-    pub skip_reasons: Vec<String>,
-    /// The stretches its ticket waited on the customer, oldest first.
-    pub pauses: Vec<PauseRecord>,
 }
 
 impl Store {

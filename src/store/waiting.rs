@@ -20,7 +20,6 @@ use sqlx::Row;
 
 use super::timeline::{event, On};
 use super::{audit, from_millis, millis, Tx};
-use crate::domain::sla::Pause;
 use crate::domain::timeline::TimelineKind;
 
 /// Why an open pause ended.
@@ -44,24 +43,7 @@ impl ResumedBecause {
     }
 }
 
-/// One stretch of waiting, as the report shows it.
-#[derive(Debug, Clone)]
-pub struct PauseRecord {
-    pub paused_at: DateTime<Utc>,
-    pub paused_by: String,
-    pub resumed_at: Option<DateTime<Utc>>,
-    pub resumed_by: Option<String>,
-    pub resumed_because: Option<String>,
-}
-
-impl PauseRecord {
-    pub fn pause(&self) -> Pause {
-        Pause {
-            start: self.paused_at,
-            end: self.resumed_at,
-        }
-    }
-}
+use crate::domain::sla_report::PauseRecord;
 
 pub(crate) fn pause_record(r: &sqlx::any::AnyRow) -> Result<PauseRecord, sqlx::Error> {
     Ok(PauseRecord {

@@ -4,7 +4,7 @@
 //! `Accept: text/csv`).
 //!
 //! The numbers are the report's: rows from [`crate::store::Store::report_rows`], judged by
-//! [`crate::sla_report`], which the API's report uses too. The range is the last `weeks` weeks
+//! [`crate::domain::sla_report`], which the API's report uses too. The range is the last `weeks` weeks
 //! (1 to 52, default 8) ending now; the charts start on the Monday of the first week.
 //! Times are covered time (business hours for tiers that have them), as in the report.
 
@@ -19,7 +19,7 @@ use super::failure::PageError;
 use super::layout::{self, Nav, Section};
 use super::session::ManagerSession;
 use crate::domain::countdown;
-use crate::sla_report::{self, Cause, IncidentLine, TierSummary};
+use crate::domain::sla_report::{self, Cause, IncidentLine, TierSummary};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -5,22 +5,63 @@
 //! From the store's [`ReportRow`]s and the tiers' SLAs, at `now`: one [`IncidentLine`] per
 //! incident (times to page, acknowledge and resolve in covered time, both targets' states, the
 //! breach cause), the ticket clocks, nearest-rank percentiles, and per tier a week-by-week
-//! summary for the charts. No I/O here; the callers read the rows.
+//! summary for the charts. No I/O here: the store fills the [`ReportRow`]s (the facts, typed
+//! here so the rules need nothing from `store/`), the callers pass them in.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
 use serde::Serialize;
 
-use crate::domain::skip::{SkipReason, SkippedStep};
-use crate::domain::sla::{
+use super::skip::{SkipReason, SkippedStep};
+use super::sla::{
     breach_state, covered_duration, resolution_status, split_clock, Pause, TargetState, TierSla,
 };
-use crate::store::sla::ReportRow;
 
 /// The widest range a report covers: a year, leap day included. A report reads every
 /// incident of its range, so the range is what bounds its cost.
 pub const MAX_RANGE_DAYS: i64 = 366;
+
+/// One incident in a report: the facts the store reads for it.
+#[derive(Debug, Clone)]
+pub struct ReportRow {
+    pub id: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub tier: String,
+    pub ticket_ref: String,
+    pub created_at: DateTime<Utc>,
+    pub first_accepted_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_by_name: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Whether any page reached a phone (a `delivered` timeline event), for breach causes.
+    pub delivered: bool,
+    /// The details of the incident's `step.skipped` events, as stored, for breach causes.
+    pub skip_reasons: Vec<String>,
+    /// The stretches its ticket waited on the customer, oldest first.
+    pub pauses: Vec<PauseRecord>,
+}
+
+/// One stretch of waiting on the customer, as the report shows it.
+#[derive(Debug, Clone)]
+pub struct PauseRecord {
+    pub paused_at: DateTime<Utc>,
+    pub paused_by: String,
+    pub resumed_at: Option<DateTime<Utc>>,
+    pub resumed_by: Option<String>,
+    pub resumed_because: Option<String>,
+}
+
+impl PauseRecord {
+    pub fn pause(&self) -> Pause {
+        Pause {
+            start: self.paused_at,
+            end: self.resumed_at,
+        }
+    }
+}
 
 /// Why a target was missed.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -164,6 +205,38 @@ pub struct ResponderLine {
     pub name: String,
     pub acknowledged: usize,
     pub median_time_to_acknowledge_seconds: Option<i64>,
+}
+
+/// Per responder who acknowledged (by user id), how many incidents and their median time to
+/// acknowledge. `lines` are `rows`' lines, in the same order.
+pub fn per_responder(rows: &[ReportRow], lines: &[IncidentLine]) -> Vec<ResponderLine> {
+    let mut responders: BTreeMap<&str, (&str, Vec<i64>)> = BTreeMap::new();
+    for (row, l) in rows.iter().zip(lines) {
+        if let (Some(id), Some(tta)) = (&row.acknowledged_by, l.time_to_acknowledge_seconds) {
+            responders
+                .entry(id)
+                .or_insert_with(|| {
+                    (
+                        row.acknowledged_by_name.as_deref().unwrap_or_default(),
+                        Vec::new(),
+                    )
+                })
+                .1
+                .push(tta);
+        }
+    }
+    responders
+        .into_iter()
+        .map(|(user_id, (name, mut times))| {
+            times.sort_unstable();
+            ResponderLine {
+                user_id: user_id.to_owned(),
+                name: name.to_owned(),
+                acknowledged: times.len(),
+                median_time_to_acknowledge_seconds: percentile(&times, 0.5),
+            }
+        })
+        .collect()
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -452,6 +525,115 @@ mod tests {
         // of the schedule, not of someone on call.
         let gone = r#"{"pass":1,"reasons":[{"reason":"no such schedule","schedule":"nobody on call","target":"schedule"}],"step":1}"#;
         assert_eq!(cause(&unpaged(&[gone])), Cause::NoDevice);
+    }
+
+    fn with(row: ReportRow, f: impl FnOnce(&mut ReportRow)) -> ReportRow {
+        let mut row = row;
+        f(&mut row);
+        row
+    }
+
+    #[test]
+    fn times_to_page_acknowledge_and_resolve_are_counted_from_the_incident() {
+        // Gold runs all the time: covered time is wall time.
+        let row = with(unpaged(&[]), |r| {
+            r.first_accepted_at = Some(at("2026-11-23T10:00:42Z"));
+            r.delivered = true;
+            r.acknowledged_at = Some(at("2026-11-23T10:05:00Z"));
+            r.resolved_at = Some(at("2026-11-23T11:00:00Z"));
+        });
+        let l = line(&row, &TierSla::gold(), at("2026-11-23T12:00:00Z"));
+        assert_eq!(l.time_to_page_seconds, Some(42));
+        assert_eq!(l.time_to_acknowledge_seconds, Some(300));
+        assert_eq!(l.time_to_resolve_seconds, Some(3600));
+        assert_eq!(
+            (l.internal, l.external),
+            (TargetState::Met, TargetState::Met)
+        );
+        assert_eq!(l.breach_cause, None, "no breach, no cause");
+    }
+
+    #[test]
+    fn nothing_paged_or_acknowledged_has_no_times_yet() {
+        let l = line(&unpaged(&[]), &TierSla::gold(), at("2026-11-23T10:05:00Z"));
+        assert_eq!(
+            (
+                l.time_to_page_seconds,
+                l.time_to_acknowledge_seconds,
+                l.time_to_resolve_seconds
+            ),
+            (None, None, None)
+        );
+        assert_eq!(l.internal, TargetState::Pending);
+        assert_eq!(l.breach_cause, None, "pending is not breached");
+    }
+
+    #[test]
+    fn an_acknowledgement_after_the_internal_target_is_a_late_acknowledgement() {
+        // Gold's internal target is 15 minutes; 20 minutes misses it, not the 2-hour SLA.
+        let row = with(unpaged(&[]), |r| {
+            r.delivered = true;
+            r.acknowledged_at = Some(at("2026-11-23T10:20:00Z"));
+        });
+        let l = line(&row, &TierSla::gold(), at("2026-11-23T12:00:00Z"));
+        assert_eq!(l.time_to_acknowledge_seconds, Some(1200));
+        assert_eq!(
+            (l.internal, l.external),
+            (TargetState::Breached, TargetState::Met)
+        );
+        assert_eq!(l.breach_cause, Some(Cause::LateAcknowledgement));
+    }
+
+    #[test]
+    fn pages_that_reached_phones_and_were_never_answered_are_no_answer() {
+        let row = with(unpaged(&[]), |r| r.delivered = true);
+        let l = line(&row, &TierSla::gold(), at("2026-11-23T10:30:00Z"));
+        assert_eq!(l.internal, TargetState::Breached);
+        assert_eq!(l.breach_cause, Some(Cause::NoAnswer));
+        // Delivery outranks the skips of other steps.
+        let nobody_on_call = r#"{"pass":1,"reasons":[{"reason":"nobody on call","schedule":"Primary","target":"schedule"}],"step":1}"#;
+        let row = with(unpaged(&[nobody_on_call]), |r| r.delivered = true);
+        assert_eq!(cause(&row), Cause::NoAnswer);
+    }
+
+    #[test]
+    fn each_responder_gets_the_median_of_their_own_acknowledgements() {
+        let acked = |id: &str, by: &str, minutes: i64| {
+            with(unpaged(&[]), |r| {
+                r.id = id.into();
+                r.delivered = true;
+                r.acknowledged_by = Some(by.into());
+                r.acknowledged_by_name = Some(format!("Name of {by}"));
+                r.acknowledged_at = Some(r.created_at + Duration::minutes(minutes));
+            })
+        };
+        let rows = vec![
+            acked("i-1", "usr-b", 1),
+            acked("i-2", "usr-a", 10),
+            acked("i-3", "usr-b", 3),
+            acked("i-4", "usr-b", 2),
+            unpaged(&[]),
+        ];
+        let slas = HashMap::new();
+        let lines = lines(&rows, &slas, at("2026-11-23T12:00:00Z"));
+        let got: Vec<(String, String, usize, Option<i64>)> = per_responder(&rows, &lines)
+            .into_iter()
+            .map(|r| {
+                (
+                    r.user_id,
+                    r.name,
+                    r.acknowledged,
+                    r.median_time_to_acknowledge_seconds,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("usr-a".into(), "Name of usr-a".into(), 1, Some(600)),
+                ("usr-b".into(), "Name of usr-b".into(), 3, Some(120)),
+            ]
+        );
     }
 
     #[test]
