@@ -304,8 +304,12 @@ impl Store {
                 recorded += 1;
             }
         }
-        for (d, outcome) in twice {
-            if update_outcome(&mut tx, d, outcome, now).await? {
+        for entry in twice {
+            if !update_outcomes(&mut tx, std::slice::from_ref(&entry), now)
+                .await?
+                .is_empty()
+            {
+                let (d, outcome) = entry;
                 record_consequences(&mut tx, d, outcome, now).await?;
                 recorded += 1;
             }
@@ -386,18 +390,6 @@ async fn update_outcomes(
         .map_err(StoreError::from)
 }
 
-/// Writes one outcome, if its claim still holds the lease; returns whether it did.
-async fn update_outcome(
-    tx: &mut Tx,
-    d: &ClaimedDelivery,
-    outcome: &Recorded,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    Ok(update_outcomes(tx, &[&(d.clone(), outcome.clone())], now)
-        .await?
-        .contains(&d.id))
-}
-
 /// Sets `first_accepted_at` on the incidents of `ids` that had none. On PostgreSQL their
 /// rows are locked in id order first, so two recorders never take them crosswise, and with
 /// the lock an `UPDATE` takes (`FOR NO KEY UPDATE`), not `FOR UPDATE`: that one also blocks
@@ -410,7 +402,11 @@ async fn mark_first_accepted(
     ids: &[&str],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let list = value_rows(ids.len(), 1, 1).replace(['(', ')'], "");
+    // `$1` is `now`; the ids follow.
+    let list = (2..ids.len() + 2)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = match backend {
         Backend::Postgres => format!(
             "UPDATE incidents SET first_accepted_at = $1 WHERE id IN (SELECT id FROM incidents \

@@ -206,6 +206,20 @@ async fn on_call(
     schedule: &ScheduleRef,
     now: DateTime<Utc>,
 ) -> Result<Option<OnCall>, StoreError> {
+    Ok(load_schedule(tx, schedule)
+        .await?
+        .map(|(_, name, schedule)| OnCall {
+            name,
+            user_ids: schedule.on_call_users_at(now),
+        }))
+}
+
+/// The schedule a policy names (by role or id) as (id, name, schedule); `None` when there is
+/// no such schedule. Paging and the readiness check read it the same way.
+pub(crate) async fn load_schedule(
+    tx: &mut Tx,
+    schedule: &ScheduleRef,
+) -> Result<Option<(String, String, Schedule)>, StoreError> {
     let (column, key) = match schedule {
         ScheduleRef::Role(r) => ("role", r),
         ScheduleRef::Id(id) => ("id", id),
@@ -216,17 +230,12 @@ async fn on_call(
     .bind(key)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
+    let Some(row) = row else { return Ok(None) };
     let definition: String = row.try_get("definition")?;
-    let schedule: Schedule = serde_json::from_str(&definition).map_err(|e| {
+    let parsed: Schedule = serde_json::from_str(&definition).map_err(|e| {
         StoreError::Database(sqlx::Error::Decode(format!("stored schedule: {e}").into()))
     })?;
-    Ok(Some(OnCall {
-        name: row.try_get("name")?,
-        user_ids: schedule.on_call_users_at(now),
-    }))
+    Ok(Some((row.try_get("id")?, row.try_get("name")?, parsed)))
 }
 
 /// Pages `from`, and while a step reaches nobody, the steps after it, all at `now`; when none

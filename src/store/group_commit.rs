@@ -222,7 +222,7 @@ async fn record_alone(writer: &Store, job: &Job) -> Result<Intake, StoreError> {
         let mut tx = writer.begin_write().await?;
         tx.keep_outbox_until_commit();
         let stored = stored_keys(&mut tx, &[&job.alert]).await?;
-        let known = stored.get(&key_of(&job.alert));
+        let known = stored.get(&job.alert.key());
         match record_press(
             &mut tx,
             writer.backend,
@@ -247,11 +247,6 @@ async fn record_alone(writer: &Store, job: &Job) -> Result<Intake, StoreError> {
     }
 }
 
-/// A press's idempotency key as [`stored_keys`] names it.
-fn key_of(alert: &NewAlert) -> (String, String) {
-    (alert.user_id.clone(), alert.idempotency_key.clone())
-}
-
 /// PostgreSQL ended the press to break a deadlock (with the escalator advancing the same
 /// incident, say); nothing of it was kept, so it can run again, as PostgreSQL's manual advises.
 fn is_deadlock(e: &StoreError) -> bool {
@@ -269,7 +264,7 @@ async fn in_savepoint(
     more: bool,
 ) -> Result<Result<Intake, StoreError>, StoreError> {
     let mut attempt = 1;
-    let known = stored.get(&key_of(&job.alert));
+    let known = stored.get(&job.alert.key());
     loop {
         let mark = tx.mark();
         let result = record_press(tx, backend, &job.alert, known, job.now, &job.render).await;

@@ -52,6 +52,11 @@ pub struct NewAlert {
 }
 
 impl NewAlert {
+    /// Its idempotency key as [`stored_keys`] names it: (user id, key).
+    pub(crate) fn key(&self) -> (String, String) {
+        (self.user_id.clone(), self.idempotency_key.clone())
+    }
+
     fn press(&self, alert_id: &str) -> Press<'_> {
         Press {
             alert_id: Some(alert_id.to_owned()),
@@ -531,8 +536,7 @@ pub(crate) async fn record_press(
         == 1;
     if !claimed {
         let taken = stored_keys(tx, &[alert]).await?;
-        let key = (alert.user_id.clone(), alert.idempotency_key.clone());
-        return match taken.get(&key) {
+        return match taken.get(&alert.key()) {
             Some(stored) => stored.answer(alert),
             None => Err(StoreError::Database(decode_error(
                 "idempotency_keys",

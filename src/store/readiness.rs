@@ -21,10 +21,10 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::escalation::policy_for;
+use super::escalation::{load_schedule, policy_for};
 use super::reachability::{away_now, reach};
 use super::{from_millis, millis, new_id, Store, StoreError, Tx};
-use crate::domain::escalation::{ScheduleRef, Target};
+use crate::domain::escalation::Target;
 use crate::domain::readiness::{shift_reminder_text, step_is_broken, PersonReach, Unreachable};
 use crate::domain::schedule::Schedule;
 
@@ -166,28 +166,6 @@ async fn people_of(
                 .collect(),
         },
     })
-}
-
-async fn load_schedule(
-    tx: &mut Tx,
-    schedule: &ScheduleRef,
-) -> Result<Option<(String, String, Schedule)>, StoreError> {
-    let (column, key) = match schedule {
-        ScheduleRef::Role(r) => ("role", r),
-        ScheduleRef::Id(id) => ("id", id),
-    };
-    let row = sqlx::query(&format!(
-        "SELECT id, name, definition FROM schedules WHERE {column} = $1"
-    ))
-    .bind(key)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let definition: String = row.try_get("definition")?;
-    let parsed: Schedule = serde_json::from_str(&definition).map_err(|e| {
-        StoreError::Database(sqlx::Error::Decode(format!("stored schedule: {e}").into()))
-    })?;
-    Ok(Some((row.try_get("id")?, row.try_get("name")?, parsed)))
 }
 
 async fn user_name(tx: &mut Tx, user_id: &str) -> Result<String, StoreError> {
