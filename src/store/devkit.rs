@@ -175,6 +175,22 @@ pub async fn forget_migration(url: &str, version: i64) -> Result<(), sqlx::Error
     .await
 }
 
+/// Takes the schema back to before migration 22 (deliveries without `customer_id`), keeping
+/// every row, as a database last written by an older gateway would be; the next start
+/// migrates it again.
+pub async fn undo_claim_by_customer(url: &str) -> Result<(), sqlx::Error> {
+    let mut conn = connection(url).await?;
+    for statement in [
+        "DROP INDEX deliveries_pending_by_customer",
+        "ALTER TABLE deliveries DROP COLUMN customer_id",
+        "CREATE INDEX deliveries_claim_order ON deliveries (state, first_page, due_at)",
+        "DELETE FROM _sqlx_migrations WHERE version = 22",
+    ] {
+        conn.execute(statement).await?;
+    }
+    conn.close().await
+}
+
 /// Stores every webhook endpoint's secret in plain text, as versions before sealing did.
 pub async fn store_plain_webhook_secrets(url: &str, plain: &str) -> Result<(), sqlx::Error> {
     execute(

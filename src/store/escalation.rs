@@ -429,6 +429,7 @@ async fn queue_pages(
     let (title, body) = page_text(&subject, plan.position);
     let message = Message {
         incident_id: ctx.incident_id,
+        customer_id: ctx.customer_id,
         kind: "page",
         pos: plan.position,
         title: &title,
@@ -468,21 +469,24 @@ pub(crate) async fn page_users(
     expires: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let never_paged: Option<i64> = sqlx::query_scalar(
-        "SELECT CASE WHEN first_page_at IS NULL THEN 1 ELSE 0 END FROM incidents WHERE id = $1",
+    let incident = sqlx::query(
+        "SELECT customer_id, CASE WHEN first_page_at IS NULL THEN 1 ELSE 0 END AS never_paged \
+         FROM incidents WHERE id = $1",
     )
     .bind(incident_id)
-    .fetch_optional(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
+    let customer_id: String = incident.try_get("customer_id")?;
     let message = Message {
         incident_id,
+        customer_id: &customer_id,
         kind: "page",
         pos,
         title,
         body,
         expires,
         now,
-        first_paging: never_paged == Some(1),
+        first_paging: incident.try_get::<i64, _>("never_paged")? == 1,
     };
     let mut rows = Vec::new();
     for user_id in users {
@@ -517,6 +521,7 @@ async fn tell_customer(
     .await?;
     let message = Message {
         incident_id,
+        customer_id,
         kind: "update",
         pos: Position::FIRST,
         title,

@@ -44,6 +44,7 @@ embedded! {
     19 => "0019_teams",
     20 => "0020_readiness",
     21 => "0021_report_view",
+    22 => "0022_claim_by_customer",
 }
 
 /// Where the database stands against the migrations this binary carries.

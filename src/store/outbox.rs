@@ -13,6 +13,8 @@ use crate::domain::reach::{PlannedDelivery, Recipient};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Message<'a> {
     pub incident_id: &'a str,
+    /// The incident's customer: the dispatcher takes turns by it.
+    pub customer_id: &'a str,
     /// `page` (asks for an acknowledgement) or `update` (tells a customer's contact).
     pub kind: &'a str,
     pub pos: Position,
@@ -50,6 +52,7 @@ impl<'a> Message<'a> {
 pub(crate) struct OutboxRow {
     id: String,
     incident_id: String,
+    customer_id: String,
     user_id: String,
     device_id: Option<String>,
     platform: Option<String>,
@@ -79,6 +82,7 @@ impl Delivery<'_> {
         OutboxRow {
             id: new_id(),
             incident_id: m.incident_id.to_owned(),
+            customer_id: m.customer_id.to_owned(),
             user_id: self.user_id.clone(),
             device_id,
             platform,
@@ -120,8 +124,8 @@ pub(crate) async fn write(
         conn,
         "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \
          escalation_pass, escalation_step, title, body, state, due_at, expires_at, give_up_at, \
-         created_at, updated_at, first_page, channel, contact_method_id, reply_code)",
-        20,
+         created_at, updated_at, first_page, channel, contact_method_id, reply_code, customer_id)",
+        21,
         rows,
         |query, row| {
             query
@@ -145,6 +149,7 @@ pub(crate) async fn write(
                 .bind(row.channel)
                 .bind(row.method_id.clone())
                 .bind(row.reply_code.clone())
+                .bind(row.customer_id.clone())
         },
     )
     .await

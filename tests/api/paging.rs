@@ -12,6 +12,8 @@ use chrono::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use panic_gateway::store::devkit;
+
 use crate::on_both_backends;
 use crate::support::{
     eventually, p1_press, spawn_app, spawn_app_with, spawn_app_with_push, spawn_instance,
@@ -23,6 +25,7 @@ on_both_backends!(
     a_p1_no_step_can_reach_falls_back_to_the_support_managers,
     when_nobody_at_all_can_be_paged_the_answer_and_the_helpdesk_say_so,
     another_customers_first_page_is_not_queued_behind_a_backlog,
+    pages_queued_before_an_upgrade_still_take_turns_by_customer,
     a_first_page_goes_out_ahead_of_escalation_pages_already_queued,
     a_page_that_waited_past_its_window_is_still_sent_once,
     a_flood_of_presses_joins_the_newest_incident_instead_of_opening_more,
@@ -227,7 +230,21 @@ async fn when_nobody_at_all_can_be_paged_the_answer_and_the_helpdesk_say_so(back
 }
 
 async fn another_customers_first_page_is_not_queued_behind_a_backlog(backend: TestBackend) {
-    // This gateway records presses but does not send: the pages queue up.
+    let (app, b) = a_backlog_then_another_customer(backend).await;
+    b_goes_out_first(&app, &b).await;
+}
+
+async fn pages_queued_before_an_upgrade_still_take_turns_by_customer(backend: TestBackend) {
+    let (app, b) = a_backlog_then_another_customer(backend).await;
+    // The database goes back to before the claim read deliveries by customer, keeping the
+    // queue; the gateway that sends them migrates it on start.
+    devkit::undo_claim_by_customer(&app.db_url).await.unwrap();
+    b_goes_out_first(&app, &b).await;
+}
+
+/// A gateway that records presses but does not send, customer A's five presses (fifty pages
+/// queued), then customer B's one. Returns B.
+async fn a_backlog_then_another_customer(backend: TestBackend) -> (TestApp, GoldCustomer) {
     let app = spawn_app_with_push(backend, |s| s.dispatch.enabled = false).await;
     let a = app.gold_customer().await;
     for _ in 0..9 {
@@ -238,19 +255,23 @@ async fn another_customers_first_page_is_not_queued_behind_a_backlog(backend: Te
         assert_eq!(status, 201);
         app.clock.advance(Duration::milliseconds(10));
     }
-    // Customer A's fifty pages wait in the queue; then customer B presses.
     let backlog = app.count("deliveries WHERE state = 'pending'").await;
     assert_eq!(backlog, 50);
     let b = app.gold_customer().await;
     let (status, _) = press(&app, &b.contact, "b", "checkout").await;
     assert_eq!(status, 201);
+    (app, b)
+}
 
+/// A sending gateway starts on `app`'s database: B's first page goes out first or second,
+/// not behind A's fifty.
+async fn b_goes_out_first(app: &TestApp, b: &GoldCustomer) {
     // One send at a time, so the order sent is the order claimed.
     let mut settings = app.settings.clone();
     settings.dispatch.enabled = true;
     settings.dispatch.concurrency = 1;
     settings.dispatch.batch_size = 1;
-    let sender = spawn_instance(&app, settings).await;
+    let sender = spawn_instance(app, settings).await;
     let mocks = sender.mocks();
     mocks
         .apns
