@@ -490,10 +490,22 @@ impl Store {
             Some(turn) => Some(turn.clone().lock_owned().await),
             None => None,
         };
-        let inner = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
+        // Opened on a task of its own, so a caller that gives up meanwhile (a client that
+        // disconnects drops its handler) cannot tear it: sqlx's `begin_with` on SQLite awaits
+        // once more after the `BEGIN` ran and before a `Transaction` exists to roll it back.
+        // Dropped there, it left the connection in the pool inside a transaction holding the
+        // write lock, and every later write failed with "database is locked" (seen once in
+        // CI's conformance run). Given up now, the task still ends with a `Transaction`,
+        // which rolls back as it is dropped.
+        let (pool, backend) = (self.pool.clone(), self.backend);
+        let inner = tokio::spawn(async move {
+            match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => pool.begin().await,
+            }
+        })
+        .await
+        .map_err(|_| StoreError::Unavailable(sqlx::Error::WorkerCrashed))??;
         Ok(Tx {
             inner,
             _turn: turn,
@@ -625,6 +637,57 @@ mod tests {
         assert_eq!(sizes, [64, 16, 4, 1, 1, 1]);
         assert_eq!(row_chunks::<usize>(&[]).count(), 0);
         assert_eq!(value_rows(2, 2, 1), "($2, $3), ($4, $5)");
+    }
+
+    /// A caller that gives up while its write transaction is being opened (a client that
+    /// disconnects, so its handler is dropped) leaves no transaction behind: a leaked
+    /// `BEGIN IMMEDIATE` would hold SQLite's write lock on an idle pooled connection, and
+    /// every later write would fail with "database is locked".
+    #[tokio::test]
+    async fn a_write_given_up_while_opening_leaves_no_lock_behind() {
+        use std::future::Future;
+        use std::task::{Context, Poll};
+        let dir = std::env::temp_dir().join(format!("pgw-begin-{}", new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let store = Store::connect(&DatabaseSettings {
+            url,
+            max_connections: 2,
+            ..DatabaseSettings::default()
+        })
+        .await
+        .unwrap();
+        sqlx::query("PRAGMA busy_timeout = 200")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        for _ in 0..20 {
+            // Polled until the BEGIN has run on the connection's worker, then dropped.
+            let mut opening = Box::pin(store.begin_write());
+            let waker = futures_util::task::noop_waker();
+            for _ in 0..5 {
+                if let Poll::Ready(tx) = opening.as_mut().poll(&mut Context::from_waker(&waker)) {
+                    drop(tx);
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            drop(opening);
+        }
+        // Every connection of the pool can write.
+        for _ in 0..4 {
+            let mut tx = store
+                .begin_write()
+                .await
+                .expect("a write transaction opens");
+            sqlx::query("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.expect("and commits");
+        }
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
