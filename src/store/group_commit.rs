@@ -37,7 +37,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Executor;
 use tokio::sync::{mpsc, oneshot};
 
-use super::incidents::{record_press, stored_keys, Intake, NewAlert, Render, StoredKey};
+use super::incidents::{
+    record_press, stored_key, stored_keys, Intake, NewAlert, Render, StoredKey,
+};
 use super::{Backend, Store, StoreError, Tx};
 
 /// Presses in one transaction at most (see the module docs).
@@ -221,13 +223,12 @@ async fn record_alone(writer: &Store, job: &Job) -> Result<Intake, StoreError> {
     loop {
         let mut tx = writer.begin_write().await?;
         tx.keep_outbox_until_commit();
-        let stored = stored_keys(&mut tx, &[&job.alert]).await?;
-        let known = stored.get(&job.alert.key());
+        let known = stored_key(&mut tx, &job.alert).await?;
         match record_press(
             &mut tx,
             writer.backend,
             &job.alert,
-            known,
+            known.as_ref(),
             job.now,
             &job.render,
         )

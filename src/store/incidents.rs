@@ -274,6 +274,14 @@ pub(crate) async fn stored_keys(
     Ok(stored)
 }
 
+/// What is stored under the key of `alert`, if anything ([`stored_keys`] for one press).
+pub(crate) async fn stored_key(
+    tx: &mut Tx,
+    alert: &NewAlert,
+) -> Result<Option<StoredKey>, StoreError> {
+    Ok(stored_keys(tx, &[alert]).await?.remove(&alert.key()))
+}
+
 pub enum Intake {
     /// A new press, recorded; `pages` deliveries were queued.
     Recorded {
@@ -535,8 +543,7 @@ pub(crate) async fn record_press(
     .rows_affected()
         == 1;
     if !claimed {
-        let taken = stored_keys(tx, &[alert]).await?;
-        return match taken.get(&alert.key()) {
+        return match stored_key(tx, alert).await? {
             Some(stored) => stored.answer(alert),
             None => Err(StoreError::Database(decode_error(
                 "idempotency_keys",
