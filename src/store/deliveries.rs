@@ -133,6 +133,19 @@ impl Store {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        // On SQLite, on the dispatcher's own thread (see `TurnThread`), as is the record.
+        let (this, owner) = (self.clone(), owner.to_owned());
+        self.on_turn_thread(async move { this.claim(&owner, now, lease, limit).await })
+            .await
+    }
+
+    async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let until = millis(now + lease);
         let token = format!("{owner}/{}", uuid::Uuid::new_v4().simple());
         // Claim order: the pages of an incident's first paging before anything else; then
@@ -311,6 +324,16 @@ impl Store {
     /// loaded gateway spent in statements.
     #[tracing::instrument(name = "store record deliveries", skip_all, fields(outcomes = batch.len()))]
     pub async fn record_deliveries(
+        &self,
+        batch: &[(ClaimedDelivery, Recorded)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let (this, batch) = (self.clone(), batch.to_vec());
+        self.on_turn_thread(async move { this.record(&batch, now).await })
+            .await
+    }
+
+    async fn record(
         &self,
         batch: &[(ClaimedDelivery, Recorded)],
         now: DateTime<Utc>,

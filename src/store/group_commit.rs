@@ -21,7 +21,7 @@
 //! Lanes have connections of their own (a second, small pool), so presses never wait for a
 //! connection that page deliveries, the console or the escalator hold, and never time out on
 //! the pool: under overload they wait in their lane and batches grow. SQLite has one lane (one
-//! writer anyway). PostgreSQL has [`POSTGRES_LANES`]; a customer's presses always go to the
+//! writer anyway), on a thread of its own (see [`super::TurnThread`]). PostgreSQL has [`POSTGRES_LANES`]; a customer's presses always go to the
 //! same lane, so the customer row lock a P1 takes (see `record_p1`) is never waited for across
 //! lanes, and batches do not deadlock on each other.
 //!
@@ -88,7 +88,7 @@ impl IntakeQueue {
         let lanes = (0..lanes.max(1))
             .map(|_| {
                 let (send, receive) = mpsc::unbounded_channel();
-                tokio::spawn(lane(writer.clone(), receive, stats.clone()));
+                writer.spawn_on_turn_thread(lane(writer.clone(), receive, stats.clone()));
                 send
             })
             .collect();
