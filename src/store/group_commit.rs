@@ -18,10 +18,12 @@
 //! idempotency keys are read in one statement at its start, and each press stores its key
 //! together with its answer at its end, one statement where a claim and an answer were two.
 //!
-//! Lanes have connections of their own (a second, small pool), so presses never wait for a
-//! connection that page deliveries, the console or the escalator hold, and never time out on
-//! the pool: under overload they wait in their lane and batches grow. SQLite has one lane (one
-//! writer anyway), on a thread of its own (see [`super::TurnThread`]). PostgreSQL has [`POSTGRES_LANES`]; a customer's presses always go to the
+//! Each lane has a connection of its own, so presses never wait for a connection that page
+//! deliveries, the console or the escalator hold, and never time out on the pool: under
+//! overload they wait in their lane and batches grow. Each lane also runs on a thread of its
+//! own ([`super::TurnThread`]): a batch is a chain of statements, each a round trip, and on
+//! the shared runtime every answer waited until a worker busy with HTTP and TLS came round to
+//! the lane. SQLite has one lane (one writer anyway). PostgreSQL has [`POSTGRES_LANES`]; a customer's presses always go to the
 //! same lane, so the customer row lock a P1 takes (see `record_p1`) is never waited for across
 //! lanes, and batches do not deadlock on each other.
 //!
@@ -76,28 +78,35 @@ pub struct IntakeStats {
 pub(crate) struct IntakeQueue {
     lanes: Vec<mpsc::UnboundedSender<Job>>,
     pub(crate) stats: Arc<IntakeStats>,
-    /// The lanes' own connections.
-    pool: sqlx::AnyPool,
+    /// Each lane's store (its own connection).
+    writers: Vec<Store>,
 }
 
 impl IntakeQueue {
-    /// Starts `lanes` lane tasks writing through `writer` (a store on the lanes' own pool).
-    pub(crate) fn start(writer: Store, lanes: usize) -> Self {
+    /// Starts a lane task for each of `writers` (a store on a lane's own connection), on the
+    /// writer's thread.
+    pub(crate) fn start(writers: Vec<Store>) -> Self {
         let stats = Arc::new(IntakeStats::default());
-        let pool = writer.pool.clone();
-        let lanes = (0..lanes.max(1))
-            .map(|_| {
+        let lanes = writers
+            .iter()
+            .map(|writer| {
                 let (send, receive) = mpsc::unbounded_channel();
                 writer.spawn_on_turn_thread(lane(writer.clone(), receive, stats.clone()));
                 send
             })
             .collect();
-        Self { lanes, stats, pool }
+        Self {
+            lanes,
+            stats,
+            writers,
+        }
     }
 
     /// Closes the lanes' connections.
     pub(crate) async fn close(&self) {
-        self.pool.close().await;
+        for writer in &self.writers {
+            writer.pool.close().await;
+        }
     }
 
     /// Hands a press to its customer's lane and waits until it is recorded and committed.
@@ -300,6 +309,39 @@ fn answer_all(jobs: Vec<Job>, error: &StoreError) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each lane's chain of statements is polled by a thread that does nothing else, on both
+    /// databases (see `TurnThread`).
+    #[tokio::test]
+    async fn every_lane_runs_on_a_thread_of_its_own() {
+        let dir = std::env::temp_dir().join(format!("pgw-lanes-{}", super::super::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut urls = vec![format!("sqlite://{}?mode=rwc", dir.join("t.db").display())];
+        urls.extend(std::env::var("TEST_DATABASE_URL").ok());
+        for url in urls {
+            let store = Store::connect(&super::super::DatabaseSettings {
+                url,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            let writers = &store.intake().writers;
+            let mut threads = Vec::new();
+            for writer in writers {
+                let name = writer
+                    .on_turn_thread(async { Ok(std::thread::current().name().map(str::to_owned)) })
+                    .await
+                    .unwrap();
+                threads.push(name);
+            }
+            let expected: Vec<_> = (0..writers.len())
+                .map(|lane| Some(format!("intake-lane-{lane}")))
+                .collect();
+            assert_eq!(threads, expected, "{:?}", store.backend());
+            store.close().await;
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn a_customer_always_gets_the_same_lane_and_customers_spread() {

@@ -393,16 +393,17 @@ pub struct Store {
     intake: Option<Arc<group_commit::IntakeQueue>>,
 }
 
-/// A thread with a runtime of its own for work that holds SQLite's one write turn often: one
-/// for the intake lane, one for the dispatcher's claims and outcome records.
+/// A thread with a runtime of its own for work that is a long chain of statements in a row:
+/// each intake lane ([`group_commit`]) and, on SQLite, the dispatcher's claims and outcome
+/// records.
 ///
-/// A transaction is a chain of statements, each a hand-off to sqlx's worker thread and back,
-/// and the write turn is held for all of it. On the shared runtime every hand-back waited
-/// until a worker thread busy with HTTP requests and TLS came round to the task, so under
-/// load the turn was held mostly by a task waiting to be polled, and every other writer
-/// waited behind it. On a thread of its own the task is polled as soon as its statement is
-/// done (in the README's benchmark, about a fifth more presses a second before the queue
-/// grows). PostgreSQL has no write turn and needs none of this.
+/// Each statement is a hand-off to sqlx's worker thread (SQLite) or a round trip to the
+/// server (PostgreSQL), and the next one waits for it; on SQLite the write turn is held for
+/// the whole chain. On the shared runtime every answer waited until a worker thread busy with
+/// HTTP requests and TLS came round to the task, so under load the chain (and on SQLite every
+/// writer queued behind it) mostly waited to be polled. On a thread of its own the task is
+/// polled as soon as its answer is in (see the README's benchmark). A lane's connection is
+/// opened on its thread, so its socket is driven there too.
 #[derive(Debug)]
 pub(crate) struct TurnThread {
     runtime: tokio::runtime::Handle,
@@ -411,11 +412,8 @@ pub(crate) struct TurnThread {
 }
 
 impl TurnThread {
-    /// A thread named `name` on SQLite; none on PostgreSQL.
-    fn start(backend: Backend, name: &str) -> Result<Option<Arc<Self>>, StoreError> {
-        if backend != Backend::Sqlite {
-            return Ok(None);
-        }
+    /// A thread named `name`.
+    fn start(name: &str) -> Result<Arc<Self>, StoreError> {
         let unavailable = |e| StoreError::Unavailable(sqlx::Error::Io(e));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -429,10 +427,10 @@ impl TurnThread {
                 let _ = runtime.block_on(stopped);
             })
             .map_err(unavailable)?;
-        Ok(Some(Arc::new(Self {
+        Ok(Arc::new(Self {
             runtime: handle,
             _stop: stop,
-        })))
+        }))
     }
 }
 
@@ -453,27 +451,35 @@ impl Store {
             .await?;
         let write_turn =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        // The intake lanes' own connections: presses never wait behind other work for one.
+        // Each intake lane has a connection and a thread of its own: presses never wait behind
+        // other work for either (see `group_commit`).
         let lanes = match backend {
             Backend::Sqlite => 1,
             Backend::Postgres => group_commit::POSTGRES_LANES,
         };
-        let lane_pool = Self::pool_options(backend, lanes as u32)
-            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
-            .connect_lazy_with(options);
-        let writer = Self {
-            pool: lane_pool,
-            backend,
-            write_turn: write_turn.clone(),
-            turn_thread: TurnThread::start(backend, "intake-lane")?,
-            intake: None,
+        let writers = (0..lanes)
+            .map(|lane| {
+                Ok(Self {
+                    pool: Self::pool_options(backend, 1)
+                        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+                        .connect_lazy_with(options.clone()),
+                    backend,
+                    write_turn: write_turn.clone(),
+                    turn_thread: Some(TurnThread::start(&format!("intake-lane-{lane}"))?),
+                    intake: None,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let intake = Some(Arc::new(group_commit::IntakeQueue::start(writers)));
+        let turn_thread = match backend {
+            Backend::Sqlite => Some(TurnThread::start("dispatch-writer")?),
+            Backend::Postgres => None,
         };
-        let intake = Some(Arc::new(group_commit::IntakeQueue::start(writer, lanes)));
         Ok(Self {
             pool,
             backend,
             write_turn,
-            turn_thread: TurnThread::start(backend, "dispatch-writer")?,
+            turn_thread,
             intake,
         })
     }
