@@ -178,6 +178,9 @@ pub struct TestApp {
     pub twilio: Option<Arc<MockTwilio>>,
     /// The mock SMTP server the gateway sends e-mail through, when started with it.
     pub smtp: Option<Arc<MockSmtp>>,
+    /// The directories of the mocks' generated keys and certificates: removed with the last
+    /// instance that uses them.
+    scratch: Vec<Arc<ScratchDir>>,
     /// The gateway's workers, to drive a round now ([`TestApp::run_due_work`]).
     pub engine: Engine,
     // Last: dropped after the server has been asked to stop. `None` for a second instance
@@ -216,7 +219,23 @@ pub async fn spawn_instance(first: &TestApp, settings: Settings) -> TestApp {
     app.push = first.push.clone();
     app.twilio = first.twilio.clone();
     app.smtp = first.smtp.clone();
+    app.scratch = first.scratch.clone();
     app
+}
+
+/// A directory under the system's temporary one, removed when dropped.
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn new(prefix: &str) -> Self {
+        Self(std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple())))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A gateway paging into fresh mock APNs and FCM servers.
@@ -224,8 +243,8 @@ pub async fn spawn_app_with_push(
     backend: TestBackend,
     customize: impl FnOnce(&mut Settings),
 ) -> TestApp {
-    let dir = std::env::temp_dir().join(format!("pgw-mocks-{}", uuid::Uuid::new_v4().simple()));
-    let mocks = MockProviders::start(&dir)
+    let dir = ScratchDir::new("pgw-mocks");
+    let mocks = MockProviders::start(&dir.0)
         .await
         .expect("mock providers start");
     let push = mocks.settings.clone();
@@ -235,6 +254,7 @@ pub async fn spawn_app_with_push(
     })
     .await;
     app.push = Some(Arc::new(mocks));
+    app.scratch.push(Arc::new(dir));
     app
 }
 
@@ -244,8 +264,8 @@ pub async fn spawn_app_with_twilio(
     backend: TestBackend,
     customize: impl FnOnce(&mut Settings),
 ) -> TestApp {
-    let dir = std::env::temp_dir().join(format!("pgw-twilio-{}", uuid::Uuid::new_v4().simple()));
-    let (twilio, settings) = MockTwilio::start_in(&dir)
+    let dir = ScratchDir::new("pgw-twilio");
+    let (twilio, settings) = MockTwilio::start_in(&dir.0)
         .await
         .expect("mock Twilio starts");
     let mut app = spawn_app_with_push(backend, |s| {
@@ -255,6 +275,7 @@ pub async fn spawn_app_with_twilio(
     .await;
     twilio.set_inbound_url(&app.url("/v1/twilio/sms"));
     app.twilio = Some(Arc::new(twilio));
+    app.scratch.push(Arc::new(dir));
     app
 }
 
@@ -318,6 +339,7 @@ async fn start(
         push: None,
         twilio: None,
         smtp: None,
+        scratch: Vec::new(),
         engine,
         db,
     }
