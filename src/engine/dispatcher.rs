@@ -43,7 +43,10 @@ pub struct DispatchSettings {
     pub lease_secs: u64,
     /// Deliveries claimed per round.
     pub batch_size: u32,
-    /// Sends in flight at once.
+    /// Sends in flight at once. A send holds its slot until the provider answers and the
+    /// answer is read, which under load takes tens of milliseconds on a busy runtime: at 64
+    /// slots a 2-core gateway paging 1,000 presses a second fell seconds behind (see the
+    /// README's benchmark). HTTP/2 queues what a provider's stream limit does not admit.
     pub concurrency: u32,
     /// First retry delay, milliseconds; doubles per attempt up to `backoff_max_ms`.
     pub backoff_base_ms: u64,
@@ -57,7 +60,7 @@ impl Default for DispatchSettings {
             sweep_interval_ms: 1000,
             lease_secs: 30,
             batch_size: 100,
-            concurrency: 64,
+            concurrency: 256,
             backoff_base_ms: 1000,
             backoff_max_ms: 30_000,
         }
