@@ -342,8 +342,21 @@ impl Store {
         // Lock order: an incident before its deliveries, as acknowledging and resolving take
         // them (`change_state` updates the incident, then cancels its pending deliveries).
         // Updating a delivery first and its incident second deadlocked on PostgreSQL against
-        // an acknowledgement of the same incident, answering the responder 500. The provider
-        // has accepted these, so the time stands even if a lease turns out to be lost below.
+        // an acknowledgement of the same incident, answering the responder 500. So on
+        // PostgreSQL every incident of the batch is locked first, in id order, whatever its
+        // outcome: a failed send's timeline event checks its incident's key, and against a
+        // resolve (which frees the incident's open key) that deadlocked too.
+        if self.backend == Backend::Postgres {
+            let mut incidents: Vec<&str> =
+                batch.iter().map(|(d, _)| d.incident_id.as_str()).collect();
+            incidents.sort_unstable();
+            incidents.dedup();
+            for chunk in row_chunks(&incidents) {
+                lock_incidents(&mut tx, chunk).await?;
+            }
+        }
+        // The provider has accepted these, so the time stands even if a lease turns out to be
+        // lost below.
         let mut accepted: Vec<&str> = batch
             .iter()
             .filter(|(_, outcome)| matches!(outcome, Recorded::Sent { .. }))
@@ -465,6 +478,22 @@ async fn update_outcomes(
 /// the key-share lock a foreign key check takes, so a transaction writing a timeline event
 /// of the incident while holding one of its deliveries (a provider's status callback)
 /// deadlocked against the recorder.
+/// Locks `ids` (sorted) on PostgreSQL as an update of theirs would.
+async fn lock_incidents(tx: &mut Tx, ids: &[&str]) -> Result<(), StoreError> {
+    let list = (1..=ids.len())
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql =
+        format!("SELECT id FROM incidents WHERE id IN ({list}) ORDER BY id FOR NO KEY UPDATE");
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(id.to_string());
+    }
+    query.fetch_all(&mut **tx).await?;
+    Ok(())
+}
+
 async fn mark_first_accepted(
     tx: &mut Tx,
     backend: Backend,
