@@ -343,9 +343,10 @@ impl Store {
         // them (`change_state` updates the incident, then cancels its pending deliveries).
         // Updating a delivery first and its incident second deadlocked on PostgreSQL against
         // an acknowledgement of the same incident, answering the responder 500. So on
-        // PostgreSQL every incident of the batch is locked first, in id order, whatever its
-        // outcome: a failed send's timeline event checks its incident's key, and against a
-        // resolve (which frees the incident's open key) that deadlocked too.
+        // PostgreSQL every incident of the batch is locked first, whatever its outcome: a
+        // failed send's timeline event checks its incident's key, and against a resolve
+        // (which frees the incident's open key) that deadlocked too. (SQLite's write turn
+        // already keeps writers apart.)
         if self.backend == Backend::Postgres {
             let mut incidents: Vec<&str> =
                 batch.iter().map(|(d, _)| d.incident_id.as_str()).collect();
@@ -365,7 +366,7 @@ impl Store {
         accepted.sort_unstable();
         accepted.dedup();
         for chunk in row_chunks(&accepted) {
-            mark_first_accepted(&mut tx, self.backend, chunk, now).await?;
+            mark_first_accepted(&mut tx, chunk, now).await?;
         }
         // A delivery claimed twice (its lease ran out mid-send) can finish twice in one batch;
         // only one of the two holds the lease, and a multi-row update could not say which.
@@ -472,20 +473,16 @@ async fn update_outcomes(
         .map_err(StoreError::from)
 }
 
-/// Sets `first_accepted_at` on the incidents of `ids` that had none. On PostgreSQL their
-/// rows are locked in id order first, so two recorders never take them crosswise, and with
-/// the lock an `UPDATE` takes (`FOR NO KEY UPDATE`), not `FOR UPDATE`: that one also blocks
-/// the key-share lock a foreign key check takes, so a transaction writing a timeline event
-/// of the incident while holding one of its deliveries (a provider's status callback)
-/// deadlocked against the recorder.
-/// Locks `ids` (sorted) on PostgreSQL as an update of theirs would.
+/// Locks the incidents of `ids` (sorted) on PostgreSQL, in id order, so two recorders never
+/// take them crosswise, and with the lock an `UPDATE` takes (`FOR NO KEY UPDATE`), not
+/// `FOR UPDATE`: that one also blocks the key-share lock a foreign key check takes, so a
+/// transaction writing a timeline event of the incident while holding one of its deliveries
+/// (a provider's status callback) deadlocked against the recorder.
 async fn lock_incidents(tx: &mut Tx, ids: &[&str]) -> Result<(), StoreError> {
-    let list = (1..=ids.len())
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql =
-        format!("SELECT id FROM incidents WHERE id IN ({list}) ORDER BY id FOR NO KEY UPDATE");
+    let sql = format!(
+        "SELECT id FROM incidents WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE",
+        numbered(1, ids.len())
+    );
     let mut query = sqlx::query(&sql);
     for id in ids {
         query = query.bind(id.to_string());
@@ -494,33 +491,33 @@ async fn lock_incidents(tx: &mut Tx, ids: &[&str]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Sets `first_accepted_at` on the incidents of `ids` that had none (on PostgreSQL already
+/// locked by [`lock_incidents`]).
 async fn mark_first_accepted(
     tx: &mut Tx,
-    backend: Backend,
     ids: &[&str],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     // `$1` is `now`; the ids follow.
-    let list = (2..ids.len() + 2)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = match backend {
-        Backend::Postgres => format!(
-            "UPDATE incidents SET first_accepted_at = $1 WHERE id IN (SELECT id FROM incidents \
-             WHERE id IN ({list}) AND first_accepted_at IS NULL ORDER BY id FOR NO KEY UPDATE)"
-        ),
-        Backend::Sqlite => format!(
-            "UPDATE incidents SET first_accepted_at = $1 \
-             WHERE id IN ({list}) AND first_accepted_at IS NULL"
-        ),
-    };
+    let sql = format!(
+        "UPDATE incidents SET first_accepted_at = $1 \
+         WHERE id IN ({}) AND first_accepted_at IS NULL",
+        numbered(2, ids.len())
+    );
     let mut query = sqlx::query(&sql).bind(millis(now));
     for id in ids {
         query = query.bind(id.to_string());
     }
     query.execute(&mut **tx).await?;
     Ok(())
+}
+
+/// `count` placeholders numbered from `first`: `$2, $3, $4`.
+fn numbered(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What a recorded outcome means beyond its row: the timeline, and a dead token or address

@@ -23,9 +23,9 @@
 //! overload they wait in their lane and batches grow. Each lane also runs on a thread of its
 //! own ([`super::TurnThread`]): a batch is a chain of statements, each a round trip, and on
 //! the shared runtime every answer waited until a worker busy with HTTP and TLS came round to
-//! the lane. SQLite has one lane (one writer anyway). PostgreSQL has [`POSTGRES_LANES`]; a customer's presses always go to the
-//! same lane, so the customer row lock a P1 takes (see `record_p1`) is never waited for across
-//! lanes, and batches do not deadlock on each other.
+//! the lane. SQLite has one lane (one writer anyway). PostgreSQL has [`POSTGRES_LANES`]; a
+//! customer's presses always go to the same lane, so the customer row lock a P1 takes (see
+//! `record_p1`) is never waited for across lanes, and batches do not deadlock on each other.
 //!
 //! A PostgreSQL transaction with more than 64 subtransactions overflows the per-backend
 //! subtransaction cache and slows every other session's snapshots, so a batch holds at most
@@ -314,9 +314,8 @@ mod tests {
     /// databases (see `TurnThread`).
     #[tokio::test]
     async fn every_lane_runs_on_a_thread_of_its_own() {
-        let dir = std::env::temp_dir().join(format!("pgw-lanes-{}", super::super::new_id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut urls = vec![format!("sqlite://{}?mode=rwc", dir.join("t.db").display())];
+        let (dir, sqlite) = super::super::tests::scratch_sqlite("pgw-lanes");
+        let mut urls = vec![sqlite];
         urls.extend(std::env::var("TEST_DATABASE_URL").ok());
         for url in urls {
             let store = Store::connect(&super::super::DatabaseSettings {

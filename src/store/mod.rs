@@ -386,8 +386,8 @@ pub struct Store {
     /// SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and made the tail
     /// latency of a loaded gateway hundreds of milliseconds (see the README's benchmark).
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
-    /// On SQLite, the thread of its own that this handle's intake lane or dispatcher work runs
-    /// on ([`TurnThread`]).
+    /// The thread of its own this handle's work runs on ([`TurnThread`]): an intake lane's,
+    /// or on SQLite the dispatcher's; `None` for everything else.
     turn_thread: Option<Arc<TurnThread>>,
     /// The lanes presses are recorded by ([`group_commit`]); `None` in the lanes' own handle.
     intake: Option<Arc<group_commit::IntakeQueue>>,
@@ -720,15 +720,22 @@ mod tests {
         assert_eq!(value_rows(2, 2, 1), "($2, $3), ($4, $5)");
     }
 
+    /// A fresh directory for a SQLite file and the file's URL (the caller removes the
+    /// directory).
+    pub(super) fn scratch_sqlite(prefix: &str) -> (std::path::PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        (dir, url)
+    }
+
     /// SQLite's dispatcher work runs on its own thread, and to its end even when its caller
     /// stops waiting (a claim half done would hold leases until they expire).
     #[tokio::test]
     async fn work_on_a_turn_thread_runs_there_and_to_its_end() {
         use std::future::Future;
         use std::task::Context;
-        let dir = std::env::temp_dir().join(format!("pgw-turn-{}", new_id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let (dir, url) = scratch_sqlite("pgw-turn");
         let store = Store::connect(&DatabaseSettings {
             url,
             ..DatabaseSettings::default()
@@ -763,9 +770,7 @@ mod tests {
     async fn a_write_given_up_while_opening_leaves_no_lock_behind() {
         use std::future::Future;
         use std::task::{Context, Poll};
-        let dir = std::env::temp_dir().join(format!("pgw-begin-{}", new_id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let (dir, url) = scratch_sqlite("pgw-begin");
         let store = Store::connect(&DatabaseSettings {
             url,
             max_connections: 2,
