@@ -3,10 +3,8 @@
 //! `last_used_at` column itself, written at most once a minute per key).
 
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
-use super::{from_millis, millis, new_id, Store, StoreError};
+use super::{db, from_millis, millis, new_id, Store, StoreError};
 use crate::domain::admin_key::{AdminKey, Scopes, LAST_USE_RESOLUTION};
 
 /// A key about to be stored.
@@ -28,7 +26,7 @@ pub enum KeyRevocation {
 const COLUMNS: &str = "SELECT id, name, scopes, created_at, expires_at, last_used_at, revoked_at \
      FROM admin_keys";
 
-fn key_row(r: &AnyRow) -> Result<AdminKey, sqlx::Error> {
+fn key_row(r: &db::Row) -> Result<AdminKey, sqlx::Error> {
     let scopes: String = r.try_get("scopes")?;
     let at = |column: &str| -> Result<Option<DateTime<Utc>>, sqlx::Error> {
         Ok(r.try_get::<Option<i64>, _>(column)?.map(from_millis))
@@ -57,7 +55,7 @@ impl Store {
     ) -> Result<AdminKey, StoreError> {
         let id = new_id();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        db::query(
             "INSERT INTO admin_keys (id, name, key_hash, scopes, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -101,7 +99,7 @@ impl Store {
         &self,
         key_digest: &str,
     ) -> Result<Option<AdminKey>, StoreError> {
-        let row = sqlx::query(&format!("{COLUMNS} WHERE key_hash = $1"))
+        let row = db::query(&format!("{COLUMNS} WHERE key_hash = $1"))
             .bind(key_digest)
             .fetch_optional(&self.pool)
             .await?;
@@ -117,7 +115,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write_one(
-            sqlx::query(
+            db::query(
                 "UPDATE admin_keys SET last_used_at = $2 \
                  WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)",
             )
@@ -135,8 +133,8 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AdminKey>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{COLUMNS} WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        let rows = db::query(&format!(
+            "{COLUMNS} WHERE (id > $1 OR $1 IS NULL) ORDER BY id LIMIT $2"
         ))
         .bind(after)
         .bind(limit)
@@ -154,15 +152,14 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<KeyRevocation, StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE admin_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?;
+        let done =
+            db::query("UPDATE admin_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() == 0 {
-            let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_keys WHERE id = $1")
+            let exists: i64 = db::query_scalar("SELECT COUNT(*) FROM admin_keys WHERE id = $1")
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;

@@ -6,9 +6,8 @@
 //! uses ([`Store::responder_incident_ids`]): paged for it, or the customer's account manager.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::{from_millis, Store, StoreError};
+use super::{db, from_millis, Store, StoreError};
 use crate::domain::incident::IncidentState;
 
 /// Open incidents shown at most; a board with more has bigger problems than paging.
@@ -33,15 +32,16 @@ pub struct BoardRow {
     pub paged_now: Vec<String>,
 }
 
-const INVOLVED: &str = "($1 IS NULL OR i.id IN \
+const INVOLVED: &str = "(i.id IN \
      (SELECT incident_id FROM deliveries WHERE user_id = $1 AND kind = 'page') \
-     OR i.customer_id IN (SELECT id FROM customers WHERE account_manager_id = $1))";
+     OR i.customer_id IN (SELECT id FROM customers WHERE account_manager_id = $1) \
+     OR $1 IS NULL)";
 
 impl Store {
     /// Open incidents, oldest first (the one nearest its breach on top); only those
     /// `involved` is involved in when given.
     pub async fn board(&self, involved: Option<&str>) -> Result<Vec<BoardRow>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "SELECT i.id, c.name AS customer, tr.name AS tier, i.affected_service, i.summary, \
              t.external_ref, i.state, i.created_at, i.next_escalation_at, i.ack_due_at, \
              i.respond_due_at, u.name AS ack_name \
@@ -83,7 +83,7 @@ impl Store {
         if board.is_empty() {
             return Ok(board);
         }
-        let paged = sqlx::query(&format!(
+        let paged = db::query(&format!(
             "SELECT DISTINCT d.incident_id, u.name FROM deliveries d \
              JOIN incidents i ON i.id = d.incident_id JOIN users u ON u.id = d.user_id \
              WHERE i.state = 'triggered' AND d.kind = 'page' \
@@ -107,7 +107,7 @@ impl Store {
     /// acknowledgement, resolution and SLA event appends to the timeline, whose ids are
     /// UUIDv7 (time-ordered), so the largest id is an indexed read that moves on each of them.
     pub async fn board_marker(&self) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT MAX(id) FROM incident_events")
+        Ok(db::query_scalar("SELECT MAX(id) FROM incident_events")
             .fetch_one(&self.pool)
             .await?)
     }

@@ -7,10 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
-use super::{from_millis, millis, new_id, Store, StoreError};
+use super::{db, from_millis, millis, new_id, Store, StoreError};
 
 /// Whose shifts a feed shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +48,7 @@ pub struct CalendarFeedRecord {
     pub state: &'static str,
 }
 
-fn record_row(r: &AnyRow) -> Result<CalendarFeedRecord, sqlx::Error> {
+fn record_row(r: &db::Row) -> Result<CalendarFeedRecord, sqlx::Error> {
     let revoked_at: Option<i64> = r.try_get("revoked_at")?;
     Ok(CalendarFeedRecord {
         id: r.try_get("id")?,
@@ -82,7 +80,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let id = new_id();
         let (user_id, schedule_id) = owner.columns();
-        sqlx::query(
+        db::query(
             "INSERT INTO calendar_feeds (id, token_hash, user_id, schedule_id, created_by, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -125,10 +123,10 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<CalendarFeedRecord>, StoreError> {
         let (user_id, schedule_id) = owner.columns();
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "SELECT {COLUMNS} FROM calendar_feeds \
-             WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR schedule_id = $2) \
-             AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4"
+             WHERE (user_id = $1 OR $1 IS NULL) AND (schedule_id = $2 OR $2 IS NULL) \
+             AND (id > $3 OR $3 IS NULL) ORDER BY id LIMIT $4"
         ))
         .bind(user_id)
         .bind(schedule_id)
@@ -151,9 +149,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let (user_id, schedule_id) = owner.columns();
         let mut tx = self.begin_write().await?;
-        let exists: Option<String> = sqlx::query_scalar(
+        let exists: Option<String> = db::query_scalar(
             "SELECT id FROM calendar_feeds WHERE id = $1 \
-             AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR schedule_id = $3)",
+             AND (user_id = $2 OR $2 IS NULL) AND (schedule_id = $3 OR $3 IS NULL)",
         )
         .bind(id)
         .bind(user_id)
@@ -163,7 +161,7 @@ impl Store {
         if exists.is_none() {
             return Ok(false);
         }
-        let revoked = sqlx::query(
+        let revoked = db::query(
             "UPDATE calendar_feeds SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
         )
         .bind(id)
@@ -192,7 +190,7 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<FeedOwner>, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT user_id, schedule_id FROM calendar_feeds \
              WHERE token_hash = $1 AND revoked_at IS NULL",
         )

@@ -9,11 +9,10 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::Row;
 
 use super::sla::{misfits, parse_sla};
 use super::teams::write_members;
-use super::{audit, millis, Backend, Store, StoreError, Tx};
+use super::{audit, db, millis, Backend, Store, StoreError, Tx};
 use crate::domain::configuration::{
     plan, Change, CustomerState, DocError, Document, PolicyState, ScheduleState, SecretText, State,
     TeamState, TierState, UserState, WebhookState,
@@ -52,11 +51,11 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, S
 }
 
 async fn load(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut db::Conn,
     open: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<State, StoreError> {
     let mut state = State::default();
-    for r in sqlx::query("SELECT id, sla FROM tiers ORDER BY rank, id")
+    for r in db::query("SELECT id, sla FROM tiers ORDER BY rank, id")
         .fetch_all(&mut *conn)
         .await?
     {
@@ -67,7 +66,7 @@ async fn load(
             id,
         });
     }
-    for r in sqlx::query("SELECT id, role, name, email FROM users ORDER BY created_at, id")
+    for r in db::query("SELECT id, role, name, email FROM users ORDER BY created_at, id")
         .fetch_all(&mut *conn)
         .await?
     {
@@ -79,7 +78,7 @@ async fn load(
             role: decode("user role", &json!(role).to_string())?,
         });
     }
-    for r in sqlx::query(
+    for r in db::query(
         "SELECT id, name, tier_id, account_manager_id FROM customers ORDER BY created_at, id",
     )
     .fetch_all(&mut *conn)
@@ -92,7 +91,7 @@ async fn load(
             account_manager_id: r.try_get("account_manager_id")?,
         });
     }
-    for r in sqlx::query("SELECT id, name, role, definition FROM schedules ORDER BY created_at, id")
+    for r in db::query("SELECT id, name, role, definition FROM schedules ORDER BY created_at, id")
         .fetch_all(&mut *conn)
         .await?
     {
@@ -104,7 +103,7 @@ async fn load(
             schedule: decode("schedule", &definition)?,
         });
     }
-    for r in sqlx::query("SELECT id, name FROM teams ORDER BY created_at, id")
+    for r in db::query("SELECT id, name FROM teams ORDER BY created_at, id")
         .fetch_all(&mut *conn)
         .await?
     {
@@ -114,7 +113,7 @@ async fn load(
             members: Vec::new(),
         });
     }
-    for r in sqlx::query("SELECT team_id, user_id FROM team_members ORDER BY team_id, position")
+    for r in db::query("SELECT team_id, user_id FROM team_members ORDER BY team_id, position")
         .fetch_all(&mut *conn)
         .await?
     {
@@ -123,7 +122,7 @@ async fn load(
             t.members.push(r.try_get("user_id")?);
         }
     }
-    for r in sqlx::query(
+    for r in db::query(
         "SELECT id, name, tier_id, customer_id, definition FROM escalation_policies \
          ORDER BY created_at, id",
     )
@@ -139,7 +138,7 @@ async fn load(
             policy: decode("policy", &definition)?,
         });
     }
-    for r in sqlx::query(
+    for r in db::query(
         "SELECT id, url, events, sealed_secret, disabled_at FROM webhook_endpoints \
          ORDER BY created_at, id",
     )
@@ -190,7 +189,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         if self.backend() == Backend::Postgres {
             // Every tier's row lock, as single SLA, policy and customer writes take theirs.
-            sqlx::query("SELECT id FROM tiers ORDER BY id FOR UPDATE")
+            db::query("SELECT id FROM tiers ORDER BY id FOR UPDATE")
                 .fetch_all(&mut *tx)
                 .await?;
         }
@@ -281,7 +280,7 @@ async fn write(
         } else {
             "UPDATE users SET role = $2, name = $3, email = $4, updated_at = $5 WHERE id = $1"
         };
-        sqlx::query(statement)
+        db::query(statement)
             .bind(&u.id)
             .bind(u.role.as_str())
             .bind(&u.name)
@@ -302,7 +301,7 @@ async fn write(
             "UPDATE customers SET name = $2, tier_id = $3, account_manager_id = $4, \
              updated_at = $5 WHERE id = $1"
         };
-        sqlx::query(statement)
+        db::query(statement)
             .bind(&c.id)
             .bind(&c.name)
             .bind(&c.tier)
@@ -314,7 +313,7 @@ async fn write(
     }
     for t in &desired.tiers {
         if op(&current.tiers, |x| &x.id, t).is_some() {
-            sqlx::query("UPDATE tiers SET sla = $2, updated_at = $3 WHERE id = $1")
+            db::query("UPDATE tiers SET sla = $2, updated_at = $3 WHERE id = $1")
                 .bind(&t.id)
                 .bind(serde_json::to_string(&t.sla).unwrap_or_default())
                 .bind(at)
@@ -334,7 +333,7 @@ async fn write(
             "UPDATE schedules SET name = $2, role = $3, definition = $4, updated_at = $5 \
              WHERE id = $1"
         };
-        sqlx::query(statement)
+        db::query(statement)
             .bind(&s.id)
             .bind(&s.name)
             .bind(&s.role)
@@ -353,7 +352,7 @@ async fn write(
         } else {
             "UPDATE teams SET name = $2, updated_at = $3 WHERE id = $1"
         };
-        sqlx::query(statement)
+        db::query(statement)
             .bind(&t.id)
             .bind(&t.name)
             .bind(at)
@@ -373,7 +372,7 @@ async fn write(
             "UPDATE escalation_policies SET name = $2, tier_id = $3, customer_id = $4, \
              definition = $5, updated_at = $6 WHERE id = $1"
         };
-        sqlx::query(statement)
+        db::query(statement)
             .bind(&p.id)
             .bind(&p.name)
             .bind(&p.tier)
@@ -386,7 +385,7 @@ async fn write(
     }
     for p in &current.policies {
         if !desired.policies.iter().any(|d| d.id == p.id) {
-            sqlx::query("DELETE FROM escalation_policies WHERE id = $1")
+            db::query("DELETE FROM escalation_policies WHERE id = $1")
                 .bind(&p.id)
                 .execute(&mut **tx)
                 .await?;
@@ -396,7 +395,7 @@ async fn write(
     for t in &current.teams {
         if !desired.teams.iter().any(|d| d.id == t.id) {
             write_members(tx, &t.id, &[]).await?;
-            sqlx::query("DELETE FROM teams WHERE id = $1")
+            db::query("DELETE FROM teams WHERE id = $1")
                 .bind(&t.id)
                 .execute(&mut **tx)
                 .await?;
@@ -405,7 +404,7 @@ async fn write(
     }
     for s in &current.schedules {
         if !desired.schedules.iter().any(|d| d.id == s.id) {
-            sqlx::query("DELETE FROM schedules WHERE id = $1")
+            db::query("DELETE FROM schedules WHERE id = $1")
                 .bind(&s.id)
                 .execute(&mut **tx)
                 .await?;
@@ -443,7 +442,7 @@ async fn write_webhooks(
                         s
                     }
                 };
-                sqlx::query(
+                db::query(
                     "INSERT INTO webhook_endpoints (id, url, sealed_secret, events, created_at, \
                      disabled_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
@@ -464,13 +463,13 @@ async fn write_webhooks(
                     "UPDATE webhook_endpoints SET events = $2, \
                      disabled_at = COALESCE(disabled_at, $3) WHERE id = $1"
                 };
-                let mut update = sqlx::query(statement).bind(&w.id).bind(&events);
+                let mut update = db::query(statement).bind(&w.id).bind(&events);
                 if !w.enabled {
                     update = update.bind(at);
                 }
                 update.execute(&mut **tx).await?;
                 if let Some(secret) = w.secret.as_ref().filter(|_| w.secret != c.secret) {
-                    sqlx::query("UPDATE webhook_endpoints SET sealed_secret = $2 WHERE id = $1")
+                    db::query("UPDATE webhook_endpoints SET sealed_secret = $2 WHERE id = $1")
                         .bind(&w.id)
                         .bind((secrets.seal)(&secret.0))
                         .execute(&mut **tx)
@@ -483,7 +482,7 @@ async fn write_webhooks(
     }
     for c in &current.webhooks {
         if c.enabled && !desired.webhooks.iter().any(|d| d.id == c.id) {
-            sqlx::query("UPDATE webhook_endpoints SET disabled_at = $2 WHERE id = $1")
+            db::query("UPDATE webhook_endpoints SET disabled_at = $2 WHERE id = $1")
                 .bind(&c.id)
                 .bind(at)
                 .execute(&mut **tx)

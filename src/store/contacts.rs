@@ -9,10 +9,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
 
 use super::timeline::{event, On};
-use super::{audit, from_millis, millis, new_id, Store, StoreError};
+use super::{audit, db, from_millis, millis, new_id, Store, StoreError};
 use crate::domain::contact::{
     code_sent_at, resend_wait, CodeCheck, ContactAddress, MethodKind, NotificationRule,
     PendingCode, RuleSet, VerificationCode, RESEND_COOLDOWN_SECS,
@@ -63,7 +62,7 @@ pub enum Verified {
 const COLUMNS: &str = "id, user_id, kind, address, verified_at, disabled_at, disabled_reason, \
      created_at, code_expires_at";
 
-fn method_from_row(r: &sqlx::any::AnyRow) -> Result<ContactMethod, sqlx::Error> {
+fn method_from_row(r: &db::Row) -> Result<ContactMethod, sqlx::Error> {
     let kind: String = r.try_get("kind")?;
     let verified_at = r.try_get::<Option<i64>, _>("verified_at")?.map(from_millis);
     Ok(ContactMethod {
@@ -90,10 +89,10 @@ pub(crate) const DEFAULT_SUBJECT: &str = "default";
 /// (for the promise check; paging reads them with everything else it needs, in
 /// `store::reach`).
 pub(crate) async fn effective_rules_on(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut db::Conn,
     user_id: &str,
 ) -> Result<RuleSet, StoreError> {
-    let stored: Option<String> = sqlx::query_scalar(
+    let stored: Option<String> = db::query_scalar(
         "SELECT rules FROM notification_rules WHERE subject = $1 \
          UNION ALL SELECT rules FROM notification_rules WHERE subject = $2 LIMIT 1",
     )
@@ -129,7 +128,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<(ContactMethod, Option<VerificationCode>)>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let exists: Option<String> = sqlx::query_scalar(
+        let exists: Option<String> = db::query_scalar(
             "SELECT id FROM contact_methods WHERE user_id = $1 AND kind = $2 AND address = $3 \
              AND deleted_at IS NULL",
         )
@@ -143,7 +142,7 @@ impl Store {
         }
         let id = new_id();
         let code = (!verified).then(|| VerificationCode::generate(&id, now));
-        sqlx::query(
+        db::query(
             "INSERT INTO contact_methods (id, user_id, kind, address, verified_at, code_hash, \
              code_expires_at, code_attempts, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
@@ -178,7 +177,7 @@ impl Store {
 
     /// The user's methods that are not deleted, oldest first.
     pub async fn contact_methods(&self, user_id: &str) -> Result<Vec<ContactMethod>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "SELECT {COLUMNS} FROM contact_methods WHERE user_id = $1 AND deleted_at IS NULL \
              ORDER BY created_at, id"
         ))
@@ -196,7 +195,7 @@ impl Store {
         user_id: &str,
         id: &str,
     ) -> Result<Option<ContactMethod>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = db::query(&format!(
             "SELECT {COLUMNS} FROM contact_methods WHERE id = $1 AND user_id = $2 \
              AND deleted_at IS NULL"
         ))
@@ -219,7 +218,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Renewed, StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT verified_at, code_expires_at FROM contact_methods \
              WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
         )
@@ -239,7 +238,7 @@ impl Store {
             return Ok(Renewed::Wait { secs });
         }
         let code = VerificationCode::generate(id, now);
-        let changed = sqlx::query(
+        let changed = db::query(
             "UPDATE contact_methods SET code_hash = $3, code_expires_at = $4, code_attempts = 0, \
              updated_at = $5 WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL \
              AND verified_at IS NULL AND COALESCE(code_expires_at, -1) = $6",
@@ -274,7 +273,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Verified, StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT verified_at, code_hash, code_expires_at, code_attempts FROM contact_methods \
              WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
         )
@@ -311,7 +310,7 @@ impl Store {
                 return Ok(Verified::Refused(verdict));
             }
         };
-        sqlx::query(sql)
+        db::query(sql)
             .bind(id)
             .bind(millis(now))
             .execute(&mut *tx)
@@ -345,7 +344,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(
+        let changed = db::query(
             "UPDATE contact_methods SET verified_at = COALESCE(verified_at, $3), \
              code_hash = NULL, code_expires_at = NULL, disabled_at = NULL, \
              disabled_reason = NULL, updated_at = $3 \
@@ -383,7 +382,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(
+        let changed = db::query(
             "UPDATE contact_methods SET deleted_at = $3, code_hash = NULL, updated_at = $3 \
              WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL",
         )
@@ -394,7 +393,7 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 1 {
-            sqlx::query(
+            db::query(
                 "UPDATE deliveries SET state = 'cancelled', last_error = 'contact method deleted', \
                  lease_owner = NULL, lease_until = NULL, updated_at = $2 \
                  WHERE contact_method_id = $1 AND state = 'pending'",
@@ -426,7 +425,7 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let update = sqlx::query(
+        let update = db::query(
             "UPDATE contact_methods SET disabled_at = $2, disabled_reason = $3, updated_at = $2 \
              WHERE id = $1 AND disabled_at IS NULL",
         )
@@ -449,7 +448,7 @@ impl Store {
 
     async fn stored_rules(&self, subject: &str) -> Result<Option<RuleSet>, StoreError> {
         let text: Option<String> =
-            sqlx::query_scalar("SELECT rules FROM notification_rules WHERE subject = $1")
+            db::query_scalar("SELECT rules FROM notification_rules WHERE subject = $1")
                 .bind(subject)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -469,7 +468,7 @@ impl Store {
         let subject = user_id.unwrap_or(DEFAULT_SUBJECT);
         let text = serde_json::to_string(rules).unwrap_or_else(|_| "[]".into());
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        db::query(
             "INSERT INTO notification_rules (subject, rules, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (subject) DO UPDATE SET rules = excluded.rules, \
              updated_at = excluded.updated_at",
@@ -534,7 +533,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(&format!(
+        let row = db::query(&format!(
             "SELECT d.id, d.incident_id, d.user_id, d.contact_method_id, i.ticket_id \
              FROM deliveries d JOIN incidents i ON i.id = d.incident_id WHERE {condition}"
         ))
@@ -545,7 +544,7 @@ impl Store {
             return Ok(false);
         };
         let id: String = row.try_get("id")?;
-        sqlx::query("UPDATE deliveries SET provider_status = $2, updated_at = $3 WHERE id = $1")
+        db::query("UPDATE deliveries SET provider_status = $2, updated_at = $3 WHERE id = $1")
             .bind(&id)
             .bind(status)
             .bind(millis(now))
@@ -588,7 +587,7 @@ impl Store {
         from: &str,
         code: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT d.incident_id, d.user_id FROM deliveries d \
              JOIN contact_methods cm ON cm.id = d.contact_method_id \
              WHERE d.reply_code = $1 AND d.channel = 'sms' AND cm.address = $2 \

@@ -11,11 +11,10 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use sqlx::Row;
 
 use super::timeline::{event, On};
 use super::{
-    decode_error, from_millis, millis, row_chunks, value_rows, Backend, Store, StoreError, Tx,
+    db, decode_error, from_millis, millis, row_chunks, value_rows, Backend, Store, StoreError, Tx,
 };
 use crate::domain::contact::Channel;
 use crate::domain::incident::IncidentState;
@@ -224,7 +223,7 @@ impl Store {
             )),
         };
         let mut tx = self.begin_write().await?;
-        let claimed = sqlx::query(&format!(
+        let claimed = db::query(&format!(
             "UPDATE deliveries SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
              updated_at = $3 WHERE id IN ({candidates})"
         ))
@@ -239,7 +238,7 @@ impl Store {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT dl.id, dl.incident_id, i.ticket_id, t.external_ref, i.state, dl.user_id, \
              dl.device_id, dl.platform, dl.kind, d.push_token, d.critical_alerts, d.revoked_at, \
              d.token_dead_at, dl.channel, dl.contact_method_id, dl.reply_code, cm.address, \
@@ -403,7 +402,7 @@ impl Store {
 
     /// How many deliveries are due now and since when the oldest has waited.
     pub async fn delivery_queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT COUNT(*) AS due, MIN(due_at) AS oldest FROM deliveries \
              WHERE state = 'pending' AND due_at <= $1",
         )
@@ -442,6 +441,25 @@ const SET_OUTCOME: &str = "state = v.column3, due_at = COALESCE(v.column4, deliv
      sent_at = CASE WHEN v.column3 = 'sent' THEN $1 ELSE deliveries.sent_at END, \
      lease_owner = NULL, lease_until = NULL, updated_at = $1";
 
+/// The types of `v`'s columns: PostgreSQL infers a parameter's type from where it is used,
+/// and in a `VALUES` list nothing says, so the first row names them.
+const OUTCOME_TYPES: &[&str] = &["TEXT", "TEXT", "TEXT", "BIGINT", "TEXT", "TEXT"];
+
+/// Like [`value_rows`], with the first row's placeholders cast to `types`.
+fn typed_value_rows(rows: usize, types: &[&str], before: usize) -> String {
+    let first: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(c, ty)| format!("CAST(${} AS {ty})", before + c + 1))
+        .collect();
+    let rest = value_rows(rows - 1, types.len(), before + types.len());
+    if rest.is_empty() {
+        format!("({})", first.join(", "))
+    } else {
+        format!("({}), {rest}", first.join(", "))
+    }
+}
+
 /// Writes the outcomes of `chunk` (distinct deliveries) in one statement, each only where its
 /// claim still holds the lease; returns the ids written.
 async fn update_outcomes(
@@ -453,9 +471,9 @@ async fn update_outcomes(
         "UPDATE deliveries SET {SET_OUTCOME} FROM (VALUES {}) AS v \
          WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2 \
          AND deliveries.state = 'pending' RETURNING deliveries.id",
-        value_rows(chunk.len(), 6, 1)
+        typed_value_rows(chunk.len(), OUTCOME_TYPES, 1)
     );
-    let mut query = sqlx::query(&sql).bind(millis(now));
+    let mut query = db::query(&sql).bind(millis(now));
     for (d, outcome) in chunk {
         let (state, due_at, provider_id, error) = outcome_columns(outcome);
         query = query
@@ -483,7 +501,7 @@ async fn lock_incidents(tx: &mut Tx, ids: &[&str]) -> Result<(), StoreError> {
         "SELECT id FROM incidents WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE",
         numbered(1, ids.len())
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = db::query(&sql);
     for id in ids {
         query = query.bind(id.to_string());
     }
@@ -504,7 +522,7 @@ async fn mark_first_accepted(
          WHERE id IN ({}) AND first_accepted_at IS NULL",
         numbered(2, ids.len())
     );
-    let mut query = sqlx::query(&sql).bind(millis(now));
+    let mut query = db::query(&sql).bind(millis(now));
     for id in ids {
         query = query.bind(id.to_string());
     }
@@ -548,7 +566,7 @@ async fn record_consequences(
         Recorded::TokenDead { error } => {
             let kind = match &d.recipient {
                 Recipient::Device { device_id, .. } => {
-                    sqlx::query(
+                    db::query(
                         "UPDATE devices SET token_dead_at = $2, updated_at = $2 \
                          WHERE id = $1 AND token_dead_at IS NULL",
                     )
@@ -561,7 +579,7 @@ async fn record_consequences(
                 // The address will never work: the method is taken out of paging (the
                 // person's other methods still fire) and says why.
                 Recipient::Method { method_id, .. } => {
-                    sqlx::query(
+                    db::query(
                         "UPDATE contact_methods SET disabled_at = $2, disabled_reason = $3, \
                          updated_at = $2 WHERE id = $1 AND disabled_at IS NULL",
                     )

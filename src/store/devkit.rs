@@ -7,18 +7,17 @@
 //! gateway itself; it exists only with the `devkit` feature.
 
 use chrono::Utc;
-use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use sqlx::{Connection, Executor};
 
+use super::db::{self, Conn};
 use super::Backend;
 
-async fn pool(url: &str) -> Result<AnyPool, sqlx::Error> {
-    sqlx::any::install_default_drivers();
-    AnyPool::connect(url).await
+async fn pool(url: &str) -> Result<db::Pool, sqlx::Error> {
+    db::Pool::single(url).await
 }
 
-async fn connection(url: &str) -> Result<AnyConnection, sqlx::Error> {
-    sqlx::any::install_default_drivers();
-    AnyConnection::connect(url).await
+async fn connection(url: &str) -> Result<Conn, sqlx::Error> {
+    Ok(pool(url).await?.acquire().await?.into_inner())
 }
 
 /// Runs `statement` on its own connection to `url` (one write behind the gateway's back).
@@ -59,7 +58,7 @@ pub async fn drop_scratch_database(admin_url: &str, name: &str) -> Result<(), sq
 /// that check what was (not) stored.
 pub async fn count_where(url: &str, from_where: &str) -> Result<i64, sqlx::Error> {
     let pool = pool(url).await?;
-    let n = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {from_where}"))
+    let n = db::query_scalar(&format!("SELECT COUNT(*) FROM {from_where}"))
         .fetch_one(&pool)
         .await;
     pool.close().await;
@@ -73,7 +72,7 @@ pub async fn incident_timeline(
     incident_id: &str,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     let pool = pool(url).await?;
-    let rows = sqlx::query_as(
+    let rows = db::query_as(
         "SELECT kind, detail FROM incident_events WHERE incident_id = $1 ORDER BY at, id",
     )
     .bind(incident_id)
@@ -92,7 +91,7 @@ pub async fn delivery_column(
     column: &str,
 ) -> Result<Vec<Option<String>>, sqlx::Error> {
     let pool = pool(url).await?;
-    let rows: Result<Vec<(Option<String>,)>, _> = sqlx::query_as(&format!(
+    let rows: Result<Vec<(Option<String>,)>, _> = db::query_as(&format!(
         "SELECT {column} FROM deliveries WHERE incident_id = $1 AND channel = $2 \
          ORDER BY created_at"
     ))
@@ -126,7 +125,7 @@ pub async fn report_view_row(
         }
     };
     let pool = pool(url).await?;
-    let row = sqlx::query_as(sql).bind(incident_id).fetch_one(&pool).await;
+    let row = db::query_as(sql).bind(incident_id).fetch_one(&pool).await;
     pool.close().await;
     row
 }
@@ -134,7 +133,7 @@ pub async fn report_view_row(
 /// (state, attempts) of an incident's pages, oldest first: how the dispatcher treated each.
 pub async fn page_states(url: &str, incident_id: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let pool = pool(url).await?;
-    let rows = sqlx::query_as(
+    let rows = db::query_as(
         "SELECT state, attempts FROM deliveries WHERE incident_id = $1 AND kind = 'page' \
          ORDER BY created_at",
     )
@@ -148,7 +147,7 @@ pub async fn page_states(url: &str, incident_id: &str) -> Result<Vec<(String, i6
 /// The attempts of the one webhook delivery stored: how often the gateway tried it.
 pub async fn webhook_attempts(url: &str) -> Result<i64, sqlx::Error> {
     let pool = pool(url).await?;
-    let n = sqlx::query_scalar("SELECT attempts FROM webhook_deliveries")
+    let n = db::query_scalar("SELECT attempts FROM webhook_deliveries")
         .fetch_one(&pool)
         .await;
     pool.close().await;
@@ -158,7 +157,7 @@ pub async fn webhook_attempts(url: &str) -> Result<i64, sqlx::Error> {
 /// SQLite's journal mode of the file at `url` (`wal` for the gateway's own).
 pub async fn journal_mode(url: &str) -> Result<String, sqlx::Error> {
     let mut conn = connection(url).await?;
-    let mode = sqlx::query_scalar("PRAGMA journal_mode")
+    let mode = db::query_scalar("PRAGMA journal_mode")
         .fetch_one(&mut conn)
         .await?;
     conn.close().await?;
@@ -170,7 +169,7 @@ pub async fn journal_mode(url: &str) -> Result<String, sqlx::Error> {
 pub async fn forget_migration(url: &str, version: i64) -> Result<(), sqlx::Error> {
     execute(
         url,
-        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(version),
+        db::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(version),
     )
     .await
 }
@@ -186,7 +185,7 @@ pub async fn undo_claim_by_customer(url: &str) -> Result<(), sqlx::Error> {
         "CREATE INDEX deliveries_claim_order ON deliveries (state, first_page, due_at)",
         "DELETE FROM _sqlx_migrations WHERE version = 22",
     ] {
-        conn.execute(statement).await?;
+        conn.execute_unprepared(statement).await?;
     }
     conn.close().await
 }
@@ -195,7 +194,7 @@ pub async fn undo_claim_by_customer(url: &str) -> Result<(), sqlx::Error> {
 pub async fn store_plain_webhook_secrets(url: &str, plain: &str) -> Result<(), sqlx::Error> {
     execute(
         url,
-        sqlx::query("UPDATE webhook_endpoints SET sealed_secret = $1").bind(plain),
+        db::query("UPDATE webhook_endpoints SET sealed_secret = $1").bind(plain),
     )
     .await
 }
@@ -205,7 +204,7 @@ pub async fn store_plain_webhook_secrets(url: &str, plain: &str) -> Result<(), s
 pub async fn overwrite_tier_sla(url: &str, tier_id: &str, sla: &str) -> Result<(), sqlx::Error> {
     execute(
         url,
-        sqlx::query("UPDATE tiers SET sla = $1 WHERE id = $2")
+        db::query("UPDATE tiers SET sla = $1 WHERE id = $2")
             .bind(sla)
             .bind(tier_id),
     )
@@ -216,7 +215,7 @@ pub async fn overwrite_tier_sla(url: &str, tier_id: &str, sla: &str) -> Result<(
 pub async fn disable_every_contact_method(url: &str) -> Result<(), sqlx::Error> {
     execute(
         url,
-        sqlx::query("UPDATE contact_methods SET disabled_at = 1, disabled_reason = 'test'"),
+        db::query("UPDATE contact_methods SET disabled_at = 1, disabled_reason = 'test'"),
     )
     .await
 }
@@ -230,7 +229,7 @@ pub async fn store_unchecked_push_token(
 ) -> Result<(), sqlx::Error> {
     execute(
         url,
-        sqlx::query("UPDATE devices SET push_token = $1 WHERE id = $2")
+        db::query("UPDATE devices SET push_token = $1 WHERE id = $2")
             .bind(token)
             .bind(device_id),
     )
@@ -245,10 +244,8 @@ pub async fn lease_deliveries_to_a_crashed_instance(
 ) -> Result<(), sqlx::Error> {
     execute(
         url,
-        sqlx::query(
-            "UPDATE deliveries SET lease_owner = 'crashed', lease_until = $1, attempts = 1",
-        )
-        .bind(until_ms),
+        db::query("UPDATE deliveries SET lease_owner = 'crashed', lease_until = $1, attempts = 1")
+            .bind(until_ms),
     )
     .await
 }
@@ -275,14 +272,14 @@ pub async fn refuse_alerts_summarised(url: &str, summary: &str) -> Result<(), sq
     };
     let mut conn = connection(url).await?;
     for statement in statements {
-        conn.execute(statement.as_str()).await?;
+        conn.execute_unprepared(statement.as_str()).await?;
     }
     conn.close().await
 }
 
 /// A transaction outside the gateway holding locks the gateway's writes need, so a test can
 /// make writes queue (or prove that a request does not wait for them) and then let go.
-pub struct OutsideTransaction(AnyConnection);
+pub struct OutsideTransaction(Conn);
 
 impl OutsideTransaction {
     /// Holds what a write to `tables` needs: SQLite's one write lock, or on PostgreSQL those
@@ -292,13 +289,14 @@ impl OutsideTransaction {
         let mut conn = connection(url).await?;
         match backend {
             Backend::Sqlite => {
-                conn.execute("BEGIN IMMEDIATE").await?;
+                conn.execute_unprepared("BEGIN IMMEDIATE").await?;
             }
             Backend::Postgres => {
-                conn.execute("BEGIN").await?;
-                conn.execute(
-                    format!("LOCK TABLE {} IN EXCLUSIVE MODE", tables.join(", ")).as_str(),
-                )
+                conn.execute_unprepared("BEGIN").await?;
+                conn.execute_unprepared(&format!(
+                    "LOCK TABLE {} IN EXCLUSIVE MODE",
+                    tables.join(", ")
+                ))
                 .await?;
             }
         }
@@ -312,11 +310,11 @@ impl OutsideTransaction {
         let mut conn = connection(url).await?;
         match backend {
             Backend::Sqlite => {
-                conn.execute("BEGIN IMMEDIATE").await?;
+                conn.execute_unprepared("BEGIN IMMEDIATE").await?;
             }
             Backend::Postgres => {
-                conn.execute("BEGIN").await?;
-                sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
+                conn.execute_unprepared("BEGIN").await?;
+                db::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
                     .bind(customer_id)
                     .fetch_one(&mut conn)
                     .await?;
@@ -326,18 +324,18 @@ impl OutsideTransaction {
     }
 
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        self.0.execute("COMMIT").await.map(drop)
+        self.0.execute_unprepared("COMMIT").await
     }
 
     pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        self.0.execute("ROLLBACK").await.map(drop)
+        self.0.execute_unprepared("ROLLBACK").await
     }
 }
 
 /// The bench's floor: one durable insert transaction on the same database, with the same
 /// durability settings as the gateway's, timed by the caller.
 pub struct FloorTable {
-    conn: AnyConnection,
+    conn: Conn,
     backend: Backend,
 }
 
@@ -347,12 +345,12 @@ impl FloorTable {
         let backend = backend(url)?;
         let mut conn = connection(url).await?;
         if backend == Backend::Sqlite {
-            conn.execute(
+            conn.execute_unprepared(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
             )
             .await?;
         }
-        conn.execute(
+        conn.execute_unprepared(
             "CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, at BIGINT NOT NULL)",
         )
         .await?;
@@ -365,17 +363,17 @@ impl FloorTable {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        self.conn.execute(begin).await?;
-        sqlx::query("INSERT INTO bench_floor (id, at) VALUES ($1, $2)")
+        self.conn.execute_unprepared(begin).await?;
+        db::query("INSERT INTO bench_floor (id, at) VALUES ($1, $2)")
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(Utc::now().timestamp_millis())
             .execute(&mut self.conn)
             .await?;
-        self.conn.execute("COMMIT").await.map(drop)
+        self.conn.execute_unprepared("COMMIT").await
     }
 
     /// Drops the scratch table.
     pub async fn drop_table(mut self) -> Result<(), sqlx::Error> {
-        self.conn.execute("DROP TABLE bench_floor").await.map(drop)
+        self.conn.execute_unprepared("DROP TABLE bench_floor").await
     }
 }

@@ -6,7 +6,7 @@
 //! as the single-row reads in `identity.rs`.
 
 use super::identity::{customer_row, device_row, user_row, DEVICE_COLUMNS};
-use super::{Store, StoreError};
+use super::{db, Store, StoreError};
 use crate::domain::identity::{Customer, Device, User};
 
 impl Store {
@@ -16,9 +16,9 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Customer>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT id, name, tier_id, account_manager_id FROM customers \
-             WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
+             WHERE (id > $1 OR $1 IS NULL) ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -34,9 +34,9 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT id, role, customer_id, name, email FROM users \
-             WHERE ($1 IS NULL OR customer_id = $1) AND ($2 IS NULL OR id > $2) \
+             WHERE (customer_id = $1 OR $1 IS NULL) AND (id > $2 OR $2 IS NULL) \
              ORDER BY id LIMIT $3",
         )
         .bind(customer_id)
@@ -54,8 +54,8 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Device>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{DEVICE_COLUMNS} WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR id > $2) \
+        let rows = db::query(&format!(
+            "{DEVICE_COLUMNS} WHERE (user_id = $1 OR $1 IS NULL) AND (id > $2 OR $2 IS NULL) \
              ORDER BY id LIMIT $3"
         ))
         .bind(user_id)

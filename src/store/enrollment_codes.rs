@@ -7,10 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
-use super::{from_millis, millis, new_id, Store, StoreError};
+use super::{db, from_millis, millis, new_id, Store, StoreError};
 
 /// An issued code as an admin sees it: never the code itself.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -36,7 +34,7 @@ pub enum Revocation {
     NotFound,
 }
 
-fn record_row(r: &AnyRow) -> Result<EnrollmentCodeRecord, sqlx::Error> {
+fn record_row(r: &db::Row) -> Result<EnrollmentCodeRecord, sqlx::Error> {
     let used_at: Option<i64> = r.try_get("used_at")?;
     let revoked_at: Option<i64> = r.try_get("revoked_at")?;
     Ok(EnrollmentCodeRecord {
@@ -68,7 +66,7 @@ impl Store {
     ) -> Result<String, StoreError> {
         let mut tx = self.begin_write().await?;
         let id = new_id();
-        sqlx::query(
+        db::query(
             "INSERT INTO enrollment_codes (id, user_id, code_hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -110,7 +108,7 @@ impl Store {
              AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query_scalar(&sql).bind(millis(now));
+        let mut query = db::query_scalar(&sql).bind(millis(now));
         for hash in hashes {
             query = query.bind(hash);
         }
@@ -125,11 +123,11 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<EnrollmentCodeRecord>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT c.id, c.user_id, u.name AS user_name, c.created_at, c.expires_at, \
              c.used_at, c.revoked_at FROM enrollment_codes c JOIN users u ON u.id = c.user_id \
-             WHERE c.expires_at > $1 AND ($2 IS NULL OR c.user_id = $2) \
-             AND ($3 IS NULL OR c.id > $3) ORDER BY c.id LIMIT $4",
+             WHERE c.expires_at > $1 AND (c.user_id = $2 OR $2 IS NULL) \
+             AND (c.id > $3 OR $3 IS NULL) ORDER BY c.id LIMIT $4",
         )
         .bind(millis(now))
         .bind(user_id)
@@ -149,7 +147,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Revocation, StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT user_id, used_at FROM enrollment_codes WHERE id = $1")
+        let row = db::query("SELECT user_id, used_at FROM enrollment_codes WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -160,7 +158,7 @@ impl Store {
             return Ok(Revocation::AlreadyUsed);
         }
         let user_id: String = row.try_get("user_id")?;
-        let revoked = sqlx::query(
+        let revoked = db::query(
             "UPDATE enrollment_codes SET revoked_at = $2 \
              WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
         )

@@ -21,14 +21,13 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
 
 use super::outbox::{self, Message};
 use super::reach::person_facts;
 use super::teams::{forget_picks, pick_member};
 use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
-use super::{millis, new_id, Store, StoreError, Tx};
+use super::{db, millis, new_id, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Step, Target};
 use crate::domain::incident::{IncidentState, Transition};
 use crate::domain::reach::{self, Device, Reachable};
@@ -79,7 +78,7 @@ pub(crate) async fn policy_for(
     customer_id: &str,
     tier_id: &str,
 ) -> Result<EscalationPolicy, StoreError> {
-    let stored: Option<String> = sqlx::query_scalar(
+    let stored: Option<String> = db::query_scalar(
         "SELECT definition FROM escalation_policies WHERE customer_id = $1 \
          UNION ALL SELECT definition FROM escalation_policies WHERE tier_id = $2 LIMIT 1",
     )
@@ -119,7 +118,7 @@ async fn load_step(
                 let manager: Option<String> = match ctx.account_manager {
                     Some(known) => known.map(str::to_owned),
                     None => {
-                        sqlx::query_scalar("SELECT account_manager_id FROM customers WHERE id = $1")
+                        db::query_scalar("SELECT account_manager_id FROM customers WHERE id = $1")
                             .bind(ctx.customer_id)
                             .fetch_optional(&mut **tx)
                             .await?
@@ -194,7 +193,7 @@ async fn load_step(
 /// Every support manager, by id.
 async fn support_manager_ids(tx: &mut Tx) -> Result<Vec<String>, StoreError> {
     Ok(
-        sqlx::query_scalar("SELECT id FROM users WHERE role = 'support_manager' ORDER BY id")
+        db::query_scalar("SELECT id FROM users WHERE role = 'support_manager' ORDER BY id")
             .fetch_all(&mut **tx)
             .await?,
     )
@@ -224,7 +223,7 @@ pub(crate) async fn load_schedule(
         ScheduleRef::Role(r) => ("role", r),
         ScheduleRef::Id(id) => ("id", id),
     };
-    let row = sqlx::query(&format!(
+    let row = db::query(&format!(
         "SELECT id, name, definition FROM schedules WHERE {column} = $1"
     ))
     .bind(key)
@@ -263,7 +262,7 @@ pub(crate) async fn escalate_from(
         let plan = plan_step(&facts, now);
         let (paged, pages) = queue_pages(tx, ctx, &plan, now).await?;
         if let Some(deadline) = plan.deadline {
-            sqlx::query(
+            db::query(
                 "UPDATE incidents SET escalation_pass = $2, escalation_step = $3, \
                  next_escalation_at = $4, first_page_at = COALESCE(first_page_at, $5), \
                  updated_at = $5 WHERE id = $1",
@@ -354,7 +353,7 @@ async fn page_support_managers(
         return Ok(None);
     };
     let pos = plan.position;
-    sqlx::query(
+    db::query(
         "UPDATE incidents SET escalation_pass = $2, escalation_step = $3, \
          next_escalation_at = $4, unanswered_at = NULL, \
          first_page_at = COALESCE(first_page_at, $5), updated_at = $5 WHERE id = $1",
@@ -394,7 +393,7 @@ async fn mark_exhausted(
     exhausted: Exhausted,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    db::query(
         "UPDATE incidents SET next_escalation_at = NULL, unanswered_at = $2, updated_at = $2 \
          WHERE id = $1",
     )
@@ -469,7 +468,7 @@ pub(crate) async fn page_users(
     expires: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let incident = sqlx::query(
+    let incident = db::query(
         "SELECT customer_id, CASE WHEN first_page_at IS NULL THEN 1 ELSE 0 END AS never_paged \
          FROM incidents WHERE id = $1",
     )
@@ -511,7 +510,7 @@ async fn tell_customer(
     expires: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let devices = sqlx::query(
+    let devices = db::query(
         "SELECT d.user_id, d.id, d.platform FROM devices d JOIN users u ON u.id = d.user_id \
          WHERE u.customer_id = $1 AND u.role = 'contact' \
          AND d.revoked_at IS NULL AND d.token_dead_at IS NULL ORDER BY u.id, d.id",
@@ -574,7 +573,7 @@ pub(crate) struct PagingIncident {
 
 impl PagingIncident {
     pub(crate) async fn load(tx: &mut Tx, incident_id: &str) -> Result<Self, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT i.ticket_id, t.external_ref, i.customer_id, c.name AS customer_name, \
              i.summary, i.affected_service, i.policy, i.tier_id, \
              CASE WHEN i.first_page_at IS NULL THEN 1 ELSE 0 END AS never_paged \
@@ -629,7 +628,7 @@ pub(crate) async fn restart_if_unanswered(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Escalated>, StoreError> {
-    let claimed = sqlx::query(
+    let claimed = db::query(
         "UPDATE incidents SET unanswered_at = NULL, updated_at = $2 \
          WHERE id = $1 AND state = 'triggered' AND unanswered_at IS NOT NULL \
          AND next_escalation_at IS NULL",
@@ -694,7 +693,7 @@ impl Store {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<DueEscalation>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT id, escalation_pass, escalation_step FROM incidents \
              WHERE state = 'triggered' AND next_escalation_at <= $1 \
              ORDER BY next_escalation_at LIMIT $2",
@@ -727,7 +726,7 @@ impl Store {
     ) -> Result<Option<Escalated>, StoreError> {
         let mut tx = self.begin_write().await?;
         // The guard: only the instance that moves the position on does the paging.
-        let claimed = sqlx::query(
+        let claimed = db::query(
             "UPDATE incidents SET next_escalation_at = NULL, updated_at = $4 \
              WHERE id = $1 AND state = 'triggered' AND escalation_pass = $2 \
              AND escalation_step = $3 AND next_escalation_at <= $4",
@@ -806,7 +805,7 @@ impl Store {
         transition: fn(IncidentState) -> Transition,
     ) -> Result<StateChange, StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT i.state, i.ticket_id, t.external_ref, i.customer_id, u.name \
              FROM incidents i JOIN tickets t ON t.id = i.ticket_id, users u \
              WHERE i.id = $1 AND u.id = $2",
@@ -838,7 +837,7 @@ impl Store {
                  next_escalation_at = NULL, updated_at = $3 WHERE id = $1 AND state = $4"
             }
         };
-        let changed = sqlx::query(sql)
+        let changed = db::query(sql)
             .bind(incident_id)
             .bind(user_id)
             .bind(millis(now))
@@ -850,7 +849,7 @@ impl Store {
             // Changed by someone else between the read and the write: answer as a repeat.
             return Ok(StateChange::AlreadyDone);
         }
-        let cancelled = sqlx::query(
+        let cancelled = db::query(
             "UPDATE deliveries SET state = 'cancelled', last_error = $2, lease_owner = NULL, \
              lease_until = NULL, updated_at = $3 \
              WHERE incident_id = $1 AND state = 'pending' AND kind = 'page'",
@@ -927,7 +926,7 @@ impl Store {
 
     /// Incidents a responder is paged for or manages, newest first.
     pub async fn responder_incident_ids(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
+        Ok(db::query_scalar(
             "SELECT id FROM incidents WHERE id IN \
              (SELECT incident_id FROM deliveries WHERE user_id = $1 AND kind = 'page') \
              OR customer_id IN (SELECT id FROM customers WHERE account_manager_id = $1) \
@@ -949,7 +948,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<String, StoreError> {
         let id = new_id();
-        let insert = sqlx::query(
+        let insert = db::query(
             "INSERT INTO unavailability (id, user_id, starts_at, ends_at, delegate_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )

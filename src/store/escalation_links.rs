@@ -16,13 +16,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row;
 
 use super::incidents::{record_p1, FloodGuard, IncidentRow, Press, TicketRow};
 use super::tickets::{ticket_by_id, Ticket};
 use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
-use super::{audit, from_millis, millis, new_id, Store, StoreError, Tx};
+use super::{audit, db, from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::p1_definition::{Classification, P1Answers};
 use crate::domain::priority::Priority;
 use crate::domain::timeline::TimelineKind;
@@ -148,7 +147,7 @@ struct LinkRow {
     incident_id: Option<String>,
 }
 
-fn link_row(r: &sqlx::any::AnyRow) -> Result<LinkRow, sqlx::Error> {
+fn link_row(r: &db::Row) -> Result<LinkRow, sqlx::Error> {
     let answer: Option<String> = r.try_get("answer")?;
     let answer = answer
         .map(|a| {
@@ -185,7 +184,7 @@ impl Store {
         let Some(ticket) = ticket_by_id(&mut tx, ticket_id).await? else {
             return Ok(Issue::UnknownTicket);
         };
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT t.id, t.panic_button FROM customers c JOIN tiers t ON t.id = c.tier_id \
              WHERE c.id = $1",
         )
@@ -199,7 +198,7 @@ impl Store {
         }
         let id = new_id();
         let expires_at = now + ttl;
-        sqlx::query(
+        db::query(
             "INSERT INTO escalation_links (id, token_hash, ticket_id, customer_id, created_by, \
              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -232,7 +231,7 @@ impl Store {
         &self,
         token_digest: &str,
     ) -> Result<Option<LinkView>, StoreError> {
-        let Some(row) = sqlx::query(&format!("{LINK_COLUMNS} WHERE l.token_hash = $1"))
+        let Some(row) = db::query(&format!("{LINK_COLUMNS} WHERE l.token_hash = $1"))
             .bind(token_digest)
             .fetch_optional(&self.pool)
             .await?
@@ -294,7 +293,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Submitted, StoreError> {
         // Unknown, answered and expired links are answered from a plain read.
-        let Some(row) = sqlx::query(&format!("{LINK_COLUMNS} WHERE l.token_hash = $1"))
+        let Some(row) = db::query(&format!("{LINK_COLUMNS} WHERE l.token_hash = $1"))
             .bind(s.token_digest)
             .fetch_optional(&self.pool)
             .await?
@@ -312,7 +311,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // Fresh inside the transaction: the tier as of this answer.
         let link = link_row(
-            &sqlx::query(&format!("{LINK_COLUMNS} WHERE l.id = $1"))
+            &db::query(&format!("{LINK_COLUMNS} WHERE l.id = $1"))
                 .bind(&link.id)
                 .fetch_one(&mut *tx)
                 .await?,
@@ -327,15 +326,14 @@ impl Store {
         }
         // The claim: a concurrent submit waits here (PostgreSQL's row lock; SQLite's one
         // writer) and then finds the link used, and replays the answer committed with it.
-        let claimed = sqlx::query(
-            "UPDATE escalation_links SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
-        )
-        .bind(&link.id)
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let claimed =
+            db::query("UPDATE escalation_links SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+                .bind(&link.id)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
         if !claimed {
             drop(tx);
             return match self
@@ -484,7 +482,7 @@ async fn record_answer(
         json!({ "link_id": link.id, "priority": c.priority, "incident_id": incident_id }),
     )
     .await?;
-    sqlx::query("UPDATE escalation_links SET answer = $2, incident_id = $3 WHERE id = $1")
+    db::query("UPDATE escalation_links SET answer = $2, incident_id = $3 WHERE id = $1")
         .bind(&link.id)
         .bind(serde_json::to_string(&answer).unwrap_or_default())
         .bind(incident_id)

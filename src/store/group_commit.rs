@@ -36,7 +36,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::Executor;
 use tokio::sync::{mpsc, oneshot};
 
 use super::incidents::{
@@ -185,7 +184,7 @@ async fn record_batch(writer: &Store, batch: Vec<Job>) {
     let mut done = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter().peekable();
     // One savepoint, re-established after each press that is kept: a round trip per press.
-    let mut opened = tx.execute("SAVEPOINT press").await.map(drop);
+    let mut opened = tx.execute_unprepared("SAVEPOINT press").await.map(drop);
     while let Some(job) = jobs.next() {
         let recorded = match opened {
             Ok(()) => {
@@ -281,14 +280,14 @@ async fn in_savepoint(
         if matches!(&result, Ok(intake) if intake.keeps()) {
             // The last press's savepoint ends with the commit.
             if more {
-                tx.execute("RELEASE SAVEPOINT press; SAVEPOINT press")
+                tx.execute_unprepared("RELEASE SAVEPOINT press; SAVEPOINT press")
                     .await?;
             }
             return Ok(result);
         }
         // Back to the start of this press; the savepoint stays for the next one.
         tx.back_to(mark);
-        tx.execute("ROLLBACK TO SAVEPOINT press").await?;
+        tx.execute_unprepared("ROLLBACK TO SAVEPOINT press").await?;
         match result {
             Err(e) if is_deadlock(&e) && attempt < DEADLOCK_ATTEMPTS => {
                 tracing::warn!("a press ran into a deadlock; running it again");

@@ -1,10 +1,8 @@
 //! Tiers, customers, users, enrollment codes, devices and refresh tokens.
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
-use super::{decode_error, from_millis, millis, new_id, Store, StoreError};
+use super::{db, decode_error, from_millis, millis, new_id, Store, StoreError};
 use crate::domain::identity::{Customer, Device, DevicePrincipal, Tier, User, UserRole};
 use crate::domain::platform::Platform;
 use crate::domain::push_token::PushToken;
@@ -43,7 +41,7 @@ fn flag(v: bool) -> i64 {
     i64::from(v)
 }
 
-fn tier_row(r: &AnyRow) -> Result<Tier, sqlx::Error> {
+fn tier_row(r: &db::Row) -> Result<Tier, sqlx::Error> {
     Ok(Tier {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -52,7 +50,7 @@ fn tier_row(r: &AnyRow) -> Result<Tier, sqlx::Error> {
     })
 }
 
-pub(super) fn customer_row(r: &AnyRow) -> Result<Customer, sqlx::Error> {
+pub(super) fn customer_row(r: &db::Row) -> Result<Customer, sqlx::Error> {
     Ok(Customer {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -61,7 +59,7 @@ pub(super) fn customer_row(r: &AnyRow) -> Result<Customer, sqlx::Error> {
     })
 }
 
-pub(super) fn user_row(r: &AnyRow) -> Result<User, sqlx::Error> {
+pub(super) fn user_row(r: &db::Row) -> Result<User, sqlx::Error> {
     let role: String = r.try_get("role")?;
     Ok(User {
         id: r.try_get("id")?,
@@ -72,7 +70,7 @@ pub(super) fn user_row(r: &AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
-pub(super) fn device_row(r: &AnyRow) -> Result<Device, sqlx::Error> {
+pub(super) fn device_row(r: &db::Row) -> Result<Device, sqlx::Error> {
     let platform: String = r.try_get("platform")?;
     Ok(Device {
         id: r.try_get("id")?,
@@ -96,7 +94,7 @@ const PRINCIPAL: &str = "SELECT d.id AS device_id, d.user_id, d.platform, d.revo
      LEFT JOIN tiers t ON t.id = c.tier_id \
      WHERE d.id = $1";
 
-fn principal_row(r: &AnyRow) -> Result<DevicePrincipal, sqlx::Error> {
+fn principal_row(r: &db::Row) -> Result<DevicePrincipal, sqlx::Error> {
     let role: String = r.try_get("role")?;
     let platform: String = r.try_get("platform")?;
     Ok(DevicePrincipal {
@@ -122,7 +120,7 @@ impl Store {
         value: &str,
         now: DateTime<Utc>,
     ) -> Result<String, StoreError> {
-        let insert = sqlx::query(
+        let insert = db::query(
             "INSERT INTO gateway_settings (key, value, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (key) DO NOTHING",
         )
@@ -130,23 +128,22 @@ impl Store {
         .bind(value)
         .bind(millis(now));
         self.write_one(insert).await?;
-        let stored: String =
-            sqlx::query_scalar("SELECT value FROM gateway_settings WHERE key = $1")
-                .bind(key)
-                .fetch_one(&self.pool)
-                .await?;
+        let stored: String = db::query_scalar("SELECT value FROM gateway_settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(stored)
     }
 
     pub async fn list_tiers(&self) -> Result<Vec<Tier>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, rank, panic_button FROM tiers ORDER BY rank DESC")
+        let rows = db::query("SELECT id, name, rank, panic_button FROM tiers ORDER BY rank DESC")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(tier_row).collect::<Result<_, _>>()?)
     }
 
     pub async fn tier_exists(&self, id: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tiers WHERE id = $1")
+        let n: i64 = db::query_scalar("SELECT COUNT(*) FROM tiers WHERE id = $1")
             .bind(id)
             .fetch_one(&self.pool)
             .await?;
@@ -164,7 +161,7 @@ impl Store {
     ) -> Result<Customer, StoreError> {
         let id = new_id();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        db::query(
             "INSERT INTO customers (id, name, tier_id, account_manager_id, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5)",
         )
@@ -195,12 +192,11 @@ impl Store {
     }
 
     pub async fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, name, tier_id, account_manager_id FROM customers WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            db::query("SELECT id, name, tier_id, account_manager_id FROM customers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.as_ref().map(customer_row).transpose()?)
     }
 
@@ -222,7 +218,7 @@ impl Store {
             super::Backend::Postgres => " FOR UPDATE",
             super::Backend::Sqlite => "",
         };
-        let Some(current) = sqlx::query(&format!(
+        let Some(current) = db::query(&format!(
             "SELECT id, name, tier_id, account_manager_id FROM customers WHERE id = $1{lock}"
         ))
         .bind(id)
@@ -246,7 +242,7 @@ impl Store {
         if moves {
             super::sla::lock_tier(&mut tx, self.backend(), &updated.tier).await?;
         }
-        sqlx::query(
+        db::query(
             "UPDATE customers SET name = $2, tier_id = $3, account_manager_id = $4, updated_at = $5 \
              WHERE id = $1",
         )
@@ -272,7 +268,7 @@ impl Store {
         // Its own policy must keep the new tier's SLA: checked on what this transaction sees.
         if moves {
             let own: Option<String> =
-                sqlx::query_scalar("SELECT id FROM escalation_policies WHERE customer_id = $1")
+                db::query_scalar("SELECT id FROM escalation_policies WHERE customer_id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -298,7 +294,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let id = new_id();
-        let insert = sqlx::query(
+        let insert = db::query(
             "INSERT INTO users (id, role, customer_id, name, email, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
         )
@@ -319,7 +315,7 @@ impl Store {
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query("SELECT id, role, customer_id, name, email FROM users WHERE id = $1")
+        let row = db::query("SELECT id, role, customer_id, name, email FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -339,7 +335,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<DevicePrincipal>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let claimed = sqlx::query(
+        let claimed = db::query(
             "UPDATE enrollment_codes SET used_at = $2 \
              WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
         )
@@ -351,12 +347,12 @@ impl Store {
             return Ok(None);
         }
         let user_id: String =
-            sqlx::query_scalar("SELECT user_id FROM enrollment_codes WHERE id = $1")
+            db::query_scalar("SELECT user_id FROM enrollment_codes WHERE id = $1")
                 .bind(code_id)
                 .fetch_one(&mut *tx)
                 .await?;
         let device_id = new_id();
-        sqlx::query(
+        db::query(
             "INSERT INTO devices (id, user_id, platform, push_token, app_version, name, \
              critical_alerts, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
         )
@@ -381,7 +377,7 @@ impl Store {
             serde_json::json!({ "device_id": device_id, "platform": device.push_token.platform() }),
         )
         .await?;
-        let principal = sqlx::query(PRINCIPAL)
+        let principal = db::query(PRINCIPAL)
             .bind(&device_id)
             .fetch_one(&mut *tx)
             .await?;
@@ -406,7 +402,7 @@ impl Store {
         // A token never issued is answered from a plain read: a flood of guesses never opens
         // a write transaction (on SQLite, never takes the write turn a panic press needs).
         let known: Option<String> =
-            sqlx::query_scalar("SELECT device_id FROM refresh_tokens WHERE token_hash = $1")
+            db::query_scalar("SELECT device_id FROM refresh_tokens WHERE token_hash = $1")
                 .bind(digest)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -414,7 +410,7 @@ impl Store {
             return Ok(Rotation::Invalid);
         }
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT device_id, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(digest)
@@ -427,7 +423,7 @@ impl Store {
         let expires_at: i64 = row.try_get("expires_at")?;
         let used_at: Option<i64> = row.try_get("used_at")?;
         let claimed = if used_at.is_none() {
-            sqlx::query(
+            db::query(
                 "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
             )
             .bind(digest)
@@ -462,7 +458,7 @@ impl Store {
                 return Ok(Rotation::Reused { device_id });
             }
         }
-        let principal = sqlx::query(PRINCIPAL)
+        let principal = db::query(PRINCIPAL)
             .bind(&device_id)
             .fetch_one(&mut *tx)
             .await?;
@@ -481,7 +477,7 @@ impl Store {
         &self,
         device_id: &str,
     ) -> Result<Option<DevicePrincipal>, StoreError> {
-        let row = sqlx::query(PRINCIPAL)
+        let row = db::query(PRINCIPAL)
             .bind(device_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -489,7 +485,7 @@ impl Store {
     }
 
     pub async fn device(&self, id: &str) -> Result<Option<Device>, StoreError> {
-        let row = sqlx::query(&format!("{DEVICE_COLUMNS} WHERE id = $1"))
+        let row = db::query(&format!("{DEVICE_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -504,7 +500,7 @@ impl Store {
         push_token: &PushToken,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let update = sqlx::query(
+        let update = db::query(
             "UPDATE devices SET push_token = $2, token_dead_at = NULL, updated_at = $3 \
              WHERE id = $1",
         )
@@ -554,7 +550,7 @@ async fn insert_refresh_token(
     expires: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    db::query(
         "INSERT INTO refresh_tokens (token_hash, device_id, created_at, expires_at) \
          VALUES ($1, $2, $3, $4)",
     )
@@ -573,7 +569,7 @@ async fn revoke(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = db::query(
         "UPDATE devices SET revoked_at = $2, revoked_reason = $3, updated_at = $2 \
          WHERE id = $1 AND revoked_at IS NULL",
     )

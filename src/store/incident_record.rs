@@ -8,11 +8,10 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::Row;
 
 use super::incidents::{IncidentRow, TimelineEvent};
 use super::timeline::{event, On};
-use super::{from_millis, millis, Store, StoreError};
+use super::{db, from_millis, millis, Store, StoreError};
 use crate::domain::timeline::TimelineKind;
 
 /// Pages listed at most per incident: three passes of a long chain with several devices each
@@ -56,7 +55,7 @@ pub struct IncidentLabels {
 impl Store {
     /// Every page and update sent for `incident_id`, oldest first.
     pub async fn incident_pages(&self, incident_id: &str) -> Result<Vec<PageRecord>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT d.user_id, u.name AS user_name, d.kind, d.channel, d.platform, \
              dv.name AS device_name, dv.token_dead_at, cm.address, d.escalation_pass, \
              d.escalation_step, d.state, d.attempts, d.last_error, d.provider_status, \
@@ -109,7 +108,7 @@ impl Store {
         &self,
         incident: &IncidentRow,
     ) -> Result<IncidentLabels, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT c.name AS customer, t.name AS tier FROM customers c, tiers t \
              WHERE c.id = $1 AND t.id = $2",
         )
@@ -141,7 +140,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<TimelineEvent, StoreError> {
         let mut tx = self.begin_write().await?;
-        let name: Option<String> = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+        let name: Option<String> = db::query_scalar("SELECT name FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&mut *tx)
             .await?;

@@ -11,8 +11,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
 use super::escalation::{
     escalate_from, parse_policy, restart_if_unanswered, PageContext, PagedPerson,
@@ -21,8 +19,8 @@ use super::sla::parse_sla;
 use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
 use super::{
-    decode_error, from_millis, millis, new_id, row_chunks, value_rows, Backend, Store, StoreError,
-    Tx,
+    db, decode_error, from_millis, millis, new_id, row_chunks, value_rows, Backend, Store,
+    StoreError, Tx,
 };
 use crate::domain::escalation::{EscalationPolicy, Position};
 use crate::domain::incident::{open_key, IncidentState};
@@ -254,7 +252,7 @@ pub(crate) async fn stored_keys(
              FROM idempotency_keys WHERE (user_id, idem_key) IN ({})",
             value_rows(chunk.len(), 2, 0)
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = db::query(&sql);
         for alert in chunk {
             query = query
                 .bind(alert.user_id.clone())
@@ -327,7 +325,7 @@ const INCIDENT_COLUMNS: &str =
      FROM incidents i JOIN tickets t ON t.id = i.ticket_id \
      LEFT JOIN users u ON u.id = i.acknowledged_by";
 
-fn incident_row(r: &AnyRow) -> Result<IncidentRow, sqlx::Error> {
+fn incident_row(r: &db::Row) -> Result<IncidentRow, sqlx::Error> {
     let state: String = r.try_get("state")?;
     Ok(IncidentRow {
         id: r.try_get("id")?,
@@ -459,17 +457,15 @@ pub(crate) async fn record_press(
     let (ticket_id, incident_id): (String, Option<String>) = match &record.incident {
         Some(i) => (i.ticket_id.clone(), Some(i.id.clone())),
         None => (
-            sqlx::query_scalar(
-                "SELECT id FROM tickets WHERE customer_id = $1 AND external_ref = $2",
-            )
-            .bind(&alert.customer_id)
-            .bind(&record.ticket_ref)
-            .fetch_one(&mut **tx)
-            .await?,
+            db::query_scalar("SELECT id FROM tickets WHERE customer_id = $1 AND external_ref = $2")
+                .bind(&alert.customer_id)
+                .bind(&record.ticket_ref)
+                .fetch_one(&mut **tx)
+                .await?,
             None,
         ),
     };
-    sqlx::query(
+    db::query(
         "INSERT INTO alerts (id, customer_id, user_id, device_id, summary, details, \
              affected_service, answers, app_local_time, priority, classification, outcome, \
              ticket_id, incident_id, created_at) \
@@ -527,7 +523,7 @@ pub(crate) async fn record_press(
     // same batch with the same key, or, on PostgreSQL, another gateway's press, waited for
     // until it committed): this press is undone and answered as that one was.
     let response = render(&record);
-    let claimed = sqlx::query(
+    let claimed = db::query(
         "INSERT INTO idempotency_keys (user_id, idem_key, request_digest, created_at, \
          response_status, response_body) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (user_id, idem_key) DO NOTHING",
@@ -564,7 +560,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let done = self
             .write_one(
-                sqlx::query(
+                db::query(
                     "DELETE FROM idempotency_keys WHERE (user_id, idem_key) IN \
                      (SELECT user_id, idem_key FROM idempotency_keys WHERE created_at < $1 \
                      LIMIT $2)",
@@ -577,7 +573,7 @@ impl Store {
     }
 
     pub async fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
-        let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
+        let row = db::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -587,7 +583,7 @@ impl Store {
     /// The incident's timeline, oldest first, including the events of its ticket from
     /// before the incident existed.
     pub async fn timeline(&self, incident: &IncidentRow) -> Result<Vec<TimelineEvent>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT at, kind, actor, detail FROM incident_events \
              WHERE incident_id = $1 OR (ticket_id = $2 AND incident_id IS NULL AND at >= $3) \
              ORDER BY at, id",
@@ -617,7 +613,7 @@ impl Store {
         user_id: &str,
         incident: &IncidentRow,
     ) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = db::query_scalar(
             "SELECT (SELECT COUNT(*) FROM customers WHERE id = $2 AND account_manager_id = $1) \
              + (SELECT COUNT(*) FROM deliveries WHERE incident_id = $3 AND user_id = $1)",
         )
@@ -630,7 +626,7 @@ impl Store {
     }
 
     pub async fn alert(&self, id: &str) -> Result<Option<AlertView>, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT a.id, a.customer_id, a.summary, a.affected_service, a.priority, a.outcome, \
              a.classification, t.external_ref, a.incident_id, a.created_at \
              FROM alerts a JOIN tickets t ON t.id = a.ticket_id WHERE a.id = $1",
@@ -684,7 +680,7 @@ async fn find_ticket(
     customer_id: &str,
     reference: &str,
 ) -> Result<Option<TicketRow>, StoreError> {
-    let row = sqlx::query(
+    let row = db::query(
         "SELECT id, external_ref, priority FROM tickets WHERE customer_id = $1 AND external_ref = $2",
     )
     .bind(customer_id)
@@ -713,7 +709,7 @@ async fn create_ticket(
         external_ref: new_ticket_ref(),
         priority,
     };
-    sqlx::query(
+    db::query(
         "INSERT INTO tickets (id, customer_id, external_ref, subject, priority, status, source, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'open', 'panic', $6, $6)",
     )
@@ -740,7 +736,7 @@ async fn raise_ticket(
     if raised == ticket.priority {
         return Ok(());
     }
-    sqlx::query("UPDATE tickets SET priority = $2, status = 'open', updated_at = $3 WHERE id = $1")
+    db::query("UPDATE tickets SET priority = $2, status = 'open', updated_at = $3 WHERE id = $1")
         .bind(&ticket.id)
         .bind(raised.as_str())
         .bind(millis(now))
@@ -856,7 +852,7 @@ async fn open_incidents(
          (SELECT id FROM incidents WHERE customer_id = $1 AND open_key = $2) AS by_service, \
          {recent} AS recent"
     );
-    let mut query = sqlx::query(&sql).bind(customer_id).bind(key);
+    let mut query = db::query(&sql).bind(customer_id).bind(key);
     if let Some(ticket_id) = ticket_id {
         query = query.bind(ticket_id);
     }
@@ -886,7 +882,7 @@ impl OpenIncidents {
 
 /// The customer's newest open incident: where a press past the flood guard goes.
 async fn newest_open(tx: &mut Tx, customer_id: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    db::query_scalar(
         "SELECT id FROM incidents WHERE customer_id = $1 AND state <> 'resolved' \
          ORDER BY created_at DESC, id DESC LIMIT 1",
     )
@@ -922,7 +918,7 @@ async fn customer_facts(
          FROM customers c WHERE c.id = $1{}",
         if lock { " FOR UPDATE OF c" } else { "" }
     );
-    let row = sqlx::query(&sql)
+    let row = db::query(&sql)
         .bind(customer_id)
         .bind(tier_id)
         .fetch_one(&mut **tx)
@@ -952,14 +948,12 @@ async fn join_incident(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(AlertRecord, usize), StoreError> {
-    sqlx::query(
-        "UPDATE incidents SET alert_count = alert_count + 1, updated_at = $2 WHERE id = $1",
-    )
-    .bind(incident_id)
-    .bind(millis(now))
-    .execute(&mut **tx)
-    .await?;
-    let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
+    db::query("UPDATE incidents SET alert_count = alert_count + 1, updated_at = $2 WHERE id = $1")
+        .bind(incident_id)
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await?;
+    let row = db::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
         .bind(incident_id)
         .fetch_one(&mut **tx)
         .await?;
@@ -987,7 +981,7 @@ async fn join_incident(
         None => (Vec::new(), 0, true),
     };
     let incident = if restarted {
-        let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
+        let row = db::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
             .bind(incident_id)
             .fetch_one(&mut **tx)
             .await?;
@@ -1066,7 +1060,7 @@ pub(crate) async fn record_p1(
         None => customer_facts(tx, press.customer_id, press.tier_id, false).await?,
     };
     let (policy, sla) = (&facts.policy, &facts.sla);
-    let inserted = sqlx::query(
+    let inserted = db::query(
         "INSERT INTO incidents (id, customer_id, ticket_id, tier_id, affected_service, open_key, \
          state, summary, policy, ack_due_at, respond_due_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, 'triggered', $7, $8, $9, $10, $11, $11) \
@@ -1143,7 +1137,7 @@ pub(crate) async fn record_p1(
             waiting_on_customer_since: None,
         }
     } else {
-        let row = sqlx::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
+        let row = db::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
             .bind(&incident_id)
             .fetch_one(&mut **tx)
             .await?;

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use futures_util::future::BoxFuture;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
-use super::{Backend, Store, StoreError};
+use super::{db, Backend, Store, StoreError};
 
 macro_rules! embedded {
     ($($version:literal => $name:literal),* $(,)?) => {
@@ -94,12 +94,15 @@ pub(super) async fn run(store: &Store) -> Result<(), StoreError> {
         Backend::Postgres => Embedded(POSTGRES),
     };
     let migrator = Migrator::new(source).await?;
-    migrator.run(&store.pool).await?;
+    match &store.pool {
+        db::Pool::Sqlite(pool) => migrator.run(pool).await?,
+        db::Pool::Postgres(pool) => migrator.run(pool).await?,
+    }
     Ok(())
 }
 
 pub(super) async fn state(store: &Store) -> Result<MigrationState, StoreError> {
-    let applied: Option<i64> = match sqlx::query_scalar::<_, Option<i64>>(
+    let applied: Option<i64> = match db::query_scalar::<Option<i64>>(
         "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
     )
     .fetch_one(&store.pool)

@@ -1,16 +1,18 @@
 //! Every SQL statement of the gateway lives under this module, behind functions named for what
 //! they do.
 //!
-//! One code path serves both backends through sqlx's `Any` driver: statements use the dialect
-//! subset that SQLite and PostgreSQL share (`$n` placeholders, `BIGINT` unix-millisecond UTC
-//! timestamps, text ids). Where the dialects must differ, both variants sit side by side in the
-//! one function, chosen by [`Backend`].
+//! One code path serves both backends through [`db`], over sqlx's SQLite and PostgreSQL
+//! drivers: statements use the dialect subset that SQLite and PostgreSQL share (`$n`
+//! placeholders) and bind instants as unix milliseconds and ids as text, whatever the column
+//! holds them as. Where the dialects must differ, both variants sit side by side in the one
+//! function, chosen by [`Backend`].
 
 pub mod admin_keys;
 pub mod board;
 pub mod calendars;
 pub mod configuration;
 pub mod contacts;
+pub(crate) mod db;
 pub mod deliveries;
 #[cfg(feature = "devkit")]
 pub mod devkit;
@@ -45,8 +47,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Transaction};
 
 pub use migrations::{latest_version, MigrationState};
 
@@ -152,7 +152,7 @@ fn is_unavailable_code(code: Option<&str>) -> bool {
 /// of them, and each statement is a round trip to PostgreSQL or a hand-off to SQLite's worker
 /// thread. Nothing reads the timeline inside the transaction that writes it.
 pub(crate) struct Tx {
-    inner: Transaction<'static, sqlx::Any>,
+    inner: db::Conn,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     events: Vec<PendingEvent>,
     /// Customers this transaction read what paging needs of (and, on PostgreSQL, locked the
@@ -308,13 +308,13 @@ impl Tx {
 }
 
 /// A query being bound.
-pub(crate) type Bound<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+pub(crate) type Bound<'q> = db::Query<'q>;
 
 /// Inserts `rows` with `head` (`INSERT INTO t (a, b, …)`, `columns` of them) as multi-row
 /// `INSERT`s, largest chunks first; `bind` binds one row's values in column order (owned:
 /// the statement's text is made here).
 pub(crate) async fn insert_rows<T>(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut db::Conn,
     head: &str,
     columns: usize,
     rows: &[T],
@@ -322,7 +322,7 @@ pub(crate) async fn insert_rows<T>(
 ) -> Result<(), sqlx::Error> {
     for chunk in row_chunks(rows) {
         let sql = format!("{head} VALUES {}", value_rows(chunk.len(), columns, 0));
-        let mut query = sqlx::query(&sql);
+        let mut query = db::query(&sql);
         for row in chunk {
             query = bind(query, row);
         }
@@ -364,7 +364,7 @@ pub(crate) fn value_rows(rows: usize, columns: usize, before: usize) -> String {
 }
 
 impl std::ops::Deref for Tx {
-    type Target = sqlx::AnyConnection;
+    type Target = db::Conn;
 
     fn deref(&self) -> &Self::Target {
         &self.inner
@@ -380,7 +380,7 @@ impl std::ops::DerefMut for Tx {
 /// Handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    pool: db::Pool,
     backend: Backend,
     /// SQLite has one writer. Writers take turns here, in arrival order, instead of in
     /// SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and made the tail
@@ -438,17 +438,18 @@ impl Store {
     /// Opens a pool. SQLite files are created if missing and put in WAL mode with full
     /// synchronous commits: an answered alert must survive a power cut, not just a crash.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
         let backend = Backend::from_url(&settings.url).ok_or_else(|| {
             StoreError::Database(sqlx::Error::Configuration(
                 "database.url must be a sqlite: or postgres: URL".into(),
             ))
         })?;
-        let options: AnyConnectOptions = settings.url.parse()?;
-        let pool = Self::pool_options(backend, settings.max_connections)
-            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
-            .connect_with(options.clone())
-            .await?;
+        let pool_settings = |max_connections, lazy| db::PoolSettings {
+            url: &settings.url,
+            max_connections,
+            acquire_timeout: Duration::from_millis(settings.acquire_timeout_ms),
+            lazy,
+        };
+        let pool = db::Pool::open(pool_settings(settings.max_connections, false)).await?;
         let write_turn =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
         // Each intake lane has a connection and a thread of its own: presses never wait behind
@@ -457,19 +458,16 @@ impl Store {
             Backend::Sqlite => 1,
             Backend::Postgres => group_commit::POSTGRES_LANES,
         };
-        let writers = (0..lanes)
-            .map(|lane| {
-                Ok(Self {
-                    pool: Self::pool_options(backend, 1)
-                        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
-                        .connect_lazy_with(options.clone()),
-                    backend,
-                    write_turn: write_turn.clone(),
-                    turn_thread: Some(TurnThread::start(&format!("intake-lane-{lane}"))?),
-                    intake: None,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut writers = Vec::with_capacity(lanes);
+        for lane in 0..lanes {
+            writers.push(Self {
+                pool: db::Pool::open(pool_settings(1, true)).await?,
+                backend,
+                write_turn: write_turn.clone(),
+                turn_thread: Some(TurnThread::start(&format!("intake-lane-{lane}"))?),
+                intake: None,
+            });
+        }
         let intake = Some(Arc::new(group_commit::IntakeQueue::start(writers)));
         let turn_thread = match backend {
             Backend::Sqlite => Some(TurnThread::start("dispatch-writer")?),
@@ -482,25 +480,6 @@ impl Store {
             turn_thread,
             intake,
         })
-    }
-
-    /// A pool of up to `max` connections, SQLite ones in WAL mode with full synchronous
-    /// commits: an answered alert must survive a power cut, not just a crash.
-    fn pool_options(backend: Backend, max: u32) -> AnyPoolOptions {
-        AnyPoolOptions::new()
-            .max_connections(max)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
     }
 
     /// Runs `work` on this handle's [`TurnThread`] (SQLite), or here (PostgreSQL). It runs to
@@ -559,7 +538,7 @@ impl Store {
 
     /// A round trip to the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        db::query("SELECT 1").fetch_one(&self.pool).await?;
         Ok(())
     }
 
@@ -578,15 +557,10 @@ impl Store {
         // write lock, and every later write failed with "database is locked" (seen once in
         // CI's conformance run). Given up now, the task still ends with a `Transaction`,
         // which rolls back as it is dropped.
-        let (pool, backend) = (self.pool.clone(), self.backend);
-        let inner = tokio::spawn(async move {
-            match backend {
-                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
-                Backend::Postgres => pool.begin().await,
-            }
-        })
-        .await
-        .map_err(|_| StoreError::Unavailable(sqlx::Error::WorkerCrashed))??;
+        let pool = self.pool.clone();
+        let inner = tokio::spawn(async move { pool.begin_write().await })
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::WorkerCrashed))??;
         Ok(Tx {
             inner,
             _turn: turn,
@@ -604,8 +578,8 @@ impl Store {
     /// [`Store::begin_write`] transaction).
     pub(crate) async fn write_one<'q>(
         &self,
-        statement: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> Result<sqlx::any::AnyQueryResult, StoreError> {
+        statement: db::Query<'q>,
+    ) -> Result<db::QueryResult, StoreError> {
         let mut tx = self.begin_write().await?;
         let done = statement.execute(&mut *tx).await?;
         tx.commit().await?;
@@ -651,7 +625,7 @@ pub(crate) async fn audit(
     subject_id: &str,
     detail: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    db::query(
         "INSERT INTO audit_log (id, at, actor, action, subject_type, subject_id, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -691,8 +665,8 @@ mod tests {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();
-            // One chunk per statement: from `sqlx::query` to the `.await` that runs it.
-            for chunk in text.split("sqlx::query").skip(1) {
+            // One chunk per statement: from `db::query` to the `.await` that runs it.
+            for chunk in text.split("db::query").skip(1) {
                 let statement = chunk.split(".await").next().unwrap_or_default();
                 let sql = statement
                     .split('"')
@@ -778,7 +752,7 @@ mod tests {
         })
         .await
         .unwrap();
-        sqlx::query("PRAGMA busy_timeout = 200")
+        db::query("PRAGMA busy_timeout = 200")
             .execute(&store.pool)
             .await
             .unwrap();
@@ -801,7 +775,7 @@ mod tests {
                 .begin_write()
                 .await
                 .expect("a write transaction opens");
-            sqlx::query("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+            db::query("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
                 .execute(&mut *tx)
                 .await
                 .unwrap();

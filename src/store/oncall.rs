@@ -2,9 +2,8 @@
 //! be on call or cover a shift (for names and the override form), and who is away when.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::{from_millis, millis, Store, StoreError};
+use super::{db, from_millis, millis, Store, StoreError};
 
 /// Staff listed at most; an on-call team is tens of people.
 const PEOPLE_LIMIT: i64 = 1000;
@@ -30,7 +29,7 @@ pub struct Away {
 impl Store {
     /// Every responder and support manager, by name: who can be on call or cover a shift.
     pub async fn on_call_people(&self) -> Result<Vec<Person>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT id, name FROM users WHERE role IN ('responder', 'support_manager') \
              ORDER BY name, id LIMIT $1",
         )
@@ -54,7 +53,7 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Away>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT a.user_id, u.name, a.starts_at, a.ends_at, d.name AS delegate \
              FROM unavailability a JOIN users u ON u.id = a.user_id \
              LEFT JOIN users d ON d.id = a.delegate_id \

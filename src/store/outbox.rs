@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{insert_rows, millis, new_id, Tx};
+use super::{db, insert_rows, millis, new_id, Tx};
 use crate::domain::contact::{reply_code, Channel};
 use crate::domain::escalation::Position;
 use crate::domain::reach::{PlannedDelivery, Recipient};
@@ -116,10 +116,7 @@ pub(crate) async fn queue(tx: &mut Tx, rows: &[Delivery<'_>]) -> Result<(), sqlx
 }
 
 /// Writes `rows`, a few multi-row `INSERT`s however many.
-pub(crate) async fn write(
-    conn: &mut sqlx::AnyConnection,
-    rows: &[OutboxRow],
-) -> Result<(), sqlx::Error> {
+pub(crate) async fn write(conn: &mut db::Conn, rows: &[OutboxRow]) -> Result<(), sqlx::Error> {
     insert_rows(
         conn,
         "INSERT INTO deliveries (id, incident_id, user_id, device_id, platform, kind, \

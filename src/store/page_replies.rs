@@ -8,10 +8,9 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::Row;
 
 use super::escalation::StateChange;
-use super::{decode_error, millis, Store, StoreError};
+use super::{db, decode_error, millis, Store, StoreError};
 use crate::domain::incident::IncidentState;
 use crate::domain::timeline::TimelineKind;
 
@@ -54,7 +53,7 @@ impl Store {
         channel: &str,
         address: Option<&str>,
     ) -> Result<Option<PageTarget>, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT d.id, d.incident_id, d.user_id, d.title, d.body, d.provider_status, i.state \
              FROM deliveries d \
              JOIN contact_methods cm ON cm.id = d.contact_method_id \
@@ -114,7 +113,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let updated = self
             .write_one(
-                sqlx::query(
+                db::query(
                     "UPDATE deliveries SET provider_status = $2, updated_at = $3 \
                      WHERE id = $1 AND channel = 'email' \
                      AND (provider_status IS NULL OR provider_status <> $2)",

@@ -12,10 +12,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::Row;
 
 use super::contacts::{parse_rules, DEFAULT_SUBJECT};
-use super::{from_millis, millis, StoreError, Tx};
+use super::{db, from_millis, millis, StoreError, Tx};
 use crate::domain::contact::{MethodKind, RuleSet};
 use crate::domain::reach::{Absence, Device, Method, PersonFacts, Reachable};
 
@@ -61,19 +60,19 @@ pub(crate) async fn person_facts(
 }
 
 async fn read(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut db::Conn,
     user_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<PersonFacts>, StoreError> {
     // One row per fact, tagged by `k`; the columns mean what the tag says (`n` is when it
     // was created, `s`/`e` when an absence starts and ends).
-    let rows = sqlx::query(
+    let rows = db::query(
         "SELECT 'name' AS k, name AS a, CAST(NULL AS TEXT) AS b, CAST(0 AS BIGINT) AS n, \
          CAST(0 AS BIGINT) AS s, CAST(0 AS BIGINT) AS e FROM users WHERE id = $1 \
          UNION ALL SELECT 'away', delegate_id, CAST(NULL AS TEXT), created_at, starts_at, \
-         ends_at FROM unavailability WHERE user_id = $1 AND starts_at <= $4 AND ends_at > $5 \
+         ends_at FROM unavailability WHERE user_id = $1 AND starts_at <= $3 AND ends_at > $4 \
          UNION ALL SELECT 'rules', rules, subject, 0, 0, 0 FROM notification_rules \
-         WHERE subject = $1 OR subject = $3 \
+         WHERE subject = $1 OR subject = $2 \
          UNION ALL SELECT 'device', id, platform, 0, 0, 0 FROM devices \
          WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NULL \
          UNION ALL SELECT 'method', id, kind, created_at, 0, 0 FROM contact_methods \
@@ -81,7 +80,6 @@ async fn read(
          AND deleted_at IS NULL",
     )
     .bind(user_id)
-    .bind(millis(now))
     .bind(DEFAULT_SUBJECT)
     .bind(millis(now + WINDOW))
     .bind(millis(now - WINDOW))

@@ -9,10 +9,9 @@
 //! succeed; shift reminders' silent pushes refresh the "token dead" half of it.
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::Row;
 
 use super::contacts::effective_rules_on;
-use super::{millis, StoreError, Tx};
+use super::{db, millis, StoreError, Tx};
 use crate::domain::contact::MethodKind;
 use crate::domain::escalation::{EscalationPolicy, ScheduleRef, Target};
 use crate::domain::readiness::{self, Inventory, Unreachable};
@@ -30,7 +29,7 @@ pub(crate) async fn away_now(
     user_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Away>, StoreError> {
-    let row = sqlx::query(
+    let row = db::query(
         "SELECT delegate_id FROM unavailability \
          WHERE user_id = $1 AND starts_at <= $2 AND ends_at > $2 \
          ORDER BY created_at DESC LIMIT 1",
@@ -48,22 +47,22 @@ pub(crate) async fn away_now(
 }
 
 /// What `user_id` has that a page could go to: live and dead devices, verified methods.
-async fn inventory(conn: &mut sqlx::AnyConnection, user_id: &str) -> Result<Inventory, StoreError> {
-    let live: i64 = sqlx::query_scalar(
+async fn inventory(conn: &mut db::Conn, user_id: &str) -> Result<Inventory, StoreError> {
+    let live: i64 = db::query_scalar(
         "SELECT COUNT(*) FROM devices \
          WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NULL",
     )
     .bind(user_id)
     .fetch_one(&mut *conn)
     .await?;
-    let dead: i64 = sqlx::query_scalar(
+    let dead: i64 = db::query_scalar(
         "SELECT COUNT(*) FROM devices \
          WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NOT NULL",
     )
     .bind(user_id)
     .fetch_one(&mut *conn)
     .await?;
-    let rows = sqlx::query(
+    let rows = db::query(
         "SELECT id, kind FROM contact_methods WHERE user_id = $1 \
          AND verified_at IS NOT NULL AND disabled_at IS NULL AND deleted_at IS NULL",
     )
@@ -88,7 +87,7 @@ async fn inventory(conn: &mut sqlx::AnyConnection, user_id: &str) -> Result<Inve
 /// nothing would: their effective notification rules matched against their live devices and
 /// verified methods, exactly as paging (`domain::reach::plan_page`) matches them.
 pub(crate) async fn reach(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut db::Conn,
     user_id: &str,
 ) -> Result<Result<u32, Unreachable>, StoreError> {
     let rules = effective_rules_on(conn, user_id).await?;
@@ -114,7 +113,7 @@ pub(crate) async fn reachable(
 /// support managers are all paged, so the fastest counts. People nothing reaches count for
 /// nothing here: that is the readiness check's to report, not a promise arithmetic.
 pub(crate) async fn step_rule_delays(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut db::Conn,
     policy: &EscalationPolicy,
     customer_id: Option<&str>,
     tier: &str,
@@ -126,13 +125,13 @@ pub(crate) async fn step_rule_delays(
             let (candidates, any): (Vec<String>, bool) = match target {
                 Target::User { user_id } => (vec![user_id.clone()], false),
                 Target::SupportManagers => (
-                    sqlx::query_scalar("SELECT id FROM users WHERE role = 'support_manager'")
+                    db::query_scalar("SELECT id FROM users WHERE role = 'support_manager'")
                         .fetch_all(&mut *conn)
                         .await?,
                     true,
                 ),
                 Target::AccountManager => (
-                    sqlx::query_scalar(
+                    db::query_scalar(
                         "SELECT DISTINCT account_manager_id FROM customers \
                          WHERE account_manager_id IS NOT NULL \
                          AND (id = $1 OR ($1 IS NULL AND tier_id = $2))",
@@ -144,7 +143,7 @@ pub(crate) async fn step_rule_delays(
                     false,
                 ),
                 Target::TeamRoundRobin { team } => (
-                    sqlx::query_scalar("SELECT user_id FROM team_members WHERE team_id = $1")
+                    db::query_scalar("SELECT user_id FROM team_members WHERE team_id = $1")
                         .bind(team)
                         .fetch_all(&mut *conn)
                         .await?,
@@ -155,7 +154,7 @@ pub(crate) async fn step_rule_delays(
                         ScheduleRef::Role(r) => ("role", r),
                         ScheduleRef::Id(id) => ("id", id),
                     };
-                    let definition: Option<String> = sqlx::query_scalar(&format!(
+                    let definition: Option<String> = db::query_scalar(&format!(
                         "SELECT definition FROM schedules WHERE {column} = $1"
                     ))
                     .bind(key)

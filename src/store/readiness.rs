@@ -19,11 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-use sqlx::Row;
 
 use super::escalation::{load_schedule, policy_for};
 use super::reachability::{away_now, reach};
-use super::{from_millis, millis, new_id, Store, StoreError, Tx};
+use super::{db, from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::escalation::Target;
 use crate::domain::readiness::{shift_reminder_text, step_is_broken, PersonReach, Unreachable};
 use crate::domain::schedule::Schedule;
@@ -118,7 +117,7 @@ async fn people_of(
     Ok(match target {
         Target::AccountManager => {
             let manager: Option<String> =
-                sqlx::query_scalar("SELECT account_manager_id FROM customers WHERE id = $1")
+                db::query_scalar("SELECT account_manager_id FROM customers WHERE id = $1")
                     .bind(customer_id)
                     .fetch_optional(&mut **tx)
                     .await?
@@ -135,7 +134,7 @@ async fn people_of(
             }
         }
         Target::User { user_id } => vec![(user_id.clone(), "user".into(), false)],
-        Target::SupportManagers => sqlx::query_scalar::<_, String>(
+        Target::SupportManagers => db::query_scalar::<String>(
             "SELECT id FROM users WHERE role = 'support_manager' ORDER BY id",
         )
         .fetch_all(&mut **tx)
@@ -144,7 +143,7 @@ async fn people_of(
         .map(|id| (id, "support_manager".into(), false))
         .collect(),
         Target::TeamRoundRobin { team } => {
-            let members: Vec<String> = sqlx::query_scalar(
+            let members: Vec<String> = db::query_scalar(
                 "SELECT user_id FROM team_members WHERE team_id = $1 ORDER BY position",
             )
             .bind(team)
@@ -170,7 +169,7 @@ async fn people_of(
 
 async fn user_name(tx: &mut Tx, user_id: &str) -> Result<String, StoreError> {
     Ok(
-        sqlx::query_scalar::<_, String>("SELECT name FROM users WHERE id = $1")
+        db::query_scalar::<String>("SELECT name FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&mut **tx)
             .await?
@@ -188,14 +187,14 @@ async fn queue_notices(
     now: DateTime<Utc>,
     give_up_at: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let devices: Vec<String> = sqlx::query_scalar(
+    let devices: Vec<String> = db::query_scalar(
         "SELECT id FROM devices WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NULL",
     )
     .bind(user_id)
     .fetch_all(&mut **tx)
     .await?;
     for device in &devices {
-        sqlx::query(
+        db::query(
             "INSERT INTO notices (id, user_id, device_id, kind, title, body, state, due_at, \
              give_up_at, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $7, $7)",
@@ -222,7 +221,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<ReadinessProblem>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let customers = sqlx::query(
+        let customers = db::query(
             "SELECT id, name, tier_id FROM customers WHERE tier_id = 'gold' ORDER BY name, id",
         )
         .fetch_all(&mut *tx)
@@ -305,7 +304,7 @@ impl Store {
         let keys: BTreeSet<String> = problems.iter().map(ReadinessProblem::key).collect();
         for p in &problems {
             let people = serde_json::to_string(&p.people).expect("people serialise");
-            let inserted = sqlx::query(
+            let inserted = db::query(
                 "INSERT INTO readiness_problems (problem_key, customer_id, step, horizon, at, \
                  people, since, checked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
                  ON CONFLICT (problem_key) DO NOTHING",
@@ -323,7 +322,7 @@ impl Store {
             if inserted == 1 {
                 new_ones.push(p);
             } else {
-                sqlx::query(
+                db::query(
                     "UPDATE readiness_problems SET at = $2, people = $3, checked_at = $4 \
                      WHERE problem_key = $1",
                 )
@@ -335,22 +334,21 @@ impl Store {
                 .await?;
             }
         }
-        let stored: Vec<String> = sqlx::query_scalar("SELECT problem_key FROM readiness_problems")
+        let stored: Vec<String> = db::query_scalar("SELECT problem_key FROM readiness_problems")
             .fetch_all(&mut *tx)
             .await?;
         for key in stored.iter().filter(|k| !keys.contains(*k)) {
-            round.recovered += sqlx::query("DELETE FROM readiness_problems WHERE problem_key = $1")
+            round.recovered += db::query("DELETE FROM readiness_problems WHERE problem_key = $1")
                 .bind(key)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
         }
         if !new_ones.is_empty() {
-            let managers: Vec<String> = sqlx::query_scalar(
-                "SELECT id FROM users WHERE role = 'support_manager' ORDER BY id",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
+            let managers: Vec<String> =
+                db::query_scalar("SELECT id FROM users WHERE role = 'support_manager' ORDER BY id")
+                    .fetch_all(&mut *tx)
+                    .await?;
             for p in &new_ones {
                 let body = p.describe();
                 tracing::warn!(customer = %p.customer_id, step = p.step, horizon = %p.horizon, "paging readiness: a step reaches nobody");
@@ -375,7 +373,7 @@ impl Store {
 
     /// The open problems as the last readiness round recorded them.
     pub async fn readiness_problems(&self) -> Result<Vec<ReadinessProblem>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT p.customer_id, c.name AS customer_name, p.step, p.horizon, p.at, p.people, \
              p.since FROM readiness_problems p JOIN customers c ON c.id = p.customer_id \
              ORDER BY c.name, p.customer_id, p.horizon, p.step",
@@ -412,7 +410,7 @@ impl Store {
         lead: Duration,
     ) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query("SELECT id, definition FROM schedules ORDER BY id")
+        let rows = db::query("SELECT id, definition FROM schedules ORDER BY id")
             .fetch_all(&mut *tx)
             .await?;
         let mut shifts: BTreeMap<(String, String, DateTime<Utc>), Tz> = BTreeMap::new();
@@ -433,7 +431,7 @@ impl Store {
         }
         let mut planned = 0;
         for ((user, schedule, start), tz) in shifts {
-            let inserted = sqlx::query(
+            let inserted = db::query(
                 "INSERT INTO shift_reminders (user_id, schedule_id, shift_start, created_at) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             )
@@ -472,7 +470,7 @@ impl Store {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<ClaimedNotice>, StoreError> {
-        let candidates: Vec<String> = sqlx::query_scalar(
+        let candidates: Vec<String> = db::query_scalar(
             "SELECT id FROM notices WHERE state = 'pending' AND due_at <= $1 \
              AND (lease_until IS NULL OR lease_until <= $1) ORDER BY due_at, id LIMIT $2",
         )
@@ -486,7 +484,7 @@ impl Store {
             // Compare-and-set: another gateway that claimed the row first wins it.
             let claimed = self
                 .write_one(
-                    sqlx::query(
+                    db::query(
                         "UPDATE notices SET lease_owner = $2, lease_until = $3, \
                          attempts = attempts + 1, updated_at = $4 WHERE id = $1 \
                          AND state = 'pending' AND (lease_until IS NULL OR lease_until <= $4)",
@@ -501,7 +499,7 @@ impl Store {
             if claimed == 0 {
                 continue;
             }
-            let r = sqlx::query(
+            let r = db::query(
                 "SELECT n.id, n.kind, n.device_id, d.platform, d.push_token, n.title, n.body, \
                  n.give_up_at, n.attempts FROM notices n JOIN devices d ON d.id = n.device_id \
                  WHERE n.id = $1",
@@ -543,7 +541,7 @@ impl Store {
             | NoticeResult::TokenDead { error }
             | NoticeResult::Failed { error } => ("failed", None, Some(error.as_str())),
         };
-        sqlx::query(
+        db::query(
             "UPDATE notices SET state = $2, due_at = COALESCE($3, due_at), last_error = $4, \
              lease_owner = NULL, lease_until = NULL, updated_at = $5 WHERE id = $1",
         )
@@ -555,7 +553,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if let NoticeResult::TokenDead { .. } = result {
-            sqlx::query(
+            db::query(
                 "UPDATE devices SET token_dead_at = $2, updated_at = $2 \
                  WHERE id = $1 AND token_dead_at IS NULL",
             )

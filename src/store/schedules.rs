@@ -2,10 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 
 use super::sla::{first_misfit_tx, lock_tier, PolicyMisfit};
-use super::{millis, new_id, Backend, Store, StoreError};
+use super::{db, millis, new_id, Backend, Store, StoreError};
 use crate::domain::escalation::EscalationPolicy;
 use crate::domain::schedule::{Override, Schedule, ScheduleError};
 
@@ -37,7 +36,7 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, S
     })
 }
 
-fn schedule_row(r: &sqlx::any::AnyRow) -> Result<StoredSchedule, StoreError> {
+fn schedule_row(r: &db::Row) -> Result<StoredSchedule, StoreError> {
     let definition: String = r.try_get("definition")?;
     Ok(StoredSchedule {
         id: r.try_get("id")?,
@@ -66,7 +65,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<StoredSchedule, StoreError> {
         let id = new_id();
-        let insert = sqlx::query(
+        let insert = db::query(
             "INSERT INTO schedules (id, name, role, definition, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5)",
         )
@@ -94,7 +93,7 @@ impl Store {
         schedule: &Schedule,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredSchedule>, StoreError> {
-        let update = sqlx::query(
+        let update = db::query(
             "UPDATE schedules SET name = $2, role = $3, definition = $4, updated_at = $5 \
              WHERE id = $1",
         )
@@ -113,7 +112,7 @@ impl Store {
     }
 
     pub async fn schedule(&self, id: &str) -> Result<Option<StoredSchedule>, StoreError> {
-        let row = sqlx::query("SELECT id, name, role, definition FROM schedules WHERE id = $1")
+        let row = db::query("SELECT id, name, role, definition FROM schedules WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -121,7 +120,7 @@ impl Store {
     }
 
     pub async fn list_schedules(&self) -> Result<Vec<StoredSchedule>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, role, definition FROM schedules ORDER BY name")
+        let rows = db::query("SELECT id, name, role, definition FROM schedules ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(schedule_row).collect()
@@ -133,9 +132,9 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredSchedule>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT id, name, role, definition FROM schedules \
-             WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
+             WHERE (id > $1 OR $1 IS NULL) ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -154,14 +153,14 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<OverrideAdded, StoreError> {
         let mut tx = self.begin_write().await?;
-        let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1")
+        let known: i64 = db::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1")
             .bind(&o.user_id)
             .fetch_one(&mut *tx)
             .await?;
         if known == 0 {
             return Ok(OverrideAdded::UnknownUser);
         }
-        let row = sqlx::query("SELECT id, name, role, definition FROM schedules WHERE id = $1")
+        let row = db::query("SELECT id, name, role, definition FROM schedules WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -173,7 +172,7 @@ impl Store {
             Ok(s) => s,
             Err(e) => return Ok(OverrideAdded::Invalid(e)),
         };
-        sqlx::query("UPDATE schedules SET definition = $2, updated_at = $3 WHERE id = $1")
+        db::query("UPDATE schedules SET definition = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(serde_json::to_string(&stored.schedule).unwrap_or_default())
             .bind(millis(now))
@@ -199,7 +198,7 @@ impl Store {
             (Some(t), _) => Some(t.to_owned()),
             // On PostgreSQL the customer's row lock orders this after a concurrent tier move.
             (None, Some(c)) => {
-                sqlx::query_scalar(match self.backend() {
+                db::query_scalar(match self.backend() {
                     Backend::Postgres => "SELECT tier_id FROM customers WHERE id = $1 FOR UPDATE",
                     Backend::Sqlite => "SELECT tier_id FROM customers WHERE id = $1",
                 })
@@ -212,16 +211,16 @@ impl Store {
         if let Some(t) = &serves {
             lock_tier(&mut tx, self.backend(), t).await?;
         }
-        sqlx::query(
-            "DELETE FROM escalation_policies WHERE ($1 IS NOT NULL AND tier_id = $1) \
-             OR ($2 IS NOT NULL AND customer_id = $2)",
+        db::query(
+            "DELETE FROM escalation_policies WHERE (tier_id = $1 AND $1 IS NOT NULL) \
+             OR (customer_id = $2 AND $2 IS NOT NULL)",
         )
         .bind(tier)
         .bind(customer_id)
         .execute(&mut *tx)
         .await?;
         let id = new_id();
-        sqlx::query(
+        db::query(
             "INSERT INTO escalation_policies (id, name, tier_id, customer_id, definition, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
         )
@@ -255,9 +254,9 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredPolicy>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT id, name, tier_id, customer_id, definition FROM escalation_policies \
-             WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
+             WHERE (id > $1 OR $1 IS NULL) ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)

@@ -5,13 +5,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::Row;
 
 use super::escalation::page_users;
 use super::reachability::step_rule_delays;
 use super::timeline::{event, On};
 use super::waiting::pause_record;
-use super::{from_millis, millis, Store, StoreError, Tx};
+use super::{db, from_millis, millis, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position};
 use crate::domain::sla::{check_policy_reaches_in_time, TierSla};
 use crate::domain::sla_report::{PauseRecord, ReportRow};
@@ -43,7 +42,7 @@ pub struct OpenIncident {
 
 impl Store {
     pub async fn tier_sla(&self, tier: &str) -> Result<TierSla, StoreError> {
-        let json: Option<String> = sqlx::query_scalar("SELECT sla FROM tiers WHERE id = $1")
+        let json: Option<String> = db::query_scalar("SELECT sla FROM tiers WHERE id = $1")
             .bind(tier)
             .fetch_optional(&self.pool)
             .await?;
@@ -61,7 +60,7 @@ impl Store {
     ) -> Result<Result<bool, PolicyMisfit>, StoreError> {
         let mut tx = self.begin_write().await?;
         // The UPDATE also takes the tier's row lock that policy and customer writes take.
-        let done = sqlx::query("UPDATE tiers SET sla = $2, updated_at = $3 WHERE id = $1")
+        let done = db::query("UPDATE tiers SET sla = $2, updated_at = $3 WHERE id = $1")
             .bind(tier)
             .bind(serde_json::to_string(sla).unwrap_or_default())
             .bind(millis(now))
@@ -88,7 +87,7 @@ impl Store {
     /// Triggered, unacknowledged incidents.
     #[tracing::instrument(name = "store open unacknowledged", skip_all)]
     pub async fn open_unacknowledged(&self) -> Result<Vec<OpenIncident>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT i.id, i.ticket_id, t.external_ref, i.tier_id, i.created_at, i.sla_warnings, \
              i.internal_breached_at, i.external_breached_at, i.ack_due_at, i.respond_due_at, i.summary \
              FROM incidents i JOIN tickets t ON t.id = i.ticket_id \
@@ -131,7 +130,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
-        let claimed = sqlx::query(
+        let claimed = db::query(
             "UPDATE incidents SET sla_warnings = $2, updated_at = $3 \
              WHERE id = $1 AND sla_warnings = $4 AND state = 'triggered'",
         )
@@ -146,7 +145,7 @@ impl Store {
             return Ok(0);
         }
         let managers: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM users WHERE role = 'support_manager' ORDER BY id")
+            db::query_scalar("SELECT id FROM users WHERE role = 'support_manager' ORDER BY id")
                 .fetch_all(&mut *tx)
                 .await?;
         let title = format!(
@@ -196,7 +195,7 @@ impl Store {
         } else {
             "internal_breached_at"
         };
-        let claimed = sqlx::query(&format!(
+        let claimed = db::query(&format!(
             "UPDATE incidents SET {column} = $2, updated_at = $2 WHERE id = $1 AND {column} IS NULL"
         ))
         .bind(&incident.id)
@@ -231,7 +230,7 @@ impl Store {
         customer: Option<&str>,
         tier: Option<&str>,
     ) -> Result<Vec<ReportRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT i.id, i.customer_id, c.name AS customer_name, i.tier_id, t.external_ref, \
              i.created_at, i.first_accepted_at, i.acknowledged_at, i.acknowledged_by, \
              u.name AS ack_name, i.resolved_at, \
@@ -239,7 +238,7 @@ impl Store {
              FROM incidents i JOIN customers c ON c.id = i.customer_id \
              JOIN tickets t ON t.id = i.ticket_id LEFT JOIN users u ON u.id = i.acknowledged_by \
              WHERE i.created_at >= $1 AND i.created_at < $2 \
-             AND ($3 IS NULL OR i.customer_id = $3) AND ($4 IS NULL OR i.tier_id = $4) \
+             AND (i.customer_id = $3 OR $3 IS NULL) AND (i.tier_id = $4 OR $4 IS NULL) \
              ORDER BY i.created_at, i.id",
         )
         .bind(millis(from))
@@ -250,11 +249,11 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         // The skip reasons of all those incidents in one more query, not one per incident.
-        let skip_rows = sqlx::query(
+        let skip_rows = db::query(
             "SELECT e.incident_id, e.detail FROM incident_events e \
              JOIN incidents i ON i.id = e.incident_id \
              WHERE e.kind = $5 AND i.created_at >= $1 AND i.created_at < $2 \
-             AND ($3 IS NULL OR i.customer_id = $3) AND ($4 IS NULL OR i.tier_id = $4) \
+             AND (i.customer_id = $3 OR $3 IS NULL) AND (i.tier_id = $4 OR $4 IS NULL) \
              ORDER BY e.at, e.id",
         )
         .bind(millis(from))
@@ -272,11 +271,11 @@ impl Store {
                 .push(r.try_get("detail")?);
         }
         // And the waits on the customer of their tickets, in one more.
-        let pause_rows = sqlx::query(
+        let pause_rows = db::query(
             "SELECT i.id AS incident_id, p.paused_at, p.paused_by, p.resumed_at, p.resumed_by, \
              p.resumed_because FROM ticket_pauses p JOIN incidents i ON i.ticket_id = p.ticket_id \
              WHERE i.created_at >= $1 AND i.created_at < $2 \
-             AND ($3 IS NULL OR i.customer_id = $3) AND ($4 IS NULL OR i.tier_id = $4) \
+             AND (i.customer_id = $3 OR $3 IS NULL) AND (i.tier_id = $4 OR $4 IS NULL) \
              ORDER BY p.paused_at, p.id",
         )
         .bind(millis(from))
@@ -323,7 +322,7 @@ impl Store {
 
     /// Every tier's SLA, in one query (reports need the SLA of each tier they show).
     pub async fn tier_slas(&self) -> Result<HashMap<String, TierSla>, StoreError> {
-        let rows = sqlx::query("SELECT id, sla FROM tiers")
+        let rows = db::query("SELECT id, sla FROM tiers")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -362,7 +361,7 @@ impl std::fmt::Display for PolicyMisfit {
 /// a time (`BEGIN IMMEDIATE`).
 pub(crate) async fn lock_tier(tx: &mut Tx, backend: Backend, tier: &str) -> Result<(), StoreError> {
     if backend == Backend::Postgres {
-        sqlx::query("SELECT id FROM tiers WHERE id = $1 FOR UPDATE")
+        db::query("SELECT id FROM tiers WHERE id = $1 FOR UPDATE")
             .bind(tier)
             .fetch_optional(&mut **tx)
             .await?;
@@ -388,19 +387,18 @@ pub(crate) async fn first_misfit_tx(
 /// The misfits of one tier or of all, in two queries: tiers with their SLA, then every
 /// stored policy with the tier it pages for (its own, or its customer's).
 pub(crate) async fn misfits(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut db::Conn,
     only: Option<&str>,
 ) -> Result<Vec<PolicyMisfit>, StoreError> {
-    let tiers = sqlx::query(
-        "SELECT id, sla FROM tiers WHERE ($1 IS NULL OR id = $1) ORDER BY rank DESC, id",
-    )
-    .bind(only)
-    .fetch_all(&mut *conn)
-    .await?;
-    let policies = sqlx::query(
+    let tiers =
+        db::query("SELECT id, sla FROM tiers WHERE (id = $1 OR $1 IS NULL) ORDER BY rank DESC, id")
+            .bind(only)
+            .fetch_all(&mut *conn)
+            .await?;
+    let policies = db::query(
         "SELECT p.id, p.name, p.definition, p.tier_id, p.customer_id, c.tier_id AS customer_tier \
          FROM escalation_policies p LEFT JOIN customers c ON c.id = p.customer_id \
-         WHERE ($1 IS NULL OR p.tier_id = $1 OR c.tier_id = $1) ORDER BY p.name, p.id",
+         WHERE (p.tier_id = $1 OR c.tier_id = $1 OR $1 IS NULL) ORDER BY p.name, p.id",
     )
     .bind(only)
     .fetch_all(&mut *conn)

@@ -8,9 +8,8 @@
 //! SQLite's write turn on every request.
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::Row;
 
-use super::{audit, from_millis, millis, Store, StoreError};
+use super::{audit, db, from_millis, millis, Store, StoreError};
 use crate::domain::identity::UserRole;
 
 /// How stale `last_seen_at` may get before a request writes it again. The idle timeout is
@@ -69,7 +68,7 @@ pub enum InviteRefusal {
     EmailTaken,
 }
 
-fn role_of(r: &sqlx::any::AnyRow) -> Result<UserRole, sqlx::Error> {
+fn role_of(r: &db::Row) -> Result<UserRole, sqlx::Error> {
     let role: String = r.try_get("role")?;
     UserRole::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("users.role {role:?}").into()))
 }
@@ -88,7 +87,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Result<String, InviteRefusal>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let Some(user) = sqlx::query("SELECT role, email FROM users WHERE id = $1")
+        let Some(user) = db::query("SELECT role, email FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&mut *tx)
             .await?
@@ -106,14 +105,14 @@ impl Store {
             return Ok(Err(InviteRefusal::NoEmail));
         };
         let taken: Option<String> =
-            sqlx::query_scalar("SELECT user_id FROM staff_accounts WHERE email = $1")
+            db::query_scalar("SELECT user_id FROM staff_accounts WHERE email = $1")
                 .bind(&email)
                 .fetch_optional(&mut *tx)
                 .await?;
         if taken.is_some_and(|other| other != user_id) {
             return Ok(Err(InviteRefusal::EmailTaken));
         }
-        sqlx::query(
+        db::query(
             "INSERT INTO staff_accounts (user_id, email, admin, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id) DO UPDATE \
              SET email = excluded.email, admin = excluded.admin, updated_at = excluded.updated_at",
@@ -124,7 +123,7 @@ impl Store {
         .bind(millis(now))
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        db::query(
             "INSERT INTO staff_invites (token_hash, user_id, created_at, expires_at) \
              VALUES ($1, $2, $3, $4)",
         )
@@ -154,7 +153,7 @@ impl Store {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<StaffAccount>, StoreError> {
-        let user_id: Option<String> = sqlx::query_scalar(
+        let user_id: Option<String> = db::query_scalar(
             "SELECT user_id FROM staff_invites WHERE token_hash = $1 AND used_at IS NULL \
              AND expires_at > $2",
         )
@@ -179,7 +178,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let user_id: Option<String> = sqlx::query_scalar(
+        let user_id: Option<String> = db::query_scalar(
             "UPDATE staff_invites SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
              AND expires_at > $2 RETURNING user_id",
         )
@@ -190,7 +189,7 @@ impl Store {
         let Some(user_id) = user_id else {
             return Ok(None);
         };
-        sqlx::query(
+        db::query(
             "UPDATE staff_accounts SET password_hash = $2, updated_at = $3 WHERE user_id = $1",
         )
         .bind(&user_id)
@@ -198,7 +197,7 @@ impl Store {
         .bind(millis(now))
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        db::query(
             "UPDATE staff_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
         )
         .bind(&user_id)
@@ -234,7 +233,7 @@ impl Store {
         column: &'static str,
         value: &str,
     ) -> Result<Option<StaffAccount>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = db::query(&format!(
             "SELECT a.user_id, u.name, a.email, u.role, a.admin, a.password_hash \
              FROM staff_accounts a JOIN users u ON u.id = a.user_id WHERE {column} = $1"
         ))
@@ -263,7 +262,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        db::query(
             "INSERT INTO staff_sessions (token_hash, user_id, csrf_token, created_at, \
              last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5)",
         )
@@ -297,7 +296,7 @@ impl Store {
         idle: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT s.user_id, u.name, a.email, u.role, a.admin, s.csrf_token, s.last_seen_at \
              FROM staff_sessions s JOIN staff_accounts a ON a.user_id = s.user_id \
              JOIN users u ON u.id = s.user_id \
@@ -328,7 +327,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write_one(
-            sqlx::query("UPDATE staff_sessions SET last_seen_at = $2 WHERE token_hash = $1")
+            db::query("UPDATE staff_sessions SET last_seen_at = $2 WHERE token_hash = $1")
                 .bind(token_hash)
                 .bind(millis(now)),
         )
@@ -344,7 +343,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write_one(
-            sqlx::query(
+            db::query(
                 "UPDATE staff_sessions SET revoked_at = $2 \
                  WHERE token_hash = $1 AND revoked_at IS NULL",
             )
@@ -367,14 +366,14 @@ impl Store {
     ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.begin_write().await?;
         let exists: Option<String> =
-            sqlx::query_scalar("SELECT user_id FROM staff_accounts WHERE user_id = $1")
+            db::query_scalar("SELECT user_id FROM staff_accounts WHERE user_id = $1")
                 .bind(user_id)
                 .fetch_optional(&mut *tx)
                 .await?;
         if exists.is_none() {
             return Ok(None);
         }
-        let done = sqlx::query(
+        let done = db::query(
             "UPDATE staff_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL \
              AND expires_at > $2 AND last_seen_at > $3",
         )
@@ -403,7 +402,7 @@ impl Store {
         idle: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<StaffListing>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT a.user_id, u.name, a.email, u.role, a.admin, \
              CAST(CASE WHEN a.password_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS password_set, \
              (SELECT COUNT(*) FROM staff_sessions s WHERE s.user_id = a.user_id \

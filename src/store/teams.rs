@@ -20,10 +20,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 
 use super::reachability::{away_now, reachable};
-use super::{millis, Store, StoreError, Tx};
+use super::{db, millis, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position};
 use crate::domain::skip::{Skip, SkipReason, SkipTarget};
 use crate::domain::team::{turn_order, Pointer};
@@ -59,15 +58,15 @@ pub enum TeamDeleted {
 /// choosing: give up, roll back, and let the escalator's next round try again.
 const MAX_PICK_ATTEMPTS: usize = 10;
 
-async fn load_team(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Team>, StoreError> {
-    let Some(row) = sqlx::query("SELECT id, name, last_user_id FROM teams WHERE id = $1")
+async fn load_team(conn: &mut db::Conn, id: &str) -> Result<Option<Team>, StoreError> {
+    let Some(row) = db::query("SELECT id, name, last_user_id FROM teams WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
     else {
         return Ok(None);
     };
-    let members = sqlx::query(
+    let members = db::query(
         "SELECT m.user_id, u.name FROM team_members m JOIN users u ON u.id = m.user_id \
          WHERE m.team_id = $1 ORDER BY m.position",
     )
@@ -96,12 +95,12 @@ pub(crate) async fn write_members(
     team_id: &str,
     members: &[String],
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM team_members WHERE team_id = $1")
+    db::query("DELETE FROM team_members WHERE team_id = $1")
         .bind(team_id)
         .execute(&mut **tx)
         .await?;
     for (position, user_id) in members.iter().enumerate() {
-        sqlx::query("INSERT INTO team_members (team_id, position, user_id) VALUES ($1, $2, $3)")
+        db::query("INSERT INTO team_members (team_id, position, user_id) VALUES ($1, $2, $3)")
             .bind(team_id)
             .bind(position as i64)
             .bind(user_id)
@@ -122,7 +121,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Team, StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO teams (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
+        db::query("INSERT INTO teams (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
             .bind(id)
             .bind(name)
             .bind(millis(now))
@@ -144,7 +143,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<Team>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query("UPDATE teams SET name = $2, updated_at = $3 WHERE id = $1")
+        let updated = db::query("UPDATE teams SET name = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(name)
             .bind(millis(now))
@@ -172,8 +171,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Team>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM teams WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        let ids: Vec<String> = db::query_scalar(
+            "SELECT id FROM teams WHERE (id > $1 OR $1 IS NULL) ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -190,14 +189,14 @@ impl Store {
     #[tracing::instrument(name = "store delete team", skip_all)]
     pub async fn delete_team(&self, id: &str) -> Result<TeamDeleted, StoreError> {
         let mut tx = self.begin_write().await?;
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM teams WHERE id = $1")
+        let exists: Option<String> = db::query_scalar("SELECT id FROM teams WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_none() {
             return Ok(TeamDeleted::NotFound);
         }
-        for row in sqlx::query("SELECT name, definition FROM escalation_policies ORDER BY name")
+        for row in db::query("SELECT name, definition FROM escalation_policies ORDER BY name")
             .fetch_all(&mut *tx)
             .await?
         {
@@ -209,11 +208,11 @@ impl Store {
                 return Ok(TeamDeleted::InUse(row.try_get("name")?));
             }
         }
-        sqlx::query("DELETE FROM team_members WHERE team_id = $1")
+        db::query("DELETE FROM team_members WHERE team_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM teams WHERE id = $1")
+        db::query("DELETE FROM teams WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -223,7 +222,7 @@ impl Store {
 
     /// Whether a team with this id exists (policies may only name existing teams).
     pub async fn team_exists(&self, id: &str) -> Result<bool, StoreError> {
-        let found: Option<String> = sqlx::query_scalar("SELECT id FROM teams WHERE id = $1")
+        let found: Option<String> = db::query_scalar("SELECT id FROM teams WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -244,7 +243,7 @@ pub(crate) async fn pick_member(
     now: DateTime<Utc>,
     skipped: &mut Vec<Skip>,
 ) -> Result<Option<String>, StoreError> {
-    let recorded: Option<String> = sqlx::query_scalar(
+    let recorded: Option<String> = db::query_scalar(
         "SELECT user_id FROM round_robin_picks WHERE incident_id = $1 AND escalation_pass = $2 \
          AND escalation_step = $3 AND team_id = $4",
     )
@@ -259,7 +258,7 @@ pub(crate) async fn pick_member(
     }
     for _ in 0..MAX_PICK_ATTEMPTS {
         let Some(row) =
-            sqlx::query("SELECT last_user_id, last_position, picks FROM teams WHERE id = $1")
+            db::query("SELECT last_user_id, last_position, picks FROM teams WHERE id = $1")
                 .bind(team_id)
                 .fetch_optional(&mut **tx)
                 .await?
@@ -280,7 +279,7 @@ pub(crate) async fn pick_member(
             }),
             _ => None,
         };
-        let members: Vec<String> = sqlx::query_scalar(
+        let members: Vec<String> = db::query_scalar(
             "SELECT user_id FROM team_members WHERE team_id = $1 ORDER BY position",
         )
         .bind(team_id)
@@ -311,7 +310,7 @@ pub(crate) async fn pick_member(
             return Ok(None);
         };
         // Compare-and-set: only if nobody moved the pointer since it was read.
-        let moved = sqlx::query(
+        let moved = db::query(
             "UPDATE teams SET last_user_id = $2, last_position = $3, picks = picks + 1 \
              WHERE id = $1 AND picks = $4",
         )
@@ -327,7 +326,7 @@ pub(crate) async fn pick_member(
         }
         // A second record for this position fails the unique key and rolls this whole
         // transaction back, pointer move included.
-        sqlx::query(
+        db::query(
             "INSERT INTO round_robin_picks (incident_id, escalation_pass, escalation_step, \
              team_id, user_id, picked_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -349,7 +348,7 @@ pub(crate) async fn pick_member(
 
 /// Forgets an incident's round-robin picks: a restarted escalation picks afresh.
 pub(crate) async fn forget_picks(tx: &mut Tx, incident_id: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM round_robin_picks WHERE incident_id = $1")
+    db::query("DELETE FROM round_robin_picks WHERE incident_id = $1")
         .bind(incident_id)
         .execute(&mut **tx)
         .await?;

@@ -5,11 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
 
 use super::timeline::{event, On};
 use super::waiting::{open_incident_of, resume_tx, ResumedBecause};
-use super::{audit, decode_error, from_millis, millis, new_id, Store, StoreError, Tx};
+use super::{audit, db, decode_error, from_millis, millis, new_id, Store, StoreError, Tx};
 use crate::domain::priority::Priority;
 use crate::domain::timeline::TimelineKind;
 
@@ -41,7 +40,7 @@ const COLUMNS: &str = "SELECT id, customer_id, external_ref, subject, priority, 
      created_at, updated_at, (SELECT p.paused_at FROM ticket_pauses p \
      WHERE p.ticket_id = tickets.id AND p.resumed_at IS NULL) AS waiting_since FROM tickets";
 
-fn ticket_row(r: &sqlx::any::AnyRow) -> Result<Ticket, sqlx::Error> {
+fn ticket_row(r: &db::Row) -> Result<Ticket, sqlx::Error> {
     let priority: String = r.try_get("priority")?;
     Ok(Ticket {
         id: r.try_get("id")?,
@@ -62,7 +61,7 @@ fn ticket_row(r: &sqlx::any::AnyRow) -> Result<Ticket, sqlx::Error> {
 
 /// The ticket with this id, inside a transaction.
 pub(crate) async fn ticket_by_id(tx: &mut Tx, id: &str) -> Result<Option<Ticket>, StoreError> {
-    let row = sqlx::query(&format!("{COLUMNS} WHERE id = $1"))
+    let row = db::query(&format!("{COLUMNS} WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
@@ -79,7 +78,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(Ticket, bool), StoreError> {
         let mut tx = self.begin_write().await?;
-        let existing = sqlx::query(&format!(
+        let existing = db::query(&format!(
             "{COLUMNS} WHERE customer_id = $1 AND external_ref = $2"
         ))
         .bind(t.customer_id)
@@ -92,7 +91,7 @@ impl Store {
         let created = existing.is_none();
         let id = match &existing {
             Some(e) => {
-                sqlx::query(
+                db::query(
                     "UPDATE tickets SET subject = $2, priority = $3, status = $4, updated_at = $5 \
                      WHERE id = $1",
                 )
@@ -127,7 +126,7 @@ impl Store {
             }
             None => {
                 let id = new_id();
-                sqlx::query(
+                db::query(
                     "INSERT INTO tickets (id, customer_id, external_ref, subject, priority, status, \
                      source, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'helpdesk', $7, $7)",
                 )
@@ -151,7 +150,7 @@ impl Store {
     }
 
     pub async fn ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
-        let row = sqlx::query(&format!("{COLUMNS} WHERE id = $1"))
+        let row = db::query(&format!("{COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -159,8 +158,8 @@ impl Store {
     }
 
     pub async fn list_tickets(&self, customer_id: Option<&str>) -> Result<Vec<Ticket>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{COLUMNS} WHERE ($1 IS NULL OR customer_id = $1) ORDER BY updated_at DESC, id"
+        let rows = db::query(&format!(
+            "{COLUMNS} WHERE (customer_id = $1 OR $1 IS NULL) ORDER BY updated_at DESC, id"
         ))
         .bind(customer_id)
         .fetch_all(&self.pool)
@@ -208,7 +207,7 @@ impl Store {
         if matches!(ticket.status.as_str(), "resolved" | "closed") {
             return Ok(ClockChange::TicketClosed(ticket.status));
         }
-        let inserted = sqlx::query(
+        let inserted = db::query(
             "INSERT INTO ticket_pauses (id, ticket_id, incident_id, paused_at, paused_by, reason) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )

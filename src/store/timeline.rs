@@ -6,9 +6,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use sqlx::Row;
 
-use super::{millis, new_id, PendingEvent, Tx};
+use super::{db, millis, new_id, PendingEvent, Tx};
 use crate::domain::timeline::{TimelineKind, WebhookEvent};
 
 /// What a timeline event is about.
@@ -64,10 +63,9 @@ pub(crate) async fn enqueue(
     detail: &serde_json::Value,
 ) -> Result<(), sqlx::Error> {
     if tx.webhook_endpoints.is_none() {
-        let rows =
-            sqlx::query("SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL")
-                .fetch_all(&mut **tx)
-                .await?;
+        let rows = db::query("SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL")
+            .fetch_all(&mut **tx)
+            .await?;
         tx.webhook_endpoints = Some(
             rows.iter()
                 .filter_map(|r| Some((r.try_get("id").ok()?, r.try_get("events").ok()?)))
@@ -84,11 +82,10 @@ pub(crate) async fn enqueue(
     if targets.is_empty() {
         return Ok(());
     }
-    let ticket =
-        sqlx::query("SELECT external_ref, customer_id, priority FROM tickets WHERE id = $1")
-            .bind(on.ticket)
-            .fetch_one(&mut **tx)
-            .await?;
+    let ticket = db::query("SELECT external_ref, customer_id, priority FROM tickets WHERE id = $1")
+        .bind(on.ticket)
+        .fetch_one(&mut **tx)
+        .await?;
     let payload = json!({
         "id": event_id,
         "type": event_type.as_str(),
@@ -104,7 +101,7 @@ pub(crate) async fn enqueue(
     })
     .to_string();
     for endpoint in targets {
-        sqlx::query(
+        db::query(
             "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, state, \
              due_at, give_up_at, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6, $6)",

@@ -16,10 +16,9 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::Row;
 
 use super::timeline::{event, On};
-use super::{audit, from_millis, millis, Tx};
+use super::{audit, db, from_millis, millis, Tx};
 use crate::domain::timeline::TimelineKind;
 
 /// Why an open pause ended.
@@ -45,7 +44,7 @@ impl ResumedBecause {
 
 use crate::domain::sla_report::PauseRecord;
 
-pub(crate) fn pause_record(r: &sqlx::any::AnyRow) -> Result<PauseRecord, sqlx::Error> {
+pub(crate) fn pause_record(r: &db::Row) -> Result<PauseRecord, sqlx::Error> {
     Ok(PauseRecord {
         paused_at: from_millis(r.try_get("paused_at")?),
         paused_by: r.try_get("paused_by")?,
@@ -60,7 +59,7 @@ pub(super) async fn open_incident_of(
     tx: &mut Tx,
     ticket_id: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    db::query_scalar(
         "SELECT id FROM incidents WHERE ticket_id = $1 AND state <> 'resolved' \
          ORDER BY created_at DESC, id DESC LIMIT 1",
     )
@@ -79,7 +78,7 @@ pub(crate) async fn resume_tx(
     because: ResumedBecause,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let paused_at: Option<i64> = sqlx::query_scalar(
+    let paused_at: Option<i64> = db::query_scalar(
         "SELECT paused_at FROM ticket_pauses WHERE ticket_id = $1 AND resumed_at IS NULL",
     )
     .bind(ticket_id)
@@ -88,7 +87,7 @@ pub(crate) async fn resume_tx(
     let Some(paused_at) = paused_at else {
         return Ok(false);
     };
-    let ended = sqlx::query(
+    let ended = db::query(
         "UPDATE ticket_pauses SET resumed_at = $2, resumed_by = $3, resumed_because = $4 \
          WHERE ticket_id = $1 AND resumed_at IS NULL",
     )

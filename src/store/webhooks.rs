@@ -9,10 +9,9 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
 
 use super::timeline::GIVE_UP_AFTER;
-use super::{from_millis, millis, new_id, Backend, Store, StoreError};
+use super::{db, from_millis, millis, new_id, Backend, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Endpoint {
@@ -103,7 +102,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Endpoint, StoreError> {
         let id = new_id();
-        let insert = sqlx::query(
+        let insert = db::query(
             "INSERT INTO webhook_endpoints (id, url, sealed_secret, events, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -128,9 +127,9 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Endpoint>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT id, url, events, created_at, disabled_at FROM webhook_endpoints \
-             WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
+             WHERE (id > $1 OR $1 IS NULL) ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -158,7 +157,7 @@ impl Store {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let update = sqlx::query(
+        let update = db::query(
             "UPDATE webhook_endpoints SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1",
         )
         .bind(id)
@@ -197,7 +196,7 @@ impl Store {
              SELECT id FROM webhook_deliveries WHERE state = 'pending' AND due_at <= $3 \
              AND (lease_until IS NULL OR lease_until <= $3){skipped} ORDER BY due_at LIMIT $4{lock})"
         );
-        let mut claim = sqlx::query(&sql)
+        let mut claim = db::query(&sql)
             .bind(&token)
             .bind(millis(until))
             .bind(millis(now))
@@ -206,7 +205,7 @@ impl Store {
             claim = claim.bind(endpoint);
         }
         claim.execute(&mut *tx).await?;
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT w.id, w.endpoint_id, e.url, e.sealed_secret, w.event_id, w.event_type, w.payload, \
              w.attempts, w.give_up_at \
              FROM webhook_deliveries w JOIN webhook_endpoints e ON e.id = w.endpoint_id \
@@ -245,7 +244,7 @@ impl Store {
         lease: Duration,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let until = from_millis(millis(now + lease));
-        let update = sqlx::query(
+        let update = db::query(
             "UPDATE webhook_deliveries SET lease_until = $3, updated_at = $4 \
              WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
         )
@@ -282,7 +281,7 @@ impl Store {
                 ("failed", None, *status, Some(error.as_str()))
             }
         };
-        let update = sqlx::query(
+        let update = db::query(
             "UPDATE webhook_deliveries SET state = $3, due_at = COALESCE($4, due_at), \
              last_status = $5, last_error = $6, \
              sent_at = CASE WHEN $3 = 'sent' THEN $7 ELSE sent_at END, \
@@ -307,7 +306,7 @@ impl Store {
         &self,
         limit: i64,
     ) -> Result<Vec<DeliveryListing>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT w.id, w.endpoint_id, e.url, w.event_type, w.state, w.attempts, w.last_status, \
              w.last_error, w.created_at, w.sent_at, w.due_at \
              FROM webhook_deliveries w JOIN webhook_endpoints e ON e.id = w.endpoint_id \
@@ -349,7 +348,7 @@ impl Store {
     ) -> Result<TestWebhook, StoreError> {
         let mut tx = self.begin_write().await?;
         let disabled: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT disabled_at FROM webhook_endpoints WHERE id = $1")
+            db::query_scalar("SELECT disabled_at FROM webhook_endpoints WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -366,7 +365,7 @@ impl Store {
             "data": { "message": "A test event sent from the panic-gateway console." },
         })
         .to_string();
-        sqlx::query(
+        db::query(
             "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, state, \
              due_at, give_up_at, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6, $6)",
@@ -396,7 +395,7 @@ impl Store {
 
     /// Every endpoint's stored secret, for sealing them under the current key at start.
     pub async fn webhook_secrets(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT id, sealed_secret FROM webhook_endpoints ORDER BY id")
+        let rows = db::query("SELECT id, sealed_secret FROM webhook_endpoints ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -414,7 +413,7 @@ impl Store {
         old: &str,
         new: &str,
     ) -> Result<bool, StoreError> {
-        let update = sqlx::query(
+        let update = db::query(
             "UPDATE webhook_endpoints SET sealed_secret = $3 WHERE id = $1 AND sealed_secret = $2",
         )
         .bind(id)

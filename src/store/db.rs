@@ -1,0 +1,815 @@
+//! The store's one way to run a statement, on either backend, through sqlx's own SQLite and
+//! PostgreSQL drivers.
+//!
+//! Statements are written once, in the dialect both databases share (`$n` placeholders), and
+//! bound with plain values: instants as unix milliseconds, ids and JSON as text. What a value
+//! becomes in the database is the column's business, not the statement's:
+//!
+//! - On SQLite the values are stored as they are (`INTEGER`, `TEXT`).
+//! - On PostgreSQL each statement is prepared with its parameter types left open, so the
+//!   server infers them from where they are used (a `timestamptz` column, a `uuid` key, a
+//!   `jsonb` document), and each value is encoded as the type the server asked for:
+//!   milliseconds as `timestamptz`, text as `uuid` or `jsonb`. Reading works the same way
+//!   back: a `timestamptz` column reads as milliseconds, a `uuid` or `jsonb` one as text.
+//!   Preparing is cached per connection, so this costs a round trip only the first time a
+//!   connection sees a statement.
+//!
+//! sqlx's `Any` driver, which this replaces, cannot carry `timestamptz`, `uuid` or `jsonb` at
+//! all, and typing every bind by hand (about 700 of them) would put the schema's column types
+//! into every call site. Text that is not a UUID, bound where PostgreSQL expects one, names
+//! nothing: it becomes the nil UUID, which no id is (ids are UUIDv7), so a lookup by a
+//! malformed id finds nothing, as it does on SQLite.
+
+use std::str::FromStr;
+
+use sqlx::error::BoxDynError;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{
+    PgArgumentBuffer, PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow,
+    PgTypeInfo, PgValueRef, Postgres,
+};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions,
+    SqliteRow,
+};
+use sqlx::{
+    Arguments, ColumnIndex, Decode, Encode, Executor, Sqlite, Statement, Transaction, TypeInfo,
+    ValueRef,
+};
+
+use super::Backend;
+
+/// Milliseconds from the Unix epoch to PostgreSQL's (2000-01-01T00:00:00Z).
+const PG_EPOCH_MS: i64 = 946_684_800_000;
+
+/// A pool of connections to one of the two databases.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// How a pool is opened.
+pub(crate) struct PoolSettings<'a> {
+    pub url: &'a str,
+    pub max_connections: u32,
+    pub acquire_timeout: std::time::Duration,
+    /// Connect on first use instead of now.
+    pub lazy: bool,
+}
+
+impl Pool {
+    /// Opens a pool on `settings.url`. SQLite connections are in WAL mode with full
+    /// synchronous commits: an answered alert must survive a power cut, not just a crash.
+    pub(crate) async fn open(settings: PoolSettings<'_>) -> Result<Self, sqlx::Error> {
+        let backend = Backend::from_url(settings.url).ok_or_else(|| {
+            sqlx::Error::Configuration("database.url must be a sqlite: or postgres: URL".into())
+        })?;
+        Ok(match backend {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(settings.url)?;
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    });
+                Pool::Sqlite(if settings.lazy {
+                    pool.connect_lazy_with(options)
+                } else {
+                    pool.connect_with(options).await?
+                })
+            }
+            Backend::Postgres => {
+                let options = PgConnectOptions::from_str(settings.url)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(settings.acquire_timeout);
+                Pool::Postgres(if settings.lazy {
+                    pool.connect_lazy_with(options)
+                } else {
+                    pool.connect_with(options).await?
+                })
+            }
+        })
+    }
+
+    /// A pool of one connection, opened now: devkit and bench helpers.
+    #[cfg_attr(not(feature = "devkit"), allow(dead_code))]
+    pub(crate) async fn single(url: &str) -> Result<Self, sqlx::Error> {
+        Self::open(PoolSettings {
+            url,
+            max_connections: 1,
+            acquire_timeout: std::time::Duration::from_secs(30),
+            lazy: false,
+        })
+        .await
+    }
+
+    pub(crate) async fn acquire(&self) -> Result<Acquired, sqlx::Error> {
+        Ok(Acquired(match self {
+            Pool::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
+            Pool::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
+        }))
+    }
+
+    /// Starts a transaction; on SQLite with `BEGIN IMMEDIATE`, which takes the write lock up
+    /// front.
+    pub(crate) async fn begin_write(&self) -> Result<Conn, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(pool) => Conn::SqliteTx(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(pool) => Conn::PostgresTx(pool.begin().await?),
+        })
+    }
+
+    pub(crate) async fn close(&self) {
+        match self {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// A connection taken from a pool, by itself or inside a transaction (rolled back if dropped
+/// uncommitted).
+#[derive(Debug)]
+pub(crate) enum Conn {
+    Sqlite(PoolConnection<Sqlite>),
+    SqliteTx(Transaction<'static, Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+    PostgresTx(Transaction<'static, Postgres>),
+}
+
+/// A connection taken from a pool by [`Pool::acquire`]; `&mut *acquired` is the [`Conn`].
+pub(crate) struct Acquired(Conn);
+
+impl Acquired {
+    #[cfg_attr(not(feature = "devkit"), allow(dead_code))]
+    pub(crate) fn into_inner(self) -> Conn {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Acquired {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Acquired {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.0
+    }
+}
+
+/// The driver's own connection under a [`Conn`].
+enum Raw<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+impl Conn {
+    fn raw(&mut self) -> Raw<'_> {
+        match self {
+            Conn::Sqlite(c) => Raw::Sqlite(c),
+            Conn::SqliteTx(c) => Raw::Sqlite(c),
+            Conn::Postgres(c) => Raw::Postgres(c),
+            Conn::PostgresTx(c) => Raw::Postgres(c),
+        }
+    }
+
+    /// Commits the transaction this connection is in (nothing to do outside one).
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Conn::SqliteTx(tx) => tx.commit().await,
+            Conn::PostgresTx(tx) => tx.commit().await,
+            Conn::Sqlite(_) | Conn::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// Closes the connection (rolling back a transaction it is in).
+    #[cfg_attr(not(feature = "devkit"), allow(dead_code))]
+    pub(crate) async fn close(self) -> Result<(), sqlx::Error> {
+        match self {
+            Conn::Sqlite(c) => c.close().await,
+            Conn::Postgres(c) => c.close().await,
+            Conn::SqliteTx(tx) => tx.rollback().await,
+            Conn::PostgresTx(tx) => tx.rollback().await,
+        }
+    }
+
+    /// Runs `sql`, one or more statements without parameters, unprepared (`SAVEPOINT`s and
+    /// the like).
+    pub(crate) async fn execute_unprepared(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        match self.raw() {
+            Raw::Sqlite(c) => c.execute(sqlx::raw_sql(sql)).await.map(drop),
+            Raw::Postgres(c) => c.execute(sqlx::raw_sql(sql)).await.map(drop),
+        }
+    }
+}
+
+/// A value bound to a statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Arg {
+    /// What kind of value this is (never the value: it may be a secret).
+    fn kind(&self) -> &'static str {
+        match self {
+            Arg::Null => "NULL",
+            Arg::Int(_) => "an integer",
+            Arg::Float(_) => "a float",
+            Arg::Bool(_) => "a boolean",
+            Arg::Text(_) => "text",
+            Arg::Bytes(_) => "bytes",
+        }
+    }
+}
+
+/// What can be bound to a statement.
+pub(crate) trait Bind {
+    fn into_arg(self) -> Arg;
+}
+
+macro_rules! bind_as {
+    ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {$(
+        impl Bind for $t {
+            fn into_arg(self) -> Arg {
+                let $v = self;
+                $e
+            }
+        }
+    )*};
+}
+
+bind_as! {
+    i64 => |v| Arg::Int(v),
+    i32 => |v| Arg::Int(i64::from(v)),
+    u32 => |v| Arg::Int(i64::from(v)),
+    i16 => |v| Arg::Int(i64::from(v)),
+    f64 => |v| Arg::Float(v),
+    bool => |v| Arg::Bool(v),
+    String => |v| Arg::Text(v),
+    &str => |v| Arg::Text(v.to_owned()),
+    &String => |v| Arg::Text(v.clone()),
+    Vec<u8> => |v| Arg::Bytes(v),
+    &[u8] => |v| Arg::Bytes(v.to_vec()),
+    &i64 => |v| Arg::Int(*v),
+    &Option<String> => |v| v.clone().into_arg(),
+    &Option<i64> => |v| (*v).into_arg(),
+}
+
+impl<T: Bind> Bind for Option<T> {
+    fn into_arg(self) -> Arg {
+        self.map_or(Arg::Null, Bind::into_arg)
+    }
+}
+
+/// A statement and the values bound to it so far.
+#[must_use = "a query does nothing until it is executed"]
+pub(crate) struct Query<'q> {
+    sql: &'q str,
+    args: Vec<Arg>,
+}
+
+/// A statement.
+pub(crate) fn query(sql: &str) -> Query<'_> {
+    Query {
+        sql,
+        args: Vec::new(),
+    }
+}
+
+/// A statement whose rows are one value each.
+pub(crate) fn query_scalar<T: Get>(sql: &str) -> QueryScalar<'_, T> {
+    QueryScalar {
+        query: query(sql),
+        _to: std::marker::PhantomData,
+    }
+}
+
+/// A statement whose rows are read as tuples.
+#[cfg(feature = "devkit")]
+pub(crate) fn query_as<T: FromRow>(sql: &str) -> QueryAs<'_, T> {
+    QueryAs {
+        query: query(sql),
+        _to: std::marker::PhantomData,
+    }
+}
+
+/// Where a statement runs: a connection, or any connection of a pool.
+pub(crate) enum Target<'e> {
+    Pool(&'e Pool),
+    Conn(&'e mut Conn),
+}
+
+impl<'e> From<&'e Pool> for Target<'e> {
+    fn from(pool: &'e Pool) -> Self {
+        Target::Pool(pool)
+    }
+}
+
+impl<'e> From<&'e mut Conn> for Target<'e> {
+    fn from(conn: &'e mut Conn) -> Self {
+        Target::Conn(conn)
+    }
+}
+
+/// What a statement that returns no rows did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueryResult {
+    rows_affected: u64,
+}
+
+impl QueryResult {
+    pub(crate) fn rows_affected(&self) -> u64 {
+        self.rows_affected
+    }
+}
+
+/// What to fetch.
+enum Want {
+    Nothing,
+    One,
+    Optional,
+    All,
+}
+
+enum Fetched {
+    Done(u64),
+    Rows(Vec<Row>),
+}
+
+impl<'q> Query<'q> {
+    pub(crate) fn bind(mut self, value: impl Bind) -> Self {
+        self.args.push(value.into_arg());
+        self
+    }
+
+    pub(crate) async fn execute<'e>(
+        self,
+        target: impl Into<Target<'e>>,
+    ) -> Result<QueryResult, sqlx::Error> {
+        match self.run(target.into(), Want::Nothing).await? {
+            Fetched::Done(rows_affected) => Ok(QueryResult { rows_affected }),
+            Fetched::Rows(_) => unreachable!("executing fetches no rows"),
+        }
+    }
+
+    pub(crate) async fn fetch_all<'e>(
+        self,
+        target: impl Into<Target<'e>>,
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        self.rows(target.into(), Want::All).await
+    }
+
+    pub(crate) async fn fetch_optional<'e>(
+        self,
+        target: impl Into<Target<'e>>,
+    ) -> Result<Option<Row>, sqlx::Error> {
+        Ok(self
+            .rows(target.into(), Want::Optional)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    pub(crate) async fn fetch_one<'e>(
+        self,
+        target: impl Into<Target<'e>>,
+    ) -> Result<Row, sqlx::Error> {
+        self.rows(target.into(), Want::One)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+
+    async fn rows(self, target: Target<'_>, want: Want) -> Result<Vec<Row>, sqlx::Error> {
+        match self.run(target, want).await? {
+            Fetched::Rows(rows) => Ok(rows),
+            Fetched::Done(_) => Ok(Vec::new()),
+        }
+    }
+
+    async fn run(self, target: Target<'_>, want: Want) -> Result<Fetched, sqlx::Error> {
+        match target {
+            Target::Conn(conn) => self.run_on(conn.raw(), want).await,
+            Target::Pool(pool) => {
+                let mut conn = pool.acquire().await?;
+                self.run_on(conn.0.raw(), want).await
+            }
+        }
+    }
+
+    async fn run_on(self, conn: Raw<'_>, want: Want) -> Result<Fetched, sqlx::Error> {
+        match conn {
+            Raw::Sqlite(c) => {
+                let mut args = SqliteArguments::default();
+                for arg in &self.args {
+                    match arg {
+                        Arg::Null => args.add(None::<i64>),
+                        Arg::Int(v) => args.add(*v),
+                        Arg::Float(v) => args.add(*v),
+                        Arg::Bool(v) => args.add(*v),
+                        Arg::Text(v) => args.add(v.as_str()),
+                        Arg::Bytes(v) => args.add(v.as_slice()),
+                    }
+                    .map_err(sqlx::Error::Encode)?;
+                }
+                let query = sqlx::query_with(self.sql, args);
+                Ok(match want {
+                    Want::Nothing => Fetched::Done(query.execute(c).await?.rows_affected()),
+                    Want::One => Fetched::Rows(vec![Row::Sqlite(query.fetch_one(c).await?)]),
+                    Want::Optional => Fetched::Rows(
+                        query
+                            .fetch_optional(c)
+                            .await?
+                            .map(Row::Sqlite)
+                            .into_iter()
+                            .collect(),
+                    ),
+                    Want::All => Fetched::Rows(
+                        query
+                            .fetch_all(c)
+                            .await?
+                            .into_iter()
+                            .map(Row::Sqlite)
+                            .collect(),
+                    ),
+                })
+            }
+            Raw::Postgres(c) => {
+                let types: Vec<PgTypeInfo> = match c.prepare(self.sql).await?.parameters() {
+                    Some(sqlx::Either::Left(types)) => types.to_vec(),
+                    _ => Vec::new(),
+                };
+                if types.len() != self.args.len() {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "statement takes {} parameters, {} bound: {}",
+                        types.len(),
+                        self.args.len(),
+                        self.sql
+                    )));
+                }
+                let mut args = PgArguments::default();
+                for (arg, ty) in self.args.iter().zip(types) {
+                    args.add(PgParam { arg, ty }).map_err(sqlx::Error::Encode)?;
+                }
+                let query = sqlx::query_with(self.sql, args);
+                Ok(match want {
+                    Want::Nothing => Fetched::Done(query.execute(c).await?.rows_affected()),
+                    Want::One => Fetched::Rows(vec![Row::Postgres(query.fetch_one(c).await?)]),
+                    Want::Optional => Fetched::Rows(
+                        query
+                            .fetch_optional(c)
+                            .await?
+                            .map(Row::Postgres)
+                            .into_iter()
+                            .collect(),
+                    ),
+                    Want::All => Fetched::Rows(
+                        query
+                            .fetch_all(c)
+                            .await?
+                            .into_iter()
+                            .map(Row::Postgres)
+                            .collect(),
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// See [`query_scalar`].
+#[must_use = "a query does nothing until it is executed"]
+pub(crate) struct QueryScalar<'q, T> {
+    query: Query<'q>,
+    _to: std::marker::PhantomData<T>,
+}
+
+impl<'q, T: Get> QueryScalar<'q, T> {
+    pub(crate) fn bind(mut self, value: impl Bind) -> Self {
+        self.query = self.query.bind(value);
+        self
+    }
+
+    pub(crate) async fn fetch_one<'e>(
+        self,
+        target: impl Into<Target<'e>>,
+    ) -> Result<T, sqlx::Error> {
+        self.query.fetch_one(target).await?.try_get(0)
+    }
+
+    pub(crate) async fn fetch_optional<'e>(
+        self,
+        target: impl Into<Target<'e>>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        self.query
+            .fetch_optional(target)
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()
+    }
+
+    pub(crate) async fn fetch_all<'e>(
+        self,
+        target: impl Into<Target<'e>>,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        self.query
+            .fetch_all(target)
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect()
+    }
+}
+
+/// See [`query_as`].
+#[cfg(feature = "devkit")]
+#[must_use = "a query does nothing until it is executed"]
+pub(crate) struct QueryAs<'q, T> {
+    query: Query<'q>,
+    _to: std::marker::PhantomData<T>,
+}
+
+#[cfg(feature = "devkit")]
+impl<'q, T: FromRow> QueryAs<'q, T> {
+    pub(crate) fn bind(mut self, value: impl Bind) -> Self {
+        self.query = self.query.bind(value);
+        self
+    }
+
+    pub(crate) async fn fetch_one<'e>(
+        self,
+        target: impl Into<Target<'e>>,
+    ) -> Result<T, sqlx::Error> {
+        T::from_row(&self.query.fetch_one(target).await?)
+    }
+
+    pub(crate) async fn fetch_all<'e>(
+        self,
+        target: impl Into<Target<'e>>,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        self.query
+            .fetch_all(target)
+            .await?
+            .iter()
+            .map(T::from_row)
+            .collect()
+    }
+}
+
+/// A tuple read from a row's columns in order.
+#[cfg(feature = "devkit")]
+pub(crate) trait FromRow: Sized {
+    fn from_row(row: &Row) -> Result<Self, sqlx::Error>;
+}
+
+macro_rules! tuple_from_row {
+    ($(($($t:ident $i:tt),+)),* $(,)?) => {$(
+        #[cfg(feature = "devkit")]
+        impl<$($t: Get),+> FromRow for ($($t,)+) {
+            fn from_row(row: &Row) -> Result<Self, sqlx::Error> {
+                Ok(($(row.try_get::<$t, _>($i)?,)+))
+            }
+        }
+    )*};
+}
+
+tuple_from_row! {
+    (A 0),
+    (A 0, B 1),
+    (A 0, B 1, C 2),
+    (A 0, B 1, C 2, D 3),
+    (A 0, B 1, C 2, D 3, E 4),
+}
+
+/// A row of either backend.
+pub(crate) enum Row {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+/// A column, by name or position.
+pub(crate) trait Column:
+    ColumnIndex<SqliteRow> + ColumnIndex<PgRow> + std::fmt::Debug
+{
+}
+
+impl<I: ColumnIndex<SqliteRow> + ColumnIndex<PgRow> + std::fmt::Debug> Column for I {}
+
+impl Row {
+    pub(crate) fn try_get<T: Get, I: Column>(&self, column: I) -> Result<T, sqlx::Error> {
+        match self {
+            Row::Sqlite(row) => sqlx::Row::try_get::<T, _>(row, column),
+            Row::Postgres(row) => {
+                let value = sqlx::Row::try_get_raw(row, &column)?;
+                T::from_postgres(value).map_err(|source| sqlx::Error::ColumnDecode {
+                    index: format!("{column:?}"),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// What can be read from a column: SQLite's value as sqlx decodes it, PostgreSQL's by the
+/// column's type (see the module's documentation).
+pub(crate) trait Get: Sized + for<'r> Decode<'r, Sqlite> + sqlx::Type<Sqlite> {
+    fn from_postgres(value: PgValueRef<'_>) -> Result<Self, BoxDynError>;
+}
+
+fn type_of(value: &PgValueRef<'_>) -> PgTypeInfo {
+    value.type_info().into_owned()
+}
+
+fn not_null(value: &PgValueRef<'_>) -> Result<(), BoxDynError> {
+    if value.is_null() {
+        Err(Box::new(sqlx::error::UnexpectedNullError))
+    } else {
+        Ok(())
+    }
+}
+
+fn mismatch<T>(wanted: &str, value: &PgValueRef<'_>) -> Result<T, BoxDynError> {
+    Err(format!(
+        "a {} column cannot be read as {wanted}",
+        type_of(value).name()
+    )
+    .into())
+}
+
+impl Get for i64 {
+    fn from_postgres(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        not_null(&value)?;
+        match type_of(&value).name() {
+            "INT8" => <i64 as Decode<Postgres>>::decode(value),
+            "INT4" => <i32 as Decode<Postgres>>::decode(value).map(i64::from),
+            "INT2" => <i16 as Decode<Postgres>>::decode(value).map(i64::from),
+            "TIMESTAMPTZ" | "TIMESTAMP" => {
+                let micros = <i64 as Decode<Postgres>>::decode(value)?;
+                Ok(micros.div_euclid(1000) + PG_EPOCH_MS)
+            }
+            _ => mismatch("an integer", &value),
+        }
+    }
+}
+
+impl Get for i32 {
+    fn from_postgres(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        Ok(i32::try_from(i64::from_postgres(value)?)?)
+    }
+}
+
+impl Get for f64 {
+    fn from_postgres(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        not_null(&value)?;
+        match type_of(&value).name() {
+            "FLOAT8" => <f64 as Decode<Postgres>>::decode(value),
+            "FLOAT4" => <f32 as Decode<Postgres>>::decode(value).map(f64::from),
+            "INT8" | "INT4" | "INT2" => i64::from_postgres(value).map(|v| v as f64),
+            _ => mismatch("a number", &value),
+        }
+    }
+}
+
+impl Get for bool {
+    fn from_postgres(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        not_null(&value)?;
+        match type_of(&value).name() {
+            "BOOL" => <bool as Decode<Postgres>>::decode(value),
+            _ => mismatch("a boolean", &value),
+        }
+    }
+}
+
+impl Get for String {
+    fn from_postgres(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        not_null(&value)?;
+        match type_of(&value).name() {
+            "UUID" => Ok(uuid::Uuid::from_slice(value.as_bytes()?)?.to_string()),
+            "JSONB" => match value.as_bytes()?.split_first() {
+                Some((1, text)) => Ok(std::str::from_utf8(text)?.to_owned()),
+                _ => Err("jsonb in an unknown format".into()),
+            },
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "JSON" | "UNKNOWN" => {
+                <String as Decode<Postgres>>::decode(value)
+            }
+            _ => mismatch("text", &value),
+        }
+    }
+}
+
+impl Get for Vec<u8> {
+    fn from_postgres(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        not_null(&value)?;
+        match type_of(&value).name() {
+            "BYTEA" => <Vec<u8> as Decode<Postgres>>::decode(value),
+            _ => mismatch("bytes", &value),
+        }
+    }
+}
+
+impl<T: Get> Get for Option<T> {
+    fn from_postgres(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        if value.is_null() {
+            Ok(None)
+        } else {
+            T::from_postgres(value).map(Some)
+        }
+    }
+}
+
+/// A value bound to a PostgreSQL statement, encoded as the parameter type the server inferred.
+struct PgParam<'a> {
+    arg: &'a Arg,
+    ty: PgTypeInfo,
+}
+
+impl sqlx::Type<Postgres> for PgParam<'_> {
+    fn type_info() -> PgTypeInfo {
+        // Never asked: `produces` names each value's type.
+        PgTypeInfo::with_name("TEXT")
+    }
+}
+
+impl Encode<'_, Postgres> for PgParam<'_> {
+    fn produces(&self) -> Option<PgTypeInfo> {
+        Some(self.ty.clone())
+    }
+
+    fn encode_by_ref(
+        &self,
+        buf: &mut PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, BoxDynError> {
+        use sqlx::encode::IsNull;
+        let name = self.ty.name();
+        match (name, self.arg) {
+            (_, Arg::Null) => return Ok(IsNull::Yes),
+            ("INT8", Arg::Int(v)) => buf.extend_from_slice(&v.to_be_bytes()),
+            ("INT4", Arg::Int(v)) => buf.extend_from_slice(&i32::try_from(*v)?.to_be_bytes()),
+            ("INT2", Arg::Int(v)) => buf.extend_from_slice(&i16::try_from(*v)?.to_be_bytes()),
+            ("INT8", Arg::Bool(v)) => buf.extend_from_slice(&i64::from(*v).to_be_bytes()),
+            ("INT4", Arg::Bool(v)) => buf.extend_from_slice(&i32::from(*v).to_be_bytes()),
+            ("BOOL", Arg::Bool(v)) => buf.push(u8::from(*v)),
+            ("BOOL", Arg::Int(v)) => buf.push(u8::from(*v != 0)),
+            ("FLOAT8", Arg::Float(v)) => buf.extend_from_slice(&v.to_bits().to_be_bytes()),
+            ("FLOAT8", Arg::Int(v)) => buf.extend_from_slice(&(*v as f64).to_bits().to_be_bytes()),
+            ("TIMESTAMPTZ" | "TIMESTAMP", Arg::Int(ms)) => {
+                let micros = ms
+                    .checked_sub(PG_EPOCH_MS)
+                    .and_then(|ms| ms.checked_mul(1000))
+                    .ok_or("instant out of range")?;
+                buf.extend_from_slice(&micros.to_be_bytes());
+            }
+            ("TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "UNKNOWN" | "JSON", Arg::Text(v)) => {
+                buf.extend_from_slice(v.as_bytes())
+            }
+            ("UUID", Arg::Text(v)) => {
+                let id = uuid::Uuid::parse_str(v).unwrap_or(uuid::Uuid::nil());
+                buf.extend_from_slice(id.as_bytes());
+            }
+            ("JSONB", Arg::Text(v)) => {
+                buf.push(1);
+                buf.extend_from_slice(v.as_bytes());
+            }
+            ("BYTEA", Arg::Bytes(v)) => buf.extend_from_slice(v),
+            (name, arg) => {
+                return Err(
+                    format!("cannot bind {} to a parameter of type {name}", arg.kind()).into(),
+                )
+            }
+        }
+        Ok(IsNull::No)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_bind_as_null_or_their_value() {
+        assert!(matches!(None::<i64>.into_arg(), Arg::Null));
+        assert!(matches!(Some("x").into_arg(), Arg::Text(t) if t == "x"));
+        assert!(matches!(Some(3_i64).into_arg(), Arg::Int(3)));
+    }
+}
