@@ -241,14 +241,14 @@ impl Store {
         let changed = db::query(
             "UPDATE contact_methods SET code_hash = $3, code_expires_at = $4, code_attempts = 0, \
              updated_at = $5 WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL \
-             AND verified_at IS NULL AND COALESCE(code_expires_at, -1) = $6",
+             AND verified_at IS NULL AND code_expires_at IS NOT DISTINCT FROM $6",
         )
         .bind(id)
         .bind(user_id)
         .bind(&code.hash)
         .bind(millis(code.expires_at))
         .bind(millis(now))
-        .bind(expires.unwrap_or(-1))
+        .bind(expires)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -377,7 +377,7 @@ impl Store {
             batch.iter().partition(|(d, _)| seen[d.id.as_str()] == 1);
         let mut kept = HashSet::new();
         for chunk in row_chunks(&single) {
-            kept.extend(update_outcomes(&mut tx, chunk, now).await?);
+            kept.extend(update_outcomes(&mut tx, self.backend, chunk, now).await?);
         }
         let mut recorded = 0;
         for (d, outcome) in single {
@@ -387,7 +387,7 @@ impl Store {
             }
         }
         for entry in twice {
-            if !update_outcomes(&mut tx, std::slice::from_ref(&entry), now)
+            if !update_outcomes(&mut tx, self.backend, std::slice::from_ref(&entry), now)
                 .await?
                 .is_empty()
             {
@@ -441,9 +441,15 @@ const SET_OUTCOME: &str = "state = v.column3, due_at = COALESCE(v.column4, deliv
      sent_at = CASE WHEN v.column3 = 'sent' THEN $1 ELSE deliveries.sent_at END, \
      lease_owner = NULL, lease_until = NULL, updated_at = $1";
 
-/// The types of `v`'s columns: PostgreSQL infers a parameter's type from where it is used,
-/// and in a `VALUES` list nothing says, so the first row names them.
-const OUTCOME_TYPES: &[&str] = &["TEXT", "TEXT", "TEXT", "BIGINT", "TEXT", "TEXT"];
+/// The types of `v`'s columns (delivery id, lease token, state, due at, provider's id, error)
+/// by backend: PostgreSQL infers a parameter's type from where it is used, and in a `VALUES`
+/// list nothing says, so the first row names them.
+fn outcome_types(backend: Backend) -> &'static [&'static str] {
+    match backend {
+        Backend::Sqlite => &["TEXT", "TEXT", "TEXT", "BIGINT", "TEXT", "TEXT"],
+        Backend::Postgres => &["uuid", "TEXT", "TEXT", "timestamptz", "TEXT", "TEXT"],
+    }
+}
 
 /// Like [`value_rows`], with the first row's placeholders cast to `types`.
 fn typed_value_rows(rows: usize, types: &[&str], before: usize) -> String {
@@ -464,6 +470,7 @@ fn typed_value_rows(rows: usize, types: &[&str], before: usize) -> String {
 /// claim still holds the lease; returns the ids written.
 async fn update_outcomes(
     tx: &mut Tx,
+    backend: Backend,
     chunk: &[&(ClaimedDelivery, Recorded)],
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, StoreError> {
@@ -471,7 +478,7 @@ async fn update_outcomes(
         "UPDATE deliveries SET {SET_OUTCOME} FROM (VALUES {}) AS v \
          WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2 \
          AND deliveries.state = 'pending' RETURNING deliveries.id",
-        typed_value_rows(chunk.len(), OUTCOME_TYPES, 1)
+        typed_value_rows(chunk.len(), outcome_types(backend), 1)
     );
     let mut query = db::query(&sql).bind(millis(now));
     for (d, outcome) in chunk {

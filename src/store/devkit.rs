@@ -65,6 +65,22 @@ pub async fn count_where(url: &str, from_where: &str) -> Result<i64, sqlx::Error
     n
 }
 
+/// Like [`count_where`], with `$1` in the clause bound to the instant `at`: the database
+/// compares it with its instant columns however it stores them.
+pub async fn count_where_at(
+    url: &str,
+    from_where: &str,
+    at: chrono::DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    let pool = pool(url).await?;
+    let n = db::query_scalar(&format!("SELECT COUNT(*) FROM {from_where}"))
+        .bind(super::millis(at))
+        .fetch_one(&pool)
+        .await;
+    pool.close().await;
+    n
+}
+
 /// The stored timeline of an incident, oldest first, as (kind, detail JSON text): tests check
 /// what the timeline says without going through a page that renders it.
 pub async fn incident_timeline(
@@ -190,6 +206,85 @@ pub async fn undo_claim_by_customer(url: &str) -> Result<(), sqlx::Error> {
     conn.close().await
 }
 
+/// Takes a PostgreSQL schema back to before migration 23 (native column types): instants to
+/// `BIGINT` milliseconds, uuid and jsonb columns to text, the old dashboards' view, keeping
+/// every row, as a database last written by an older gateway would be; the next start
+/// migrates it again. The statements are derived from migration 23 itself, so the two cannot
+/// drift apart. On SQLite, where 23 changes nothing, only its record is removed.
+pub async fn undo_native_types(url: &str) -> Result<(), sqlx::Error> {
+    let mut statements = Vec::new();
+    if backend(url)? == Backend::Postgres {
+        let forward = include_str!("../../migrations/postgres/0023_native_types.sql");
+        statements.push("DROP VIEW report_incidents".to_owned());
+        for statement in forward.split(';').map(str::trim) {
+            let code: Vec<&str> = statement
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect();
+            let code = code.join("\n");
+            if code.contains("DROP CONSTRAINT") || code.contains("ADD CONSTRAINT") {
+                statements.push(code);
+            } else if code.starts_with("ALTER TABLE") {
+                statements.push(code.lines().map(backwards).collect::<Vec<_>>().join("\n"));
+            }
+        }
+        let old_view = include_str!("../../migrations/postgres/0021_report_view.sql");
+        statements.push(old_view.to_owned());
+    }
+    statements.push("DELETE FROM _sqlx_migrations WHERE version = 23".to_owned());
+    let mut conn = connection(url).await?;
+    for statement in &statements {
+        conn.execute_unprepared(statement).await?;
+    }
+    conn.close().await
+}
+
+/// One `ALTER COLUMN` line of migration 23, turned around.
+fn backwards(line: &str) -> String {
+    let Some((head, _)) = line.split_once(" TYPE ") else {
+        return line.to_owned();
+    };
+    let column = head.trim().trim_start_matches("ALTER COLUMN ");
+    let tail = if line.trim_end().ends_with(',') {
+        ","
+    } else {
+        ""
+    };
+    if line.contains("TYPE timestamptz") {
+        format!("{head} TYPE bigint USING (EXTRACT(EPOCH FROM {column}) * 1000)::bigint{tail}")
+    } else {
+        format!("{head} TYPE text USING {column}::text{tail}")
+    }
+}
+
+/// The type PostgreSQL (`information_schema`'s name) or SQLite (the declared type) gives
+/// `table.column`.
+pub async fn column_type(url: &str, table: &str, column: &str) -> Result<String, sqlx::Error> {
+    let pool = pool(url).await?;
+    let ty = match backend(url)? {
+        Backend::Postgres => {
+            db::query_scalar(
+                "SELECT data_type FROM information_schema.columns \
+                 WHERE table_name = $1 AND column_name = $2",
+            )
+            .bind(table)
+            .bind(column)
+            .fetch_one(&pool)
+            .await
+        }
+        Backend::Sqlite => {
+            db::query_scalar(&format!(
+                "SELECT type FROM pragma_table_info('{table}') WHERE name = $1"
+            ))
+            .bind(column)
+            .fetch_one(&pool)
+            .await
+        }
+    };
+    pool.close().await;
+    ty
+}
+
 /// Stores every webhook endpoint's secret in plain text, as versions before sealing did.
 pub async fn store_plain_webhook_secrets(url: &str, plain: &str) -> Result<(), sqlx::Error> {
     execute(
@@ -215,7 +310,8 @@ pub async fn overwrite_tier_sla(url: &str, tier_id: &str, sla: &str) -> Result<(
 pub async fn disable_every_contact_method(url: &str) -> Result<(), sqlx::Error> {
     execute(
         url,
-        db::query("UPDATE contact_methods SET disabled_at = 1, disabled_reason = 'test'"),
+        db::query("UPDATE contact_methods SET disabled_at = $1, disabled_reason = 'test'")
+            .bind(1_i64),
     )
     .await
 }

@@ -45,6 +45,7 @@ embedded! {
     20 => "0020_readiness",
     21 => "0021_report_view",
     22 => "0022_claim_by_customer",
+    23 => "0023_native_types",
 }
 
 /// Where the database stands against the migrations this binary carries.

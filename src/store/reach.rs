@@ -65,17 +65,18 @@ async fn read(
     now: DateTime<Utc>,
 ) -> Result<Option<PersonFacts>, StoreError> {
     // One row per fact, tagged by `k`; the columns mean what the tag says (`n` is when it
-    // was created, `s`/`e` when an absence starts and ends).
+    // was created, `s`/`e` when an absence starts and ends; the first row's instants only
+    // give the columns their type, an instant on either database).
     let rows = db::query(
-        "SELECT 'name' AS k, name AS a, CAST(NULL AS TEXT) AS b, CAST(0 AS BIGINT) AS n, \
-         CAST(0 AS BIGINT) AS s, CAST(0 AS BIGINT) AS e FROM users WHERE id = $1 \
+        "SELECT 'name' AS k, name AS a, CAST(NULL AS TEXT) AS b, created_at AS n, \
+         created_at AS s, created_at AS e FROM users WHERE id = $1 \
          UNION ALL SELECT 'away', delegate_id, CAST(NULL AS TEXT), created_at, starts_at, \
          ends_at FROM unavailability WHERE user_id = $1 AND starts_at <= $3 AND ends_at > $4 \
-         UNION ALL SELECT 'rules', rules, subject, 0, 0, 0 FROM notification_rules \
-         WHERE subject = $1 OR subject = $2 \
-         UNION ALL SELECT 'device', id, platform, 0, 0, 0 FROM devices \
+         UNION ALL SELECT 'rules', CAST(rules AS TEXT), subject, NULL, NULL, NULL \
+         FROM notification_rules WHERE subject = $1 OR subject = $2 \
+         UNION ALL SELECT 'device', id, platform, NULL, NULL, NULL FROM devices \
          WHERE user_id = $1 AND revoked_at IS NULL AND token_dead_at IS NULL \
-         UNION ALL SELECT 'method', id, kind, created_at, 0, 0 FROM contact_methods \
+         UNION ALL SELECT 'method', id, kind, created_at, NULL, NULL FROM contact_methods \
          WHERE user_id = $1 AND verified_at IS NOT NULL AND disabled_at IS NULL \
          AND deleted_at IS NULL",
     )
@@ -95,13 +96,13 @@ async fn read(
         let k: String = row.try_get("k")?;
         let a: Option<String> = row.try_get("a")?;
         let b: Option<String> = row.try_get("b")?;
-        let n: i64 = row.try_get("n")?;
+        let n: Option<i64> = row.try_get("n")?;
         match k.as_str() {
             "name" => name = a,
             "away" => absences.push(Absence {
                 starts: from_millis(row.try_get("s")?),
                 ends: from_millis(row.try_get("e")?),
-                created: from_millis(n),
+                created: from_millis(n.unwrap_or_default()),
                 delegate: a,
             }),
             "rules" => {
@@ -119,7 +120,7 @@ async fn read(
             _ => {
                 if let Some(kind) = b.as_deref().and_then(MethodKind::parse) {
                     methods.push((
-                        n,
+                        n.unwrap_or_default(),
                         Method {
                             id: a.unwrap_or_default(),
                             kind,

@@ -25,6 +25,7 @@ mod health;
 mod idempotency;
 mod identity;
 mod lifecycle;
+mod native_types;
 mod outcomes;
 mod paging;
 mod push;

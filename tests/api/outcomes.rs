@@ -132,10 +132,10 @@ async fn a_large_batch_keeps_every_outcome(backend: TestBackend) {
         24
     );
     assert_eq!(
-        app.count(&format!(
-            "deliveries WHERE state = 'pending' AND lease_owner IS NULL AND due_at = {}",
-            retry_at.timestamp_millis()
-        ))
+        app.count_at(
+            "deliveries WHERE state = 'pending' AND lease_owner IS NULL AND due_at = $1",
+            retry_at
+        )
         .await,
         23
     );

@@ -468,6 +468,13 @@ impl TestApp {
             .expect("count query")
     }
 
+    /// Like [`TestApp::count`], with `$1` in the clause standing for the instant `at`.
+    pub async fn count_at(&self, from_where: &str, at: chrono::DateTime<chrono::Utc>) -> i64 {
+        devkit::count_where_at(&self.db_url, from_where, at)
+            .await
+            .expect("count query")
+    }
+
     /// The stored timeline of an incident, oldest first, as `{kind, detail}` objects.
     pub async fn timeline_rows(&self, incident_id: &str) -> Vec<Value> {
         devkit::incident_timeline(&self.db_url, incident_id)
