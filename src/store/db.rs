@@ -806,6 +806,67 @@ impl Encode<'_, Postgres> for PgParam<'_> {
 mod tests {
     use super::*;
 
+    /// Instants (before PostgreSQL's epoch too), ids and JSON go in as plain values and come
+    /// back the same, on SQLite and, given `TEST_DATABASE_URL`, on PostgreSQL's native types;
+    /// a malformed id bound where a uuid is expected finds nothing instead of failing.
+    #[tokio::test]
+    async fn plain_values_round_trip_through_native_columns() {
+        let (dir, sqlite) = super::super::tests::scratch_sqlite("pgw-db");
+        let mut urls = vec![(sqlite, "BIGINT", "TEXT", "TEXT")];
+        if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+            urls.push((url, "timestamptz", "uuid", "jsonb"));
+        }
+        for (url, instant, id, json) in urls {
+            let pool = Pool::single(&url).await.unwrap();
+            let mut conn = pool.begin_write().await.unwrap();
+            conn.execute_unprepared(&format!(
+                "CREATE TEMPORARY TABLE round_trip (id {id} PRIMARY KEY, at {instant} NOT NULL, \
+                 doc {json} NOT NULL, gone {instant})"
+            ))
+            .await
+            .unwrap();
+            let id = uuid::Uuid::now_v7().to_string();
+            let instants = [1_733_600_000_123_i64, 946_684_799_999, 0, -1];
+            for (n, at) in instants.iter().enumerate() {
+                let key = if n == 0 {
+                    id.clone()
+                } else {
+                    uuid::Uuid::now_v7().to_string()
+                };
+                query("INSERT INTO round_trip (id, at, doc, gone) VALUES ($1, $2, $3, $4)")
+                    .bind(&key)
+                    .bind(*at)
+                    .bind(r#"{"a":[1,2]}"#)
+                    .bind(None::<i64>)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            let rows = query("SELECT id, at, doc, gone FROM round_trip ORDER BY at DESC")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            let read: Vec<i64> = rows.iter().map(|r| r.try_get("at").unwrap()).collect();
+            assert_eq!(read, instants, "{url}");
+            let doc: String = rows[0].try_get("doc").unwrap();
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&doc).unwrap(),
+                serde_json::json!({ "a": [1, 2] })
+            );
+            assert_eq!(rows[0].try_get::<String, _>("id").unwrap(), id);
+            assert_eq!(rows[0].try_get::<Option<i64>, _>("gone").unwrap(), None);
+            let found: Option<i64> = query_scalar("SELECT at FROM round_trip WHERE id = $1")
+                .bind("not-an-id")
+                .fetch_optional(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(found, None);
+            conn.close().await.unwrap();
+            pool.close().await;
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn options_bind_as_null_or_their_value() {
         assert!(matches!(None::<i64>.into_arg(), Arg::Null));
