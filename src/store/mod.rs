@@ -595,7 +595,8 @@ impl Store {
     }
 }
 
-/// Milliseconds since the Unix epoch, the one timestamp representation in the schema.
+/// Milliseconds since the Unix epoch: how the store binds and reads every instant (SQLite keeps
+/// them so; PostgreSQL stores `timestamptz`, see [`db`]).
 pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
