@@ -797,7 +797,33 @@ impl Store {
             .await
     }
 
+    /// Runs [`Store::change_state_here`] on the actions' thread and pool (see
+    /// `Store::actions`); it finishes even if the responder's request is dropped meanwhile.
     async fn change_state(
+        &self,
+        incident_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        transition: fn(IncidentState) -> Transition,
+    ) -> Result<StateChange, StoreError> {
+        let Some(actions) = self.actions.clone() else {
+            return self
+                .change_state_here(incident_id, user_id, now, transition)
+                .await;
+        };
+        let (incident_id, user_id) = (incident_id.to_owned(), user_id.to_owned());
+        let there = actions.clone();
+        let work = async move {
+            there
+                .change_state_here(&incident_id, &user_id, now, transition)
+                .await
+        };
+        actions
+            .on_turn_thread(tracing::Instrument::in_current_span(work))
+            .await
+    }
+
+    async fn change_state_here(
         &self,
         incident_id: &str,
         user_id: &str,

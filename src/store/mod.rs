@@ -387,11 +387,19 @@ pub struct Store {
     /// latency of a loaded gateway hundreds of milliseconds (see the README's benchmark).
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
     /// The thread of its own this handle's work runs on ([`TurnThread`]): an intake lane's,
-    /// or on SQLite the dispatcher's; `None` for everything else.
+    /// the incident actions', or on SQLite the dispatcher's; `None` for everything else.
     turn_thread: Option<Arc<TurnThread>>,
     /// The lanes presses are recorded by ([`group_commit`]); `None` in the lanes' own handle.
     intake: Option<Arc<group_commit::IntakeQueue>>,
+    /// Where acknowledgements and resolutions run: a [`TurnThread`] and a small pool of their
+    /// own, so a responder's action is not a chain of statements each waiting for a runtime
+    /// thread busy with HTTP (see the README's benchmark); `None` in that handle itself and
+    /// in the lanes'.
+    actions: Option<Arc<Store>>,
 }
+
+/// Connections of the pool acknowledgements and resolutions run on.
+const ACTION_CONNECTIONS: u32 = 2;
 
 /// A thread with a runtime of its own for work that is a long chain of statements in a row:
 /// each intake lane ([`group_commit`]) and, on SQLite, the dispatcher's claims and outcome
@@ -466,9 +474,18 @@ impl Store {
                 write_turn: write_turn.clone(),
                 turn_thread: Some(TurnThread::start(&format!("intake-lane-{lane}"))?),
                 intake: None,
+                actions: None,
             });
         }
         let intake = Some(Arc::new(group_commit::IntakeQueue::start(writers)));
+        let actions = Some(Arc::new(Self {
+            pool: db::Pool::open(pool_settings(ACTION_CONNECTIONS, true)).await?,
+            backend,
+            write_turn: write_turn.clone(),
+            turn_thread: Some(TurnThread::start("incident-actions")?),
+            intake: None,
+            actions: None,
+        }));
         let turn_thread = match backend {
             Backend::Sqlite => Some(TurnThread::start("dispatch-writer")?),
             Backend::Postgres => None,
@@ -479,6 +496,7 @@ impl Store {
             write_turn,
             turn_thread,
             intake,
+            actions,
         })
     }
 
@@ -591,6 +609,9 @@ impl Store {
         self.pool.close().await;
         if let Some(intake) = &self.intake {
             intake.close().await;
+        }
+        if let Some(actions) = &self.actions {
+            actions.pool.close().await;
         }
     }
 }
@@ -783,6 +804,40 @@ mod tests {
             tx.commit().await.expect("and commits");
         }
         store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Acknowledgements and resolutions have a thread (and pool) of their own, on both
+    /// databases, and an acknowledgement goes through it.
+    #[tokio::test]
+    async fn incident_actions_run_on_a_thread_of_their_own() {
+        let (dir, sqlite) = scratch_sqlite("pgw-actions");
+        let mut urls = vec![sqlite];
+        urls.extend(std::env::var("TEST_DATABASE_URL").ok());
+        for url in urls {
+            let store = Store::connect(&DatabaseSettings {
+                url,
+                ..DatabaseSettings::default()
+            })
+            .await
+            .unwrap();
+            store.migrate().await.unwrap();
+            let actions = store
+                .actions
+                .clone()
+                .expect("a handle for incident actions");
+            let name = actions
+                .on_turn_thread(async { Ok(std::thread::current().name().map(str::to_owned)) })
+                .await
+                .unwrap();
+            assert_eq!(name.as_deref(), Some("incident-actions"));
+            let missing = store
+                .acknowledge_incident(&new_id(), "nobody", Utc::now())
+                .await
+                .unwrap();
+            assert!(matches!(missing, escalation::StateChange::NotFound));
+            store.close().await;
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 
