@@ -346,14 +346,34 @@ impl QueryResult {
 /// What to fetch.
 enum Want {
     Nothing,
-    One,
-    Optional,
+    /// The first row, if any.
+    First,
     All,
 }
 
 enum Fetched {
     Done(u64),
     Rows(Vec<Row>),
+}
+
+/// Runs `query` on the driver's connection `c` for what `want` asks, each row wrapped in
+/// `row`: the same on both backends, whose query and row types differ.
+macro_rules! fetch {
+    ($query:expr, $c:expr, $want:expr, $row:path) => {{
+        let query = $query;
+        Ok(match $want {
+            Want::Nothing => Fetched::Done(query.execute($c).await?.rows_affected()),
+            Want::First => Fetched::Rows(
+                query
+                    .fetch_optional($c)
+                    .await?
+                    .map($row)
+                    .into_iter()
+                    .collect(),
+            ),
+            Want::All => Fetched::Rows(query.fetch_all($c).await?.into_iter().map($row).collect()),
+        })
+    }};
 }
 
 impl<'q> Query<'q> {
@@ -384,7 +404,7 @@ impl<'q> Query<'q> {
         target: impl Into<Target<'e>>,
     ) -> Result<Option<Row>, sqlx::Error> {
         Ok(self
-            .rows(target.into(), Want::Optional)
+            .rows(target.into(), Want::First)
             .await?
             .into_iter()
             .next())
@@ -394,7 +414,7 @@ impl<'q> Query<'q> {
         self,
         target: impl Into<Target<'e>>,
     ) -> Result<Row, sqlx::Error> {
-        self.rows(target.into(), Want::One)
+        self.rows(target.into(), Want::First)
             .await?
             .into_iter()
             .next()
@@ -433,32 +453,13 @@ impl<'q> Query<'q> {
                     }
                     .map_err(sqlx::Error::Encode)?;
                 }
-                let query = sqlx::query_with(self.sql, args);
-                Ok(match want {
-                    Want::Nothing => Fetched::Done(query.execute(c).await?.rows_affected()),
-                    Want::One => Fetched::Rows(vec![Row::Sqlite(query.fetch_one(c).await?)]),
-                    Want::Optional => Fetched::Rows(
-                        query
-                            .fetch_optional(c)
-                            .await?
-                            .map(Row::Sqlite)
-                            .into_iter()
-                            .collect(),
-                    ),
-                    Want::All => Fetched::Rows(
-                        query
-                            .fetch_all(c)
-                            .await?
-                            .into_iter()
-                            .map(Row::Sqlite)
-                            .collect(),
-                    ),
-                })
+                fetch!(sqlx::query_with(self.sql, args), c, want, Row::Sqlite)
             }
             Raw::Postgres(c) => {
-                let types: Vec<PgTypeInfo> = match c.prepare(self.sql).await?.parameters() {
-                    Some(sqlx::Either::Left(types)) => types.to_vec(),
-                    _ => Vec::new(),
+                let statement = c.prepare(self.sql).await?;
+                let types = match statement.parameters() {
+                    Some(sqlx::Either::Left(types)) => types,
+                    _ => &[],
                 };
                 if types.len() != self.args.len() {
                     return Err(sqlx::Error::Protocol(format!(
@@ -472,27 +473,7 @@ impl<'q> Query<'q> {
                 for (arg, ty) in self.args.iter().zip(types) {
                     args.add(PgParam { arg, ty }).map_err(sqlx::Error::Encode)?;
                 }
-                let query = sqlx::query_with(self.sql, args);
-                Ok(match want {
-                    Want::Nothing => Fetched::Done(query.execute(c).await?.rows_affected()),
-                    Want::One => Fetched::Rows(vec![Row::Postgres(query.fetch_one(c).await?)]),
-                    Want::Optional => Fetched::Rows(
-                        query
-                            .fetch_optional(c)
-                            .await?
-                            .map(Row::Postgres)
-                            .into_iter()
-                            .collect(),
-                    ),
-                    Want::All => Fetched::Rows(
-                        query
-                            .fetch_all(c)
-                            .await?
-                            .into_iter()
-                            .map(Row::Postgres)
-                            .collect(),
-                    ),
-                })
+                fetch!(sqlx::query_with(self.sql, args), c, want, Row::Postgres)
             }
         }
     }
@@ -741,7 +722,7 @@ impl<T: Get> Get for Option<T> {
 /// A value bound to a PostgreSQL statement, encoded as the parameter type the server inferred.
 struct PgParam<'a> {
     arg: &'a Arg,
-    ty: PgTypeInfo,
+    ty: &'a PgTypeInfo,
 }
 
 impl sqlx::Type<Postgres> for PgParam<'_> {

@@ -57,12 +57,7 @@ pub async fn drop_scratch_database(admin_url: &str, name: &str) -> Result<(), sq
 /// `SELECT COUNT(*) FROM {from_where}`: a table, optionally with a `WHERE` clause, for tests
 /// that check what was (not) stored.
 pub async fn count_where(url: &str, from_where: &str) -> Result<i64, sqlx::Error> {
-    let pool = pool(url).await?;
-    let n = db::query_scalar(&format!("SELECT COUNT(*) FROM {from_where}"))
-        .fetch_one(&pool)
-        .await;
-    pool.close().await;
-    n
+    count(url, from_where, None).await
 }
 
 /// Like [`count_where`], with `$1` in the clause bound to the instant `at`: the database
@@ -72,11 +67,22 @@ pub async fn count_where_at(
     from_where: &str,
     at: chrono::DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
+    count(url, from_where, Some(at)).await
+}
+
+/// `SELECT COUNT(*) FROM {from_where}`, with `$1` bound to `at` when given.
+async fn count(
+    url: &str,
+    from_where: &str,
+    at: Option<chrono::DateTime<Utc>>,
+) -> Result<i64, sqlx::Error> {
     let pool = pool(url).await?;
-    let n = db::query_scalar(&format!("SELECT COUNT(*) FROM {from_where}"))
-        .bind(super::millis(at))
-        .fetch_one(&pool)
-        .await;
+    let sql = format!("SELECT COUNT(*) FROM {from_where}");
+    let mut query = db::query_scalar(&sql);
+    if let Some(at) = at {
+        query = query.bind(super::millis(at));
+    }
+    let n = query.fetch_one(&pool).await;
     pool.close().await;
     n
 }
