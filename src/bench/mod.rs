@@ -5,8 +5,8 @@
 //! (distinct idempotency keys and services, so every press opens an incident and pages). It
 //! reports alert-accepted latency (request start to answer) and alert-to-page latency
 //! (request start to the mock provider receiving the push) as p50/p90/p99/max, throughput,
-//! errors, acknowledgement latency (the request that stops escalation), and the gateway's
-//! peak resident memory. It also measures the floor on the same machine in the same run: one
+//! errors, acknowledgement latency (the request that stops escalation, made while the presses
+//! go on), and the gateway's peak resident memory. It also measures the floor on the same machine in the same run: one
 //! durable insert transaction on that database plus one HTTP/2 request to the same mock
 //! provider. The figure that matters is the gateway's p99 over that floor.
 //!
@@ -22,6 +22,7 @@ pub mod results;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -296,6 +297,45 @@ struct Press {
     latency_ms: f64,
     status: u16,
     incident: Option<String>,
+}
+
+/// How often the account manager acknowledges while the load runs, and how many times at most.
+const ACK_EVERY: Duration = Duration::from_millis(100);
+const ACKS: usize = 100;
+
+/// The first customer's account manager acknowledges that customer's incidents while the
+/// presses go on, one every [`ACK_EVERY`] (up to [`ACKS`]), so an acknowledgement is measured
+/// against the load, as a responder meets it; each one stops escalation and tells the
+/// customer's phones. Returns each acknowledgement's latency.
+async fn acknowledge_during_load(
+    mut am_phone: crate::phone::Phone,
+    presses: Arc<Mutex<Vec<Press>>>,
+    load_done: Arc<AtomicBool>,
+) -> anyhow::Result<Vec<f64>> {
+    let mut acks = Vec::new();
+    let mut seen = 0;
+    let mut pace = tokio::time::interval(ACK_EVERY);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while acks.len() < ACKS && !load_done.load(Ordering::Relaxed) {
+        pace.tick().await;
+        let incident = {
+            let presses = presses.lock().expect("lock");
+            let next = presses[seen..]
+                .iter()
+                .position(|p| p.customer == 0 && p.incident.is_some());
+            next.and_then(|at| {
+                seen += at + 1;
+                presses[seen - 1].incident.clone()
+            })
+        };
+        let Some(incident) = incident else { continue };
+        let started = Instant::now();
+        let (status, _) = am_phone.acknowledge(&incident).await?;
+        if status == 200 {
+            acks.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    Ok(acks)
 }
 
 /// One run at one rate: what the load generator saw and what the mocks received.
@@ -604,6 +644,12 @@ async fn measure(
     let load_started = Instant::now();
     let gateway_pid = gateway.child.id().to_string();
     let cpu_before = (cpu_seconds(&gateway_pid), cpu_seconds("self"));
+    let load_done = Arc::new(AtomicBool::new(false));
+    let acker = tokio::spawn(acknowledge_during_load(
+        manager_phones.swap_remove(0),
+        presses.clone(),
+        load_done.clone(),
+    ));
     let mut tasks = Vec::with_capacity(total);
     for i in 0..total {
         ticker.tick().await;
@@ -638,6 +684,8 @@ async fn measure(
     for t in tasks {
         let _ = t.await;
     }
+    load_done.store(true, Ordering::Relaxed);
+    let acks = acker.await.context("the acknowledging task")??;
     let load_seconds = load_started.elapsed().as_secs_f64();
     let cpu_after = (cpu_seconds(&gateway_pid), cpu_seconds("self"));
     let cores = |before: Option<f64>, after: Option<f64>| Some((after? - before?) / load_seconds);
@@ -691,19 +739,6 @@ async fn measure(
     );
     let paged = to_page.n;
 
-    // The first customer's account manager acknowledges up to 100 of its incidents.
-    let mut acks = Vec::new();
-    let am_phone = &mut manager_phones[0];
-    let first_customers = ok.iter().filter(|p| p.customer == 0).take(100);
-    for p in first_customers {
-        if let Some(incident) = &p.incident {
-            let started = Instant::now();
-            let (status, _) = am_phone.acknowledge(incident).await?;
-            if status == 200 {
-                acks.push(started.elapsed().as_secs_f64() * 1000.0);
-            }
-        }
-    }
     let ack = Summary::of(acks);
     let memory = gateway.peak_memory_mib();
     gateway.stop();
