@@ -8,6 +8,7 @@
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
+use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::EnvFilter;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,9 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// A tracing `EnvFilter` directive; `RUST_LOG` overrides it.
     pub level: String,
+    /// Logs each span as it closes with the time it was busy and idle (the request's span,
+    /// the store's): where a request's time goes, for profiling. Off by default.
+    pub span_times: bool,
 }
 
 impl Default for LogSettings {
@@ -32,6 +36,7 @@ impl Default for LogSettings {
         Self {
             format: LogFormat::Pretty,
             level: "info".into(),
+            span_times: false,
         }
     }
 }
@@ -40,7 +45,13 @@ impl Default for LogSettings {
 pub fn init(settings: &LogSettings) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let spans = match settings.span_times {
+        true => FmtSpan::CLOSE,
+        false => FmtSpan::NONE,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(spans);
     // A second init (tests, embedded use) keeps the first subscriber.
     let _ = match settings.format {
         LogFormat::Json => builder
