@@ -30,9 +30,13 @@ pub async fn change_state(
             .acknowledge_incident(&incident.id, user, now)
             .await?
     };
-    if let StateChange::Applied { customer_notices } = &change {
+    if let StateChange::Applied {
+        customer_notices,
+        sla,
+        ..
+    } = &change
+    {
         if !resolving {
-            let sla = state.store.tier_sla(&incident.tier).await?;
             let waited = covered_duration(incident.created_at, now, sla.coverage());
             state
                 .metrics

@@ -147,7 +147,7 @@ async fn acting_user(
                     user_id, involved, ..
                 } = &mut credential
                 {
-                    *involved = Some(state.store.is_involved(user_id, incident).await?);
+                    *involved = Some(state.store.is_involved_to_act(user_id, incident).await?);
                 }
             }
             Acting::Needs(Question::TokenDevice) => {
@@ -201,29 +201,30 @@ async fn act(
 ) -> Result<HttpResponse, Problem> {
     let incident = state
         .store
-        .incident(&id)
+        .incident_to_act_on(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
     let user = acting_user(&state, &req, &incident, body, action).await?;
     let resolving = action == Action::Resolve;
-    match crate::incident_actions::change_state(&state, &incident, &user, resolving).await? {
-        StateChange::Applied { .. } | StateChange::AlreadyDone => {}
-        StateChange::NotFound => return Err(not_found(&id)),
-        StateChange::Conflict(current) => {
-            return Err(Problem::conflict(
-                "incident-resolved",
-                format!(
-                    "the incident is {}; it can no longer be acknowledged",
-                    current.as_str()
-                ),
-            ))
-        }
-    }
-    let incident = state
-        .store
-        .incident(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let incident =
+        match crate::incident_actions::change_state(&state, &incident, &user, resolving).await? {
+            StateChange::Applied { incident, .. } => *incident,
+            StateChange::AlreadyDone => state
+                .store
+                .incident(&id)
+                .await?
+                .ok_or_else(|| not_found(&id))?,
+            StateChange::NotFound => return Err(not_found(&id)),
+            StateChange::Conflict(current) => {
+                return Err(Problem::conflict(
+                    "incident-resolved",
+                    format!(
+                        "the incident is {}; it can no longer be acknowledged",
+                        current.as_str()
+                    ),
+                ))
+            }
+        };
     Ok(HttpResponse::Ok().json(incident_view(&incident)))
 }
 

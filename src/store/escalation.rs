@@ -22,8 +22,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
 
+use super::incidents::{incident_after, IncidentRow};
 use super::outbox::{self, Message};
 use super::reach::person_facts;
+use super::sla::parse_sla;
 use super::teams::{forget_picks, pick_member};
 use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
@@ -32,6 +34,7 @@ use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Step, T
 use crate::domain::incident::{IncidentState, Transition};
 use crate::domain::reach::{self, Device, Reachable};
 use crate::domain::schedule::Schedule;
+use crate::domain::sla::TierSla;
 use crate::domain::step_plan::{
     page_text, plan_fallback, plan_step, Exhausted, OnCall, PageSubject, StepFacts, StepPlan,
     TargetFacts,
@@ -679,9 +682,16 @@ pub struct DueEscalation {
 }
 
 /// The result of acknowledging or resolving.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StateChange {
-    Applied { customer_notices: usize },
+    /// With the incident as the change left it and its tier's SLA, both read in the change's
+    /// transaction, so that the answer and the time-to-acknowledge metric need no reads of
+    /// their own on the shared pool.
+    Applied {
+        customer_notices: usize,
+        incident: Box<IncidentRow>,
+        sla: TierSla,
+    },
     AlreadyDone,
     Conflict(IncidentState),
     NotFound,
@@ -797,8 +807,8 @@ impl Store {
             .await
     }
 
-    /// Runs [`Store::change_state_here`] on the actions' thread and pool (see
-    /// `Store::actions`); it finishes even if the responder's request is dropped meanwhile.
+    /// Runs [`Store::change_state_here`] on the actions' thread and pool; it finishes even if
+    /// the responder's request is dropped meanwhile.
     async fn change_state(
         &self,
         incident_id: &str,
@@ -806,21 +816,52 @@ impl Store {
         now: DateTime<Utc>,
         transition: fn(IncidentState) -> Transition,
     ) -> Result<StateChange, StoreError> {
-        let Some(actions) = self.actions.clone() else {
-            return self
-                .change_state_here(incident_id, user_id, now, transition)
-                .await;
-        };
         let (incident_id, user_id) = (incident_id.to_owned(), user_id.to_owned());
-        let there = actions.clone();
-        let work = async move {
+        self.on_actions(move |there| async move {
             there
                 .change_state_here(&incident_id, &user_id, now, transition)
                 .await
-        };
-        actions
-            .on_turn_thread(tracing::Instrument::in_current_span(work))
+        })
+        .await
+    }
+
+    /// [`Store::incident`], read on the actions' thread and pool: the read an acknowledgement
+    /// or a resolution starts with, where each statement's answer does not wait for a runtime
+    /// thread busy with HTTP and TLS.
+    pub async fn incident_to_act_on(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
+        let id = id.to_owned();
+        self.on_actions(move |there| async move { there.incident(&id).await })
             .await
+    }
+
+    /// [`Store::is_involved`], asked on the actions' thread and pool (as
+    /// [`Store::incident_to_act_on`]).
+    pub async fn is_involved_to_act(
+        &self,
+        user_id: &str,
+        incident: &IncidentRow,
+    ) -> Result<bool, StoreError> {
+        let (user_id, incident) = (user_id.to_owned(), incident.clone());
+        self.on_actions(move |there| async move { there.is_involved(&user_id, &incident).await })
+            .await
+    }
+
+    /// Runs `work` with the actions' store on the actions' thread (see `Store::actions`), or
+    /// with this store here where there is none.
+    async fn on_actions<T, F>(&self, work: impl FnOnce(Store) -> F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        match &self.actions {
+            Some(actions) => {
+                let work = work(Store::clone(actions));
+                actions
+                    .on_turn_thread(tracing::Instrument::in_current_span(work))
+                    .await
+            }
+            None => work(self.clone()).await,
+        }
     }
 
     async fn change_state_here(
@@ -832,7 +873,8 @@ impl Store {
     ) -> Result<StateChange, StoreError> {
         let mut tx = self.begin_write().await?;
         let row = db::query(
-            "SELECT i.state, i.ticket_id, t.external_ref, i.customer_id, u.name \
+            "SELECT i.state, i.ticket_id, t.external_ref, i.customer_id, i.tier_id, u.name, \
+             (SELECT sla FROM tiers WHERE id = i.tier_id) AS sla \
              FROM incidents i JOIN tickets t ON t.id = i.ticket_id, users u \
              WHERE i.id = $1 AND u.id = $2",
         )
@@ -944,9 +986,15 @@ impl Store {
             now,
         )
         .await?;
+        let incident = incident_after(&mut tx, incident_id).await?;
+        let tier: String = row.try_get("tier_id")?;
+        let sla: Option<String> = row.try_get("sla")?;
+        let sla = parse_sla(&tier, sla.as_deref().unwrap_or("{}"));
         tx.commit().await?;
         Ok(StateChange::Applied {
             customer_notices: notices,
+            incident: Box::new(incident),
+            sla,
         })
     }
 

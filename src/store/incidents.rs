@@ -325,6 +325,15 @@ const INCIDENT_COLUMNS: &str =
      FROM incidents i JOIN tickets t ON t.id = i.ticket_id \
      LEFT JOIN users u ON u.id = i.acknowledged_by";
 
+/// The incident `id` as `tx` sees it (it must exist).
+pub(super) async fn incident_after(tx: &mut Tx, id: &str) -> Result<IncidentRow, StoreError> {
+    let row = db::query(&format!("{INCIDENT_COLUMNS} WHERE i.id = $1"))
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(incident_row(&row)?)
+}
+
 fn incident_row(r: &db::Row) -> Result<IncidentRow, sqlx::Error> {
     let state: String = r.try_get("state")?;
     Ok(IncidentRow {

@@ -189,8 +189,10 @@ pub(crate) struct PendingEvent {
 }
 
 /// Row counts of multi-row `INSERT`s ([`insert_rows`]). A few fixed sizes keep the number of
-/// distinct statements (each prepared and cached per connection) small.
-const ROW_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+/// distinct statements (each prepared and cached per connection) small; powers of two cut any
+/// count up to 64 into at most as many statements as it has one bits (the 50 notices of an
+/// acknowledgement are three, not five).
+const ROW_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 impl Tx {
     pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
@@ -711,7 +713,7 @@ mod tests {
     fn rows_are_cut_into_few_statement_shapes() {
         let rows: Vec<usize> = (0..87).collect();
         let sizes: Vec<usize> = row_chunks(&rows).map(<[usize]>::len).collect();
-        assert_eq!(sizes, [64, 16, 4, 1, 1, 1]);
+        assert_eq!(sizes, [64, 16, 4, 2, 1]);
         assert_eq!(row_chunks::<usize>(&[]).count(), 0);
         assert_eq!(value_rows(2, 2, 1), "($2, $3), ($4, $5)");
     }
