@@ -22,6 +22,7 @@
 
 use std::str::FromStr;
 
+use futures_util::TryStreamExt;
 use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{
@@ -114,19 +115,23 @@ impl Pool {
     }
 
     pub(crate) async fn acquire(&self) -> Result<Acquired, sqlx::Error> {
-        Ok(Acquired(match self {
-            Pool::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
-            Pool::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
-        }))
+        Ok(Acquired(
+            match self {
+                Pool::Sqlite(pool) => Link::Sqlite(pool.acquire().await?),
+                Pool::Postgres(pool) => Link::Postgres(pool.acquire().await?),
+            }
+            .into(),
+        ))
     }
 
     /// Starts a transaction; on SQLite with `BEGIN IMMEDIATE`, which takes the write lock up
     /// front.
     pub(crate) async fn begin_write(&self) -> Result<Conn, sqlx::Error> {
         Ok(match self {
-            Pool::Sqlite(pool) => Conn::SqliteTx(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::Postgres(pool) => Conn::PostgresTx(pool.begin().await?),
-        })
+            Pool::Sqlite(pool) => Link::SqliteTx(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(pool) => Link::PostgresTx(pool.begin().await?),
+        }
+        .into())
     }
 
     pub(crate) async fn close(&self) {
@@ -140,11 +145,31 @@ impl Pool {
 /// A connection taken from a pool, by itself or inside a transaction (rolled back if dropped
 /// uncommitted).
 #[derive(Debug)]
-pub(crate) enum Conn {
+pub(crate) struct Conn {
+    link: Link,
+    /// Writes waiting to run ([`Conn::defer`]), each with its tag.
+    deferred: Vec<(Query<'static>, &'static str)>,
+    /// What each deferred write that ran did (its tag, rows affected), until [`Conn::flush`]
+    /// hands it over.
+    done: Vec<(&'static str, u64)>,
+}
+
+#[derive(Debug)]
+enum Link {
     Sqlite(PoolConnection<Sqlite>),
     SqliteTx(Transaction<'static, Sqlite>),
     Postgres(PoolConnection<Postgres>),
     PostgresTx(Transaction<'static, Postgres>),
+}
+
+impl From<Link> for Conn {
+    fn from(link: Link) -> Self {
+        Conn {
+            link,
+            deferred: Vec::new(),
+            done: Vec::new(),
+        }
+    }
 }
 
 /// A connection taken from a pool by [`Pool::acquire`]; `&mut *acquired` is the [`Conn`].
@@ -179,42 +204,161 @@ enum Raw<'c> {
 
 impl Conn {
     fn raw(&mut self) -> Raw<'_> {
-        match self {
-            Conn::Sqlite(c) => Raw::Sqlite(c),
-            Conn::SqliteTx(c) => Raw::Sqlite(c),
-            Conn::Postgres(c) => Raw::Postgres(c),
-            Conn::PostgresTx(c) => Raw::Postgres(c),
+        match &mut self.link {
+            Link::Sqlite(c) => Raw::Sqlite(c),
+            Link::SqliteTx(c) => Raw::Sqlite(c),
+            Link::Postgres(c) => Raw::Postgres(c),
+            Link::PostgresTx(c) => Raw::Postgres(c),
         }
     }
 
-    /// Commits the transaction this connection is in (nothing to do outside one).
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Conn::SqliteTx(tx) => tx.commit().await,
-            Conn::PostgresTx(tx) => tx.commit().await,
-            Conn::Sqlite(_) | Conn::Postgres(_) => Ok(()),
+    /// Commits the transaction this connection is in (nothing to do outside one), after the
+    /// writes still deferred.
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.run_deferred().await?;
+        match self.link {
+            Link::SqliteTx(tx) => tx.commit().await,
+            Link::PostgresTx(tx) => tx.commit().await,
+            Link::Sqlite(_) | Link::Postgres(_) => Ok(()),
         }
     }
 
-    /// Closes the connection (rolling back a transaction it is in).
+    /// Closes the connection (rolling back a transaction it is in, deferred writes with it).
     #[cfg_attr(not(feature = "devkit"), allow(dead_code))]
     pub(crate) async fn close(self) -> Result<(), sqlx::Error> {
-        match self {
-            Conn::Sqlite(c) => c.close().await,
-            Conn::Postgres(c) => c.close().await,
-            Conn::SqliteTx(tx) => tx.rollback().await,
-            Conn::PostgresTx(tx) => tx.rollback().await,
+        match self.link {
+            Link::Sqlite(c) => c.close().await,
+            Link::Postgres(c) => c.close().await,
+            Link::SqliteTx(tx) => tx.rollback().await,
+            Link::PostgresTx(tx) => tx.rollback().await,
         }
     }
 
     /// Runs `sql`, one or more statements without parameters, unprepared (`SAVEPOINT`s and
-    /// the like).
+    /// the like), after the writes still deferred.
     pub(crate) async fn execute_unprepared(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        self.run_deferred().await?;
         match self.raw() {
             Raw::Sqlite(c) => c.execute(sqlx::raw_sql(sql)).await.map(drop),
             Raw::Postgres(c) => c.execute(sqlx::raw_sql(sql)).await.map(drop),
         }
     }
+
+    /// Runs `write` later, with the writes deferred after it, before the next statement on
+    /// this connection or at [`Conn::flush`]; its rows affected are reported by `flush` under
+    /// `tag`. On SQLite every statement is a hand-off to the connection's worker thread and
+    /// back, so the deferred writes go together, as one text of several statements, in one
+    /// hand-off. On PostgreSQL, where a statement with parameters is one round trip whatever
+    /// is sent with it, `write` runs now.
+    pub(crate) async fn defer(
+        &mut self,
+        write: Query<'static>,
+        tag: &'static str,
+    ) -> Result<(), sqlx::Error> {
+        match self.link {
+            Link::Sqlite(_) | Link::SqliteTx(_) => self.deferred.push((write, tag)),
+            Link::Postgres(_) | Link::PostgresTx(_) => {
+                let rows = write.run_on(self.raw(), Want::Nothing).await?;
+                self.done.push((tag, rows.affected()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the deferred writes; returns what every deferred write did since the last flush
+    /// (its tag and rows affected), in the order they were deferred.
+    pub(crate) async fn flush(&mut self) -> Result<Vec<(&'static str, u64)>, sqlx::Error> {
+        self.run_deferred().await?;
+        Ok(std::mem::take(&mut self.done))
+    }
+
+    /// What the deferred write tagged `tag` that ran last did (its rows affected), taken out
+    /// of what [`Conn::flush`] reports; `None` if no such write has run (on SQLite, before the
+    /// flush).
+    pub(crate) fn take_done(&mut self, tag: &str) -> Option<u64> {
+        let at = self.done.iter().rposition(|(t, _)| *t == tag)?;
+        Some(self.done.remove(at).1)
+    }
+
+    /// Drops the writes deferred and not yet run, and what the ones that ran did: the caller
+    /// rolled back to before them.
+    pub(crate) fn forget_deferred(&mut self) {
+        self.deferred.clear();
+        self.done.clear();
+    }
+
+    /// Runs the deferred writes (SQLite) as one text, each statement's `$n` numbered after the
+    /// parameters of the statements before it.
+    async fn run_deferred(&mut self) -> Result<(), sqlx::Error> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let writes = std::mem::take(&mut self.deferred);
+        let mut sql = String::new();
+        let mut args = SqliteArguments::default();
+        for (write, _) in &writes {
+            sql.push_str(&renumbered(write.sql, args.len()));
+            sql.push_str(";\n");
+            for arg in &write.args {
+                add_sqlite(&mut args, arg)?;
+            }
+        }
+        let Raw::Sqlite(c) = self.raw() else {
+            unreachable!("only SQLite defers");
+        };
+        let mut affected = Vec::with_capacity(writes.len());
+        {
+            let mut steps = c.fetch_many(sqlx::query_with(&sql, args));
+            while let Some(step) = steps.try_next().await? {
+                if let sqlx::Either::Left(done) = step {
+                    affected.push(done.rows_affected());
+                }
+            }
+        }
+        if affected.len() != writes.len() {
+            return Err(sqlx::Error::Protocol(format!(
+                "{} deferred writes reported {} results",
+                writes.len(),
+                affected.len()
+            )));
+        }
+        self.done
+            .extend(writes.iter().map(|(_, tag)| *tag).zip(affected));
+        Ok(())
+    }
+}
+
+/// `sql` with each parameter `$n` written `$(n + before)`.
+fn renumbered(sql: &str, before: usize) -> String {
+    if before == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + before).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn add_sqlite<'q>(args: &mut SqliteArguments<'q>, arg: &'q Arg) -> Result<(), sqlx::Error> {
+    match arg {
+        Arg::Null => args.add(None::<i64>),
+        Arg::Int(v) => args.add(*v),
+        Arg::Float(v) => args.add(*v),
+        Arg::Bool(v) => args.add(*v),
+        Arg::Text(v) => args.add(v.as_str()),
+        Arg::Bytes(v) => args.add(v.as_slice()),
+    }
+    .map_err(sqlx::Error::Encode)
 }
 
 /// A value bound to a statement.
@@ -288,6 +432,17 @@ pub(crate) struct Query<'q> {
     args: Vec<Arg>,
 }
 
+impl std::fmt::Debug for Query<'_> {
+    /// The statement and the kinds of its values, never the values (they may be secrets).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<&str> = self.args.iter().map(Arg::kind).collect();
+        f.debug_struct("Query")
+            .field("sql", &self.sql)
+            .field("args", &kinds)
+            .finish()
+    }
+}
+
 /// A statement.
 pub(crate) fn query(sql: &str) -> Query<'_> {
     Query {
@@ -354,6 +509,16 @@ enum Want {
 enum Fetched {
     Done(u64),
     Rows(Vec<Row>),
+}
+
+impl Fetched {
+    /// Rows affected by a statement that returns none.
+    fn affected(&self) -> u64 {
+        match self {
+            Fetched::Done(rows) => *rows,
+            Fetched::Rows(_) => 0,
+        }
+    }
 }
 
 /// Runs `query` on the driver's connection `c` for what `want` asks, each row wrapped in
@@ -430,7 +595,10 @@ impl<'q> Query<'q> {
 
     async fn run(self, target: Target<'_>, want: Want) -> Result<Fetched, sqlx::Error> {
         match target {
-            Target::Conn(conn) => self.run_on(conn.raw(), want).await,
+            Target::Conn(conn) => {
+                conn.run_deferred().await?;
+                self.run_on(conn.raw(), want).await
+            }
             Target::Pool(pool) => {
                 let mut conn = pool.acquire().await?;
                 self.run_on(conn.0.raw(), want).await
@@ -443,15 +611,7 @@ impl<'q> Query<'q> {
             Raw::Sqlite(c) => {
                 let mut args = SqliteArguments::default();
                 for arg in &self.args {
-                    match arg {
-                        Arg::Null => args.add(None::<i64>),
-                        Arg::Int(v) => args.add(*v),
-                        Arg::Float(v) => args.add(*v),
-                        Arg::Bool(v) => args.add(*v),
-                        Arg::Text(v) => args.add(v.as_str()),
-                        Arg::Bytes(v) => args.add(v.as_slice()),
-                    }
-                    .map_err(sqlx::Error::Encode)?;
+                    add_sqlite(&mut args, arg)?;
                 }
                 fetch!(sqlx::query_with(self.sql, args), c, want, Row::Sqlite)
             }
@@ -846,6 +1006,91 @@ mod tests {
             pool.close().await;
         }
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Deferred writes run before the next statement on the connection, in the order they
+    /// were deferred, and `flush` reports what each did under its tag. On SQLite they wait
+    /// and then go together (one text, each statement's parameters renumbered); on PostgreSQL
+    /// they run at once. Writes forgotten after a rollback to a savepoint never run.
+    #[tokio::test]
+    async fn deferred_writes_run_in_order_before_the_next_statement() {
+        let (dir, sqlite) = super::super::tests::scratch_sqlite("pgw-defer");
+        let mut urls = vec![sqlite];
+        urls.extend(std::env::var("TEST_DATABASE_URL").ok());
+        for url in urls {
+            let postgres = url.starts_with("postgres");
+            let pool = Pool::single(&url).await.unwrap();
+            let mut conn = pool.begin_write().await.unwrap();
+            conn.execute_unprepared(
+                "CREATE TEMPORARY TABLE deferred (id TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+            )
+            .await
+            .unwrap();
+            let insert = "INSERT INTO deferred (id, n) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING";
+            conn.defer(query(insert).bind("a").bind(1_i64), "a")
+                .await
+                .unwrap();
+            // Ran at once on PostgreSQL only.
+            assert_eq!(conn.take_done("a").is_some(), postgres, "{url}");
+            conn.defer(query(insert).bind("a").bind(2_i64), "again")
+                .await
+                .unwrap();
+            conn.defer(
+                query("UPDATE deferred SET n = n + $2 WHERE id = $1")
+                    .bind("a")
+                    .bind(10_i64),
+                "bump",
+            )
+            .await
+            .unwrap();
+            conn.defer(query(insert).bind("b").bind(5_i64), "b")
+                .await
+                .unwrap();
+            // The next statement sees them all, applied in order.
+            let n: i64 = query_scalar("SELECT CAST(SUM(n) AS BIGINT) FROM deferred")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(n, 16, "{url}");
+            let done = conn.flush().await.unwrap();
+            let expected: &[(&str, u64)] = if postgres {
+                &[("again", 0), ("bump", 1), ("b", 1)]
+            } else {
+                &[("a", 1), ("again", 0), ("bump", 1), ("b", 1)]
+            };
+            assert_eq!(done, expected, "{url}");
+            assert!(conn.flush().await.unwrap().is_empty());
+
+            conn.execute_unprepared("SAVEPOINT s").await.unwrap();
+            conn.defer(query(insert).bind("c").bind(1_i64), "c")
+                .await
+                .unwrap();
+            conn.forget_deferred();
+            conn.execute_unprepared("ROLLBACK TO SAVEPOINT s")
+                .await
+                .unwrap();
+            // A write deferred after the rollback runs.
+            conn.defer(query(insert).bind("d").bind(1_i64), "d")
+                .await
+                .unwrap();
+            let ids: Vec<String> = query_scalar("SELECT id FROM deferred ORDER BY id")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(ids, ["a", "b", "d"], "{url}");
+            conn.close().await.unwrap();
+            pool.close().await;
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn renumbered_moves_every_parameter_past_the_ones_before() {
+        assert_eq!(
+            renumbered("a = $1 AND b IN ($2, $10) AND c = '$'", 5),
+            "a = $6 AND b IN ($7, $15) AND c = '$'"
+        );
+        assert_eq!(renumbered("x = $1", 0), "x = $1");
     }
 
     #[test]

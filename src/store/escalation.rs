@@ -265,7 +265,9 @@ pub(crate) async fn escalate_from(
         let plan = plan_step(&facts, now);
         let (paged, pages) = queue_pages(tx, ctx, &plan, now).await?;
         if let Some(deadline) = plan.deadline {
-            db::query(
+            // Deferred: on SQLite it goes with the next statement's hand-off, or a press's
+            // other writes (see `record_press`).
+            let position = db::query(
                 "UPDATE incidents SET escalation_pass = $2, escalation_step = $3, \
                  next_escalation_at = $4, first_page_at = COALESCE(first_page_at, $5), \
                  updated_at = $5 WHERE id = $1",
@@ -274,9 +276,8 @@ pub(crate) async fn escalate_from(
             .bind(i64::from(pos.pass))
             .bind(pos.step as i64)
             .bind(millis(deadline))
-            .bind(millis(now))
-            .execute(&mut **tx)
-            .await?;
+            .bind(millis(now));
+            tx.defer(position, "position").await?;
             event(
                 tx,
                 on,

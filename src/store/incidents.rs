@@ -474,7 +474,7 @@ pub(crate) async fn record_press(
             None,
         ),
     };
-    db::query(
+    let insert = db::query(
         "INSERT INTO alerts (id, customer_id, user_id, device_id, summary, details, \
              affected_service, answers, app_local_time, priority, classification, outcome, \
              ticket_id, incident_id, created_at) \
@@ -494,9 +494,8 @@ pub(crate) async fn record_press(
     .bind(record.outcome.as_str())
     .bind(&ticket_id)
     .bind(&incident_id)
-    .bind(millis(now))
-    .execute(&mut **tx)
-    .await?;
+    .bind(millis(now));
+    tx.defer(insert, "alert").await?;
     // The customer is back: whatever they owed us, the clock runs again. (A ticket this
     // press opened owes nothing.)
     if record.outcome != AlertOutcome::Opened {
@@ -532,7 +531,7 @@ pub(crate) async fn record_press(
     // same batch with the same key, or, on PostgreSQL, another gateway's press, waited for
     // until it committed): this press is undone and answered as that one was.
     let response = render(&record);
-    let claimed = db::query(
+    let claim = db::query(
         "INSERT INTO idempotency_keys (user_id, idem_key, request_digest, created_at, \
          response_status, response_body) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (user_id, idem_key) DO NOTHING",
@@ -542,11 +541,19 @@ pub(crate) async fn record_press(
     .bind(&alert.request_digest)
     .bind(millis(now))
     .bind(i64::from(response.status))
-    .bind(&response.body)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
+    .bind(&response.body);
+    tx.defer(claim, "key").await?;
+    // The press's writes (ticket, incident, escalation position, alert, key) were deferred:
+    // on SQLite they go to the connection's worker thread here, together, in one hand-off
+    // where they were five; on PostgreSQL they ran as they came.
+    let done = tx.flush().await?;
+    if done.contains(&("incident", 0)) {
+        return Err(StoreError::Database(decode_error(
+            "incidents.open_key",
+            "an open incident that the press's read did not see",
+        )));
+    }
+    let claimed = done.contains(&("key", 1));
     if !claimed {
         return match stored_key(tx, alert).await? {
             Some(stored) => stored.answer(alert),
@@ -718,7 +725,7 @@ async fn create_ticket(
         external_ref: new_ticket_ref(),
         priority,
     };
-    db::query(
+    let insert = db::query(
         "INSERT INTO tickets (id, customer_id, external_ref, subject, priority, status, source, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'open', 'panic', $6, $6)",
     )
@@ -727,9 +734,8 @@ async fn create_ticket(
     .bind(&ticket.external_ref)
     .bind(subject)
     .bind(priority.as_str())
-    .bind(millis(now))
-    .execute(&mut **tx)
-    .await?;
+    .bind(millis(now));
+    tx.defer(insert, "ticket").await?;
     Ok(ticket)
 }
 
@@ -1069,7 +1075,7 @@ pub(crate) async fn record_p1(
         None => customer_facts(tx, press.customer_id, press.tier_id, false).await?,
     };
     let (policy, sla) = (&facts.policy, &facts.sla);
-    let inserted = db::query(
+    let insert = db::query(
         "INSERT INTO incidents (id, customer_id, ticket_id, tier_id, affected_service, open_key, \
          state, summary, policy, ack_due_at, respond_due_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, 'triggered', $7, $8, $9, $10, $11, $11) \
@@ -1085,11 +1091,12 @@ pub(crate) async fn record_p1(
     .bind(serde_json::to_string(policy).unwrap_or_default())
     .bind(millis(sla.internal_deadline(now)))
     .bind(millis(sla.external_deadline(now)))
-    .bind(millis(now))
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
+    .bind(millis(now));
+    // Deferred with the press's other writes (see `record_press`). PostgreSQL runs it now; on
+    // SQLite nothing else writes within the write turn, and the read above found no open
+    // incident for the key, so it cannot conflict.
+    tx.defer(insert, "incident").await?;
+    if tx.take_done("incident") == Some(0) {
         // Opened meanwhile by a concurrent press (PostgreSQL waited for it to commit).
         let existing = open_incidents(tx, press.customer_id, &key, None, press.flood, now)
             .await?

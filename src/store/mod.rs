@@ -240,6 +240,8 @@ impl Tx {
     /// the savepoint was rolled back, and PostgreSQL releases row locks taken after a
     /// savepoint rolled back to.
     pub(crate) fn back_to(&mut self, mark: TxMark) {
+        // A mark is taken with nothing deferred (a press flushes its writes before it ends).
+        self.inner.forget_deferred();
         self.events.truncate(mark.events);
         self.customers.truncate(mark.locks);
         if let Some(rows) = &mut self.outbox {
