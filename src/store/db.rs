@@ -244,25 +244,25 @@ impl Conn {
         }
     }
 
-    /// Runs `write` later, with the writes deferred after it, before the next statement on
-    /// this connection or at [`Conn::flush`]; its rows affected are reported by `flush` under
-    /// `tag`. On SQLite every statement is a hand-off to the connection's worker thread and
-    /// back, so the deferred writes go together, as one text of several statements, in one
-    /// hand-off. On PostgreSQL, where a statement with parameters is one round trip whatever
-    /// is sent with it, `write` runs now.
-    pub(crate) async fn defer(
-        &mut self,
-        write: Query<'static>,
-        tag: &'static str,
-    ) -> Result<(), sqlx::Error> {
-        match self.link {
-            Link::Sqlite(_) | Link::SqliteTx(_) => self.deferred.push((write, tag)),
-            Link::Postgres(_) | Link::PostgresTx(_) => {
-                let rows = write.run_on(self.raw(), Want::Nothing).await?;
-                self.done.push((tag, rows.affected()));
-            }
-        }
-        Ok(())
+    /// Runs `write` later, together with the writes deferred after it: before the next
+    /// statement on this connection, or at [`Conn::send_deferred`] or [`Conn::flush`]; its
+    /// rows affected are reported under `tag`. A deferred write must not depend on the
+    /// effects of another write deferred with it (on PostgreSQL they are one statement, which
+    /// sees the database as it was before that statement), apart from a foreign key to a row
+    /// another one inserts.
+    ///
+    /// Every statement costs a trip: on SQLite a hand-off to the connection's worker thread
+    /// and back (two thread wake-ups), on PostgreSQL a round trip to the server. The deferred
+    /// writes take one: on SQLite one text of several statements, on PostgreSQL one statement
+    /// of data-modifying `WITH` clauses.
+    pub(crate) fn defer(&mut self, write: Query<'static>, tag: &'static str) {
+        self.deferred.push((write, tag));
+    }
+
+    /// Runs the deferred writes now; what they did stays to be reported by [`Conn::flush`] or
+    /// [`Conn::take_done`].
+    pub(crate) async fn send_deferred(&mut self) -> Result<(), sqlx::Error> {
+        self.run_deferred().await
     }
 
     /// Runs the deferred writes; returns what every deferred write did since the last flush
@@ -287,34 +287,72 @@ impl Conn {
         self.done.clear();
     }
 
-    /// Runs the deferred writes (SQLite) as one text, each statement's `$n` numbered after the
-    /// parameters of the statements before it.
+    /// Runs the deferred writes in one trip, each statement's `$n` numbered after the
+    /// parameters of the statements before it: on SQLite as one text of several statements,
+    /// on PostgreSQL as one statement, `WITH w0 AS (… RETURNING 1), w1 AS (…) SELECT
+    /// (SELECT count(*) FROM w0), …` (a lone write runs as it is).
     async fn run_deferred(&mut self) -> Result<(), sqlx::Error> {
         if self.deferred.is_empty() {
             return Ok(());
         }
         let writes = std::mem::take(&mut self.deferred);
-        let mut sql = String::new();
-        let mut args = SqliteArguments::default();
+        let mut texts = Vec::with_capacity(writes.len());
+        let mut args: Vec<&Arg> = Vec::new();
         for (write, _) in &writes {
-            sql.push_str(&renumbered(write.sql, args.len()));
-            sql.push_str(";\n");
-            for arg in &write.args {
-                add_sqlite(&mut args, arg)?;
-            }
+            texts.push(renumbered(write.sql, args.len()));
+            args.extend(&write.args);
         }
-        let Raw::Sqlite(c) = self.raw() else {
-            unreachable!("only SQLite defers");
-        };
-        let mut affected = Vec::with_capacity(writes.len());
-        {
-            let mut steps = c.fetch_many(sqlx::query_with(&sql, args));
-            while let Some(step) = steps.try_next().await? {
-                if let sqlx::Either::Left(done) = step {
-                    affected.push(done.rows_affected());
+        let affected = match self.raw() {
+            Raw::Sqlite(c) => {
+                let sql = texts.join(";\n");
+                let mut bound = SqliteArguments::default();
+                for arg in args {
+                    add_sqlite(&mut bound, arg)?;
                 }
+                let mut affected = Vec::with_capacity(writes.len());
+                let mut steps = c.fetch_many(sqlx::query_with(&sql, bound));
+                while let Some(step) = steps.try_next().await? {
+                    if let sqlx::Either::Left(done) = step {
+                        affected.push(done.rows_affected());
+                    }
+                }
+                affected
             }
-        }
+            Raw::Postgres(c) if writes.len() == 1 => {
+                let (write, _) = &writes[0];
+                let query = Query {
+                    sql: write.sql,
+                    args: write.args.clone(),
+                };
+                vec![query
+                    .run_on(Raw::Postgres(c), Want::Nothing)
+                    .await?
+                    .affected()]
+            }
+            Raw::Postgres(c) => {
+                let clauses: Vec<String> = texts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, text)| format!("w{i} AS ({text} RETURNING 1)"))
+                    .collect();
+                let counts: Vec<String> = (0..texts.len())
+                    .map(|i| format!("(SELECT count(*) FROM w{i})"))
+                    .collect();
+                let sql = format!("WITH {} SELECT {}", clauses.join(", "), counts.join(", "));
+                let query = Query {
+                    sql: &sql,
+                    args: args.into_iter().cloned().collect(),
+                };
+                let rows = query.run_on(Raw::Postgres(c), Want::First).await?;
+                let Fetched::Rows(rows) = rows else {
+                    unreachable!("a fetch returns rows");
+                };
+                let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+                (0..texts.len())
+                    .map(|i| row.try_get::<i64, _>(i).map(|n| n as u64))
+                    .collect::<Result<_, _>>()?
+            }
+        };
         if affected.len() != writes.len() {
             return Err(sqlx::Error::Protocol(format!(
                 "{} deferred writes reported {} results",
@@ -1009,75 +1047,69 @@ mod tests {
     }
 
     /// Deferred writes run before the next statement on the connection, in the order they
-    /// were deferred, and `flush` reports what each did under its tag. On SQLite they wait
-    /// and then go together (one text, each statement's parameters renumbered); on PostgreSQL
-    /// they run at once. Writes forgotten after a rollback to a savepoint never run.
+    /// were deferred, together (SQLite: one text, each statement's parameters renumbered;
+    /// PostgreSQL: one statement of `WITH` clauses, a foreign key to a row inserted alongside
+    /// included), and `flush` reports what each did under its tag. Writes forgotten after a
+    /// rollback to a savepoint never run.
     #[tokio::test]
-    async fn deferred_writes_run_in_order_before_the_next_statement() {
+    async fn deferred_writes_run_together_before_the_next_statement() {
         let (dir, sqlite) = super::super::tests::scratch_sqlite("pgw-defer");
         let mut urls = vec![sqlite];
         urls.extend(std::env::var("TEST_DATABASE_URL").ok());
         for url in urls {
-            let postgres = url.starts_with("postgres");
             let pool = Pool::single(&url).await.unwrap();
             let mut conn = pool.begin_write().await.unwrap();
             conn.execute_unprepared(
-                "CREATE TEMPORARY TABLE deferred (id TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+                "CREATE TEMPORARY TABLE deferred (id TEXT PRIMARY KEY, n BIGINT NOT NULL); \
+                 CREATE TEMPORARY TABLE child (id TEXT PRIMARY KEY, \
+                 parent TEXT NOT NULL REFERENCES deferred (id))",
             )
             .await
             .unwrap();
             let insert = "INSERT INTO deferred (id, n) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING";
-            conn.defer(query(insert).bind("a").bind(1_i64), "a")
-                .await
-                .unwrap();
-            // Ran at once on PostgreSQL only.
-            assert_eq!(conn.take_done("a").is_some(), postgres, "{url}");
-            conn.defer(query(insert).bind("a").bind(2_i64), "again")
-                .await
-                .unwrap();
+            conn.defer(query(insert).bind("a").bind(1_i64), "a");
+            conn.defer(
+                query("INSERT INTO child (id, parent) VALUES ($1, $2)")
+                    .bind("c1")
+                    .bind("a"),
+                "child",
+            );
+            conn.send_deferred().await.unwrap();
+            assert_eq!(conn.take_done("a"), Some(1), "{url}");
+            conn.defer(query(insert).bind("a").bind(2_i64), "again");
             conn.defer(
                 query("UPDATE deferred SET n = n + $2 WHERE id = $1")
                     .bind("a")
                     .bind(10_i64),
                 "bump",
-            )
-            .await
-            .unwrap();
-            conn.defer(query(insert).bind("b").bind(5_i64), "b")
-                .await
-                .unwrap();
-            // The next statement sees them all, applied in order.
+            );
+            conn.defer(query(insert).bind("b").bind(5_i64), "b");
+            assert_eq!(conn.take_done("b"), None, "not run yet: {url}");
+            // The next statement sees them all.
             let n: i64 = query_scalar("SELECT CAST(SUM(n) AS BIGINT) FROM deferred")
                 .fetch_one(&mut conn)
                 .await
                 .unwrap();
             assert_eq!(n, 16, "{url}");
             let done = conn.flush().await.unwrap();
-            let expected: &[(&str, u64)] = if postgres {
-                &[("again", 0), ("bump", 1), ("b", 1)]
-            } else {
-                &[("a", 1), ("again", 0), ("bump", 1), ("b", 1)]
-            };
+            let expected: &[(&str, u64)] = &[("child", 1), ("again", 0), ("bump", 1), ("b", 1)];
             assert_eq!(done, expected, "{url}");
             assert!(conn.flush().await.unwrap().is_empty());
 
             conn.execute_unprepared("SAVEPOINT s").await.unwrap();
-            conn.defer(query(insert).bind("c").bind(1_i64), "c")
-                .await
-                .unwrap();
+            conn.defer(query(insert).bind("c").bind(1_i64), "c");
             conn.forget_deferred();
             conn.execute_unprepared("ROLLBACK TO SAVEPOINT s")
                 .await
                 .unwrap();
-            // A write deferred after the rollback runs.
-            conn.defer(query(insert).bind("d").bind(1_i64), "d")
-                .await
-                .unwrap();
+            // A write deferred after the rollback runs, alone.
+            conn.defer(query(insert).bind("d").bind(1_i64), "d");
             let ids: Vec<String> = query_scalar("SELECT id FROM deferred ORDER BY id")
                 .fetch_all(&mut conn)
                 .await
                 .unwrap();
             assert_eq!(ids, ["a", "b", "d"], "{url}");
+            assert_eq!(conn.flush().await.unwrap(), [("d", 1)], "{url}");
             conn.close().await.unwrap();
             pool.close().await;
         }

@@ -277,7 +277,7 @@ pub(crate) async fn escalate_from(
             .bind(pos.step as i64)
             .bind(millis(deadline))
             .bind(millis(now));
-            tx.defer(position, "position").await?;
+            tx.defer(position, "position");
             event(
                 tx,
                 on,

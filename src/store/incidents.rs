@@ -495,7 +495,7 @@ pub(crate) async fn record_press(
     .bind(&ticket_id)
     .bind(&incident_id)
     .bind(millis(now));
-    tx.defer(insert, "alert").await?;
+    tx.defer(insert, "alert");
     // The customer is back: whatever they owed us, the clock runs again. (A ticket this
     // press opened owes nothing.)
     if record.outcome != AlertOutcome::Opened {
@@ -542,10 +542,11 @@ pub(crate) async fn record_press(
     .bind(millis(now))
     .bind(i64::from(response.status))
     .bind(&response.body);
-    tx.defer(claim, "key").await?;
-    // The press's writes (ticket, incident, escalation position, alert, key) were deferred:
-    // on SQLite they go to the connection's worker thread here, together, in one hand-off
-    // where they were five; on PostgreSQL they ran as they came.
+    tx.defer(claim, "key");
+    // The press's writes (ticket, incident, escalation position, alert, key) were deferred
+    // and go here, together: on SQLite one hand-off to the connection's worker thread where
+    // there were five; on PostgreSQL (where the ticket and incident went already) one round
+    // trip where there were three.
     let done = tx.flush().await?;
     if done.contains(&("incident", 0)) {
         return Err(StoreError::Database(decode_error(
@@ -735,7 +736,7 @@ async fn create_ticket(
     .bind(subject)
     .bind(priority.as_str())
     .bind(millis(now));
-    tx.defer(insert, "ticket").await?;
+    tx.defer(insert, "ticket");
     Ok(ticket)
 }
 
@@ -1092,10 +1093,15 @@ pub(crate) async fn record_p1(
     .bind(millis(sla.internal_deadline(now)))
     .bind(millis(sla.external_deadline(now)))
     .bind(millis(now));
-    // Deferred with the press's other writes (see `record_press`). PostgreSQL runs it now; on
-    // SQLite nothing else writes within the write turn, and the read above found no open
+    // Deferred with the press's other writes (see `record_press`). On PostgreSQL another
+    // gateway may have opened an incident for the key since the read above (PostgreSQL waits
+    // for that press to commit), so the ticket and the incident go now, in one statement, to
+    // know. On SQLite nothing else writes within the write turn and the read found no open
     // incident for the key, so it cannot conflict.
-    tx.defer(insert, "incident").await?;
+    tx.defer(insert, "incident");
+    if backend == Backend::Postgres {
+        tx.send_deferred().await?;
+    }
     if tx.take_done("incident") == Some(0) {
         // Opened meanwhile by a concurrent press (PostgreSQL waited for it to commit).
         let existing = open_incidents(tx, press.customer_id, &key, None, press.flood, now)
