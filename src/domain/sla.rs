@@ -293,6 +293,15 @@ impl TierSla {
     /// Gold, 24x7: respond within 120 min (contract), acknowledge within 15 min (internal),
     /// resolve within 8 hours.
     /// The built-in targets of a tier by id (business hours in UTC for the lower tiers).
+    /// The SLA a tier stores as JSON; the tier's defaults (Gold's for an unknown tier) when
+    /// it stores none that reads.
+    pub fn from_stored(tier: &str, json: &str) -> Self {
+        serde_json::from_str(json)
+            .ok()
+            .or_else(|| Self::defaults_for(tier))
+            .unwrap_or_else(Self::gold)
+    }
+
     pub fn defaults_for(tier: &str) -> Option<Self> {
         match tier {
             "gold" => Some(Self::gold()),

@@ -22,10 +22,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use super::incidents::{incident_after, IncidentRow};
+use super::incident_row::{incident_after, IncidentRow};
 use super::outbox::{self, Message};
 use super::reach::person_facts;
-use super::sla::parse_sla;
 use super::teams::{forget_picks, pick_member};
 use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
@@ -990,7 +989,7 @@ impl Store {
         let incident = incident_after(&mut tx, incident_id).await?;
         let tier: String = row.try_get("tier_id")?;
         let sla: Option<String> = row.try_get("sla")?;
-        let sla = parse_sla(&tier, sla.as_deref().unwrap_or("{}"));
+        let sla = TierSla::from_stored(&tier, sla.as_deref().unwrap_or("{}"));
         tx.commit().await?;
         Ok(StateChange::Applied {
             customer_notices: notices,

@@ -23,6 +23,7 @@ pub mod escalation_links;
 pub mod group_commit;
 pub mod identity;
 pub mod incident_record;
+mod incident_row;
 pub mod incidents;
 mod migrations;
 pub mod oncall;

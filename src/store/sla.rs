@@ -18,10 +18,7 @@ use crate::domain::timeline::TimelineKind;
 use crate::store::Backend;
 
 pub(crate) fn parse_sla(tier: &str, json: &str) -> TierSla {
-    serde_json::from_str(json)
-        .ok()
-        .or_else(|| TierSla::defaults_for(tier))
-        .unwrap_or_else(TierSla::gold)
+    TierSla::from_stored(tier, json)
 }
 
 /// An incident still waiting for an acknowledgement, with what the SLA watcher needs.
