@@ -20,6 +20,7 @@
 //! nothing: it becomes the nil UUID, which no id is (ids are UUIDv7), so a lookup by a
 //! malformed id finds nothing, as it does on SQLite.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use futures_util::TryStreamExt;
@@ -59,6 +60,11 @@ pub(crate) struct PoolSettings<'a> {
     pub lazy: bool,
 }
 
+/// Prepared statements each connection keeps (sqlx's default is 100). A trip of deferred
+/// writes is one statement text per combination of its parts, and a statement dropped from
+/// the cache is prepared again (on PostgreSQL a round trip of its own).
+const STATEMENT_CACHE: usize = 256;
+
 impl Pool {
     /// Opens a pool on `settings.url`. SQLite connections are in WAL mode with full
     /// synchronous commits: an answered alert must survive a power cut, not just a crash.
@@ -68,7 +74,8 @@ impl Pool {
         })?;
         Ok(match backend {
             Backend::Sqlite => {
-                let options = SqliteConnectOptions::from_str(settings.url)?;
+                let options = SqliteConnectOptions::from_str(settings.url)?
+                    .statement_cache_capacity(STATEMENT_CACHE);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(settings.max_connections)
                     .acquire_timeout(settings.acquire_timeout)
@@ -89,7 +96,8 @@ impl Pool {
                 })
             }
             Backend::Postgres => {
-                let options = PgConnectOptions::from_str(settings.url)?;
+                let options = PgConnectOptions::from_str(settings.url)?
+                    .statement_cache_capacity(STATEMENT_CACHE);
                 let pool = PgPoolOptions::new()
                     .max_connections(settings.max_connections)
                     .acquire_timeout(settings.acquire_timeout);
@@ -287,22 +295,52 @@ impl Conn {
         self.done.clear();
     }
 
-    /// Runs the deferred writes in one trip, each statement's `$n` numbered after the
-    /// parameters of the statements before it: on SQLite as one text of several statements,
-    /// on PostgreSQL as one statement, `WITH w0 AS (… RETURNING 1), w1 AS (…) SELECT
-    /// (SELECT count(*) FROM w0), …` (a lone write runs as it is).
+    /// Runs the deferred writes in one trip (a few, past [`DEFERRED_ARGS`] values), each
+    /// statement's `$n` numbered after the parameters of the statements before it: on SQLite
+    /// as one text of several statements, on PostgreSQL as one statement, `WITH w0 AS (…
+    /// RETURNING 1), w1 AS (…) SELECT (SELECT count(*) FROM w0), …` (a lone write runs as it
+    /// is).
     async fn run_deferred(&mut self) -> Result<(), sqlx::Error> {
-        if self.deferred.is_empty() {
-            return Ok(());
-        }
         let writes = std::mem::take(&mut self.deferred);
+        let mut rest = writes.as_slice();
+        while !rest.is_empty() {
+            let mut values = 0;
+            let size = rest
+                .iter()
+                .take_while(|(write, _)| {
+                    values += write.args.len();
+                    values <= DEFERRED_ARGS
+                })
+                .count()
+                .max(1);
+            let (group, tail) = rest.split_at(size);
+            rest = tail;
+            let affected = self.send(group).await?;
+            if affected.len() != group.len() {
+                return Err(sqlx::Error::Protocol(format!(
+                    "{} deferred writes reported {} results",
+                    group.len(),
+                    affected.len()
+                )));
+            }
+            self.done
+                .extend(group.iter().map(|(_, tag)| *tag).zip(affected));
+        }
+        Ok(())
+    }
+
+    /// Runs `writes` in one trip (see [`Conn::run_deferred`]); each one's rows affected.
+    async fn send(
+        &mut self,
+        writes: &[(Query<'static>, &'static str)],
+    ) -> Result<Vec<u64>, sqlx::Error> {
         let mut texts = Vec::with_capacity(writes.len());
         let mut args: Vec<&Arg> = Vec::new();
-        for (write, _) in &writes {
-            texts.push(renumbered(write.sql, args.len()));
+        for (write, _) in writes {
+            texts.push(renumbered(&write.sql, args.len()));
             args.extend(&write.args);
         }
-        let affected = match self.raw() {
+        Ok(match self.raw() {
             Raw::Sqlite(c) => {
                 let sql = texts.join(";\n");
                 let mut bound = SqliteArguments::default();
@@ -321,7 +359,7 @@ impl Conn {
             Raw::Postgres(c) if writes.len() == 1 => {
                 let (write, _) = &writes[0];
                 let query = Query {
-                    sql: write.sql,
+                    sql: Cow::Borrowed(&write.sql),
                     args: write.args.clone(),
                 };
                 vec![query
@@ -340,7 +378,7 @@ impl Conn {
                     .collect();
                 let sql = format!("WITH {} SELECT {}", clauses.join(", "), counts.join(", "));
                 let query = Query {
-                    sql: &sql,
+                    sql: Cow::Borrowed(&sql),
                     args: args.into_iter().cloned().collect(),
                 };
                 let rows = query.run_on(Raw::Postgres(c), Want::First).await?;
@@ -352,19 +390,13 @@ impl Conn {
                     .map(|i| row.try_get::<i64, _>(i).map(|n| n as u64))
                     .collect::<Result<_, _>>()?
             }
-        };
-        if affected.len() != writes.len() {
-            return Err(sqlx::Error::Protocol(format!(
-                "{} deferred writes reported {} results",
-                writes.len(),
-                affected.len()
-            )));
-        }
-        self.done
-            .extend(writes.iter().map(|(_, tag)| *tag).zip(affected));
-        Ok(())
+        })
     }
 }
+
+/// Values in one trip of deferred writes at most: well under what one statement may take
+/// (SQLite numbers parameters up to 32,766; PostgreSQL takes 65,535).
+const DEFERRED_ARGS: usize = 30_000;
 
 /// `sql` with each parameter `$n` written `$(n + before)`.
 fn renumbered(sql: &str, before: usize) -> String {
@@ -466,7 +498,7 @@ impl<T: Bind> Bind for Option<T> {
 /// A statement and the values bound to it so far.
 #[must_use = "a query does nothing until it is executed"]
 pub(crate) struct Query<'q> {
-    sql: &'q str,
+    sql: Cow<'q, str>,
     args: Vec<Arg>,
 }
 
@@ -484,7 +516,15 @@ impl std::fmt::Debug for Query<'_> {
 /// A statement.
 pub(crate) fn query(sql: &str) -> Query<'_> {
     Query {
-        sql,
+        sql: Cow::Borrowed(sql),
+        args: Vec::new(),
+    }
+}
+
+/// A statement whose text was made at run time, to be deferred ([`Conn::defer`]).
+pub(crate) fn query_owned(sql: String) -> Query<'static> {
+    Query {
+        sql: Cow::Owned(sql),
         args: Vec::new(),
     }
 }
@@ -651,10 +691,10 @@ impl<'q> Query<'q> {
                 for arg in &self.args {
                     add_sqlite(&mut args, arg)?;
                 }
-                fetch!(sqlx::query_with(self.sql, args), c, want, Row::Sqlite)
+                fetch!(sqlx::query_with(&self.sql, args), c, want, Row::Sqlite)
             }
             Raw::Postgres(c) => {
-                let statement = c.prepare(self.sql).await?;
+                let statement = c.prepare(&self.sql).await?;
                 let types = match statement.parameters() {
                     Some(sqlx::Either::Left(types)) => types,
                     _ => &[],
@@ -671,7 +711,7 @@ impl<'q> Query<'q> {
                 for (arg, ty) in self.args.iter().zip(types) {
                     args.add(PgParam { arg, ty }).map_err(sqlx::Error::Encode)?;
                 }
-                fetch!(sqlx::query_with(self.sql, args), c, want, Row::Postgres)
+                fetch!(sqlx::query_with(&self.sql, args), c, want, Row::Postgres)
             }
         }
     }

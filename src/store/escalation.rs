@@ -905,29 +905,33 @@ impl Store {
                  next_escalation_at = NULL, updated_at = $3 WHERE id = $1 AND state = $4"
             }
         };
-        let changed = db::query(sql)
+        // The state change and the cancelling of pending pages go in one trip; if someone
+        // else changed the incident between the read and the write, returning drops the
+        // transaction, and the cancelling with it.
+        let change = db::query(sql)
             .bind(incident_id)
             .bind(user_id)
             .bind(millis(now))
-            .bind(&state)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if changed == 0 {
-            // Changed by someone else between the read and the write: answer as a repeat.
-            return Ok(StateChange::AlreadyDone);
-        }
-        let cancelled = db::query(
+            .bind(&state);
+        tx.defer(change, "state");
+        let cancel = db::query(
             "UPDATE deliveries SET state = 'cancelled', last_error = $2, lease_owner = NULL, \
              lease_until = NULL, updated_at = $3 \
              WHERE incident_id = $1 AND state = 'pending' AND kind = 'page'",
         )
         .bind(incident_id)
         .bind(format!("incident {}", target.as_str()))
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .bind(millis(now));
+        tx.defer(cancel, "cancelled");
+        let done = tx.flush().await?;
+        if !done.contains(&("state", 1)) {
+            // Changed by someone else between the read and the write: answer as a repeat.
+            return Ok(StateChange::AlreadyDone);
+        }
+        let cancelled = done
+            .iter()
+            .find(|(tag, _)| *tag == "cancelled")
+            .map_or(0, |&(_, rows)| rows);
         let ticket_id: String = row.try_get("ticket_id")?;
         let ticket_ref: String = row.try_get("external_ref")?;
         let customer_id: String = row.try_get("customer_id")?;

@@ -317,7 +317,8 @@ pub(crate) type Bound<'q> = db::Query<'q>;
 
 /// Inserts `rows` with `head` (`INSERT INTO t (a, b, …)`, `columns` of them) as multi-row
 /// `INSERT`s, largest chunks first; `bind` binds one row's values in column order (owned:
-/// the statement's text is made here).
+/// the statement's text is made here). The `INSERT`s are deferred ([`db::Conn::defer`]):
+/// they go together, in one trip, before the next statement on `conn` or its commit.
 pub(crate) async fn insert_rows<T>(
     conn: &mut db::Conn,
     head: &str,
@@ -327,11 +328,11 @@ pub(crate) async fn insert_rows<T>(
 ) -> Result<(), sqlx::Error> {
     for chunk in row_chunks(rows) {
         let sql = format!("{head} VALUES {}", value_rows(chunk.len(), columns, 0));
-        let mut query = db::query(&sql);
+        let mut query = db::query_owned(sql);
         for row in chunk {
             query = bind(query, row);
         }
-        query.execute(&mut *conn).await?;
+        conn.defer(query, "rows");
     }
     Ok(())
 }
