@@ -301,11 +301,10 @@ impl Conn {
     /// RETURNING 1), w1 AS (…) SELECT (SELECT count(*) FROM w0), …` (a lone write runs as it
     /// is).
     async fn run_deferred(&mut self) -> Result<(), sqlx::Error> {
-        let writes = std::mem::take(&mut self.deferred);
-        let mut rest = writes.as_slice();
-        while !rest.is_empty() {
+        let mut writes = std::mem::take(&mut self.deferred);
+        while !writes.is_empty() {
             let mut values = 0;
-            let size = rest
+            let size = writes
                 .iter()
                 .take_while(|(write, _)| {
                     values += write.args.len();
@@ -313,38 +312,40 @@ impl Conn {
                 })
                 .count()
                 .max(1);
-            let (group, tail) = rest.split_at(size);
-            rest = tail;
-            let affected = self.send(group).await?;
-            if affected.len() != group.len() {
+            let (queries, tags): (Vec<_>, Vec<_>) = writes.drain(..size).unzip();
+            let affected = self.send(queries).await?;
+            if affected.len() != tags.len() {
                 return Err(sqlx::Error::Protocol(format!(
                     "{} deferred writes reported {} results",
-                    group.len(),
+                    tags.len(),
                     affected.len()
                 )));
             }
-            self.done
-                .extend(group.iter().map(|(_, tag)| *tag).zip(affected));
+            self.done.extend(tags.into_iter().zip(affected));
         }
         Ok(())
     }
 
     /// Runs `writes` in one trip (see [`Conn::run_deferred`]); each one's rows affected.
-    async fn send(
-        &mut self,
-        writes: &[(Query<'static>, &'static str)],
-    ) -> Result<Vec<u64>, sqlx::Error> {
+    async fn send(&mut self, mut writes: Vec<Query<'static>>) -> Result<Vec<u64>, sqlx::Error> {
+        if let (Raw::Postgres(c), [_]) = (self.raw(), writes.as_slice()) {
+            let write = writes.pop().expect("one write");
+            return Ok(vec![write
+                .run_on(Raw::Postgres(c), Want::Nothing)
+                .await?
+                .affected()]);
+        }
         let mut texts = Vec::with_capacity(writes.len());
-        let mut args: Vec<&Arg> = Vec::new();
-        for (write, _) in writes {
+        let mut args = Vec::new();
+        for write in &mut writes {
             texts.push(renumbered(&write.sql, args.len()));
-            args.extend(&write.args);
+            args.append(&mut write.args);
         }
         Ok(match self.raw() {
             Raw::Sqlite(c) => {
                 let sql = texts.join(";\n");
                 let mut bound = SqliteArguments::default();
-                for arg in args {
+                for arg in &args {
                     add_sqlite(&mut bound, arg)?;
                 }
                 let mut affected = Vec::with_capacity(writes.len());
@@ -355,17 +356,6 @@ impl Conn {
                     }
                 }
                 affected
-            }
-            Raw::Postgres(c) if writes.len() == 1 => {
-                let (write, _) = &writes[0];
-                let query = Query {
-                    sql: Cow::Borrowed(&write.sql),
-                    args: write.args.clone(),
-                };
-                vec![query
-                    .run_on(Raw::Postgres(c), Want::Nothing)
-                    .await?
-                    .affected()]
             }
             Raw::Postgres(c) => {
                 let clauses: Vec<String> = texts
@@ -379,7 +369,7 @@ impl Conn {
                 let sql = format!("WITH {} SELECT {}", clauses.join(", "), counts.join(", "));
                 let query = Query {
                     sql: Cow::Borrowed(&sql),
-                    args: args.into_iter().cloned().collect(),
+                    args,
                 };
                 let rows = query.run_on(Raw::Postgres(c), Want::First).await?;
                 let Fetched::Rows(rows) = rows else {
@@ -530,19 +520,19 @@ pub(crate) fn query_owned(sql: String) -> Query<'static> {
 }
 
 /// A statement whose rows are one value each.
-pub(crate) fn query_scalar<T: Get>(sql: &str) -> QueryScalar<'_, T> {
-    QueryScalar {
+pub(crate) fn query_scalar<T: Get>(sql: &str) -> Decoded<'_, T> {
+    Decoded {
         query: query(sql),
-        _to: std::marker::PhantomData,
+        decode: |row| row.try_get(0),
     }
 }
 
 /// A statement whose rows are read as tuples.
 #[cfg(feature = "devkit")]
-pub(crate) fn query_as<T: FromRow>(sql: &str) -> QueryAs<'_, T> {
-    QueryAs {
+pub(crate) fn query_as<T: FromRow>(sql: &str) -> Decoded<'_, T> {
+    Decoded {
         query: query(sql),
-        _to: std::marker::PhantomData,
+        decode: T::from_row,
     }
 }
 
@@ -717,14 +707,14 @@ impl<'q> Query<'q> {
     }
 }
 
-/// See [`query_scalar`].
+/// A statement whose rows are each read as a `T` ([`query_scalar`], [`query_as`]).
 #[must_use = "a query does nothing until it is executed"]
-pub(crate) struct QueryScalar<'q, T> {
+pub(crate) struct Decoded<'q, T> {
     query: Query<'q>,
-    _to: std::marker::PhantomData<T>,
+    decode: fn(&Row) -> Result<T, sqlx::Error>,
 }
 
-impl<'q, T: Get> QueryScalar<'q, T> {
+impl<T> Decoded<'_, T> {
     pub(crate) fn bind(mut self, value: impl Bind) -> Self {
         self.query = self.query.bind(value);
         self
@@ -734,17 +724,19 @@ impl<'q, T: Get> QueryScalar<'q, T> {
         self,
         target: impl Into<Target<'e>>,
     ) -> Result<T, sqlx::Error> {
-        self.query.fetch_one(target).await?.try_get(0)
+        (self.decode)(&self.query.fetch_one(target).await?)
     }
 
     pub(crate) async fn fetch_optional<'e>(
         self,
         target: impl Into<Target<'e>>,
     ) -> Result<Option<T>, sqlx::Error> {
+        let decode = self.decode;
         self.query
             .fetch_optional(target)
             .await?
-            .map(|row| row.try_get(0))
+            .as_ref()
+            .map(decode)
             .transpose()
     }
 
@@ -752,46 +744,12 @@ impl<'q, T: Get> QueryScalar<'q, T> {
         self,
         target: impl Into<Target<'e>>,
     ) -> Result<Vec<T>, sqlx::Error> {
+        let decode = self.decode;
         self.query
             .fetch_all(target)
             .await?
             .iter()
-            .map(|row| row.try_get(0))
-            .collect()
-    }
-}
-
-/// See [`query_as`].
-#[cfg(feature = "devkit")]
-#[must_use = "a query does nothing until it is executed"]
-pub(crate) struct QueryAs<'q, T> {
-    query: Query<'q>,
-    _to: std::marker::PhantomData<T>,
-}
-
-#[cfg(feature = "devkit")]
-impl<'q, T: FromRow> QueryAs<'q, T> {
-    pub(crate) fn bind(mut self, value: impl Bind) -> Self {
-        self.query = self.query.bind(value);
-        self
-    }
-
-    pub(crate) async fn fetch_one<'e>(
-        self,
-        target: impl Into<Target<'e>>,
-    ) -> Result<T, sqlx::Error> {
-        T::from_row(&self.query.fetch_one(target).await?)
-    }
-
-    pub(crate) async fn fetch_all<'e>(
-        self,
-        target: impl Into<Target<'e>>,
-    ) -> Result<Vec<T>, sqlx::Error> {
-        self.query
-            .fetch_all(target)
-            .await?
-            .iter()
-            .map(T::from_row)
+            .map(decode)
             .collect()
     }
 }

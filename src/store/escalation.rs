@@ -923,15 +923,12 @@ impl Store {
         .bind(format!("incident {}", target.as_str()))
         .bind(millis(now));
         tx.defer(cancel, "cancelled");
-        let done = tx.flush().await?;
-        if !done.contains(&("state", 1)) {
+        tx.send_deferred().await?;
+        if tx.take_done("state") != Some(1) {
             // Changed by someone else between the read and the write: answer as a repeat.
             return Ok(StateChange::AlreadyDone);
         }
-        let cancelled = done
-            .iter()
-            .find(|(tag, _)| *tag == "cancelled")
-            .map_or(0, |&(_, rows)| rows);
+        let cancelled = tx.take_done("cancelled").unwrap_or(0);
         let ticket_id: String = row.try_get("ticket_id")?;
         let ticket_ref: String = row.try_get("external_ref")?;
         let customer_id: String = row.try_get("customer_id")?;
