@@ -1,5 +1,6 @@
 //! The escalator: when a step's acknowledgement window passes without an acknowledgement,
-//! page the next step (or mark the incident unanswered when the policy is exhausted).
+//! page the next step (or mark the incident unanswered when the policy is exhausted). Its
+//! round also fans out any customer update an acknowledgement or resolution left pending.
 //!
 //! Each advance is guarded in the database by the incident's position, so any number of
 //! gateway instances may run this loop at once and each deadline advances exactly once.
@@ -54,7 +55,13 @@ impl Escalator {
 
     pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
         let interval = std::time::Duration::from_millis(self.settings.sweep_interval_ms);
-        super::every("escalator", interval, stop, || self.run_once()).await;
+        // The escalations first: they matter more than the customer's updates.
+        super::every("escalator", interval, stop, || async {
+            let advanced = self.run_once().await?;
+            self.fan_out_pending_updates().await?;
+            Ok(advanced)
+        })
+        .await;
     }
 
     /// One round: advances every incident whose deadline has passed (at most 100); returns
@@ -84,5 +91,19 @@ impl Escalator {
         }
         span.record("advanced", advanced);
         Ok(advanced)
+    }
+
+    /// Fans out the customer updates whose fan-out did not follow their change (the gateway
+    /// stopped, or the database was away meanwhile), at most 100; returns how many
+    /// deliveries that queued.
+    pub async fn fan_out_pending_updates(&self) -> Result<usize, crate::store::StoreError> {
+        let queued = self
+            .store
+            .fan_out_pending_customer_updates(self.clock.now(), 100)
+            .await?;
+        if queued > 0 {
+            self.dispatch_wake.notify_one();
+        }
+        Ok(queued)
     }
 }

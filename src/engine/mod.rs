@@ -70,6 +70,8 @@ pub struct Engine {
 pub struct DueWork {
     /// Escalation steps advanced (or policies found exhausted).
     pub escalated: usize,
+    /// Deliveries queued by fanning out customer updates left pending.
+    pub customer_updates: usize,
     /// SLA warnings and breaches recorded.
     pub sla_events: usize,
     /// Push deliveries claimed and tried.
@@ -87,7 +89,12 @@ pub struct DueWork {
 
 impl DueWork {
     fn total(&self) -> u64 {
-        (self.escalated + self.sla_events + self.deliveries + self.webhooks + self.readiness) as u64
+        (self.escalated
+            + self.customer_updates
+            + self.sla_events
+            + self.deliveries
+            + self.webhooks
+            + self.readiness) as u64
             + self.keys_pruned
     }
 }
@@ -135,6 +142,7 @@ impl Engine {
             done.passes += 1;
             if let Some(escalator) = &self.escalator {
                 done.escalated += escalator.run_once().await?;
+                done.customer_updates += escalator.fan_out_pending_updates().await?;
             }
             if let Some(sla_watch) = &self.sla_watch {
                 done.sla_events += sla_watch.run_once().await?;

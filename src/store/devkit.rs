@@ -216,9 +216,13 @@ pub async fn undo_claim_by_customer(url: &str) -> Result<(), sqlx::Error> {
 /// `BIGINT` milliseconds, uuid and jsonb columns to text, the old dashboards' view, keeping
 /// every row, as a database last written by an older gateway would be; the next start
 /// migrates it again. The statements are derived from migration 23 itself, so the two cannot
-/// drift apart. On SQLite, where 23 changes nothing, only its record is removed.
+/// drift apart. On SQLite, where 23 changes nothing, only its record is removed. The
+/// migrations after 23 are undone first (their tables dropped).
 pub async fn undo_native_types(url: &str) -> Result<(), sqlx::Error> {
-    let mut statements = Vec::new();
+    let mut statements = vec![
+        "DROP TABLE customer_updates".to_owned(),
+        "DELETE FROM _sqlx_migrations WHERE version > 23".to_owned(),
+    ];
     if backend(url)? == Backend::Postgres {
         let forward = include_str!("../../migrations/postgres/0023_native_types.sql");
         statements.push("DROP VIEW report_incidents".to_owned());
@@ -334,6 +338,21 @@ pub async fn store_unchecked_push_token(
         db::query("UPDATE devices SET push_token = $1 WHERE id = $2")
             .bind(token)
             .bind(device_id),
+    )
+    .await
+}
+
+/// Leaves every customer update as a gateway stopped between an acknowledgement's commit and
+/// the update's fan-out would: recorded, not fanned out, no delivery queued.
+pub async fn forget_customer_update_fan_outs(url: &str) -> Result<(), sqlx::Error> {
+    execute(
+        url,
+        db::query("DELETE FROM deliveries WHERE kind = 'update'"),
+    )
+    .await?;
+    execute(
+        url,
+        db::query("UPDATE customer_updates SET fanned_out_at = NULL"),
     )
     .await
 }

@@ -22,6 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
 
+use super::customer_updates;
 use super::incident_row::{incident_after, IncidentRow};
 use super::outbox::{self, Message};
 use super::reach::person_facts;
@@ -31,7 +32,7 @@ use super::waiting::{resume_tx, ResumedBecause};
 use super::{db, millis, new_id, Store, StoreError, Tx};
 use crate::domain::escalation::{EscalationPolicy, Position, ScheduleRef, Step, Target};
 use crate::domain::incident::{IncidentState, Transition};
-use crate::domain::reach::{self, Device, Reachable};
+use crate::domain::reach;
 use crate::domain::schedule::Schedule;
 use crate::domain::sla::TierSla;
 use crate::domain::step_plan::{
@@ -501,64 +502,6 @@ pub(crate) async fn page_users(
     Ok(rows.len())
 }
 
-/// Queues `title`/`body` as an update to every live device of the customer's contacts, in
-/// two statements however many there are (an acknowledgement of a customer with fifty
-/// contacts was a hundred); returns how many.
-async fn tell_customer(
-    tx: &mut Tx,
-    incident_id: &str,
-    customer_id: &str,
-    title: &str,
-    body: &str,
-    expires: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<usize, StoreError> {
-    let devices = db::query(
-        "SELECT d.user_id, d.id, d.platform FROM devices d JOIN users u ON u.id = d.user_id \
-         WHERE u.customer_id = $1 AND u.role = 'contact' \
-         AND d.revoked_at IS NULL AND d.token_dead_at IS NULL ORDER BY u.id, d.id",
-    )
-    .bind(customer_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let message = Message {
-        incident_id,
-        customer_id,
-        kind: "update",
-        pos: Position::FIRST,
-        title,
-        body,
-        expires,
-        now,
-        first_paging: false,
-    };
-    // Each contact's devices, in the order read (by contact).
-    let mut contacts: Vec<(String, Reachable)> = Vec::new();
-    for d in &devices {
-        let user_id: String = d.try_get("user_id")?;
-        let device = Device {
-            id: d.try_get("id")?,
-            platform: d.try_get("platform")?,
-        };
-        match contacts.last_mut() {
-            Some((contact, reachable)) if *contact == user_id => reachable.devices.push(device),
-            _ => contacts.push((
-                user_id,
-                Reachable {
-                    devices: vec![device],
-                    methods: Vec::new(),
-                },
-            )),
-        }
-    }
-    let rows: Vec<_> = contacts
-        .iter()
-        .flat_map(|(contact, reachable)| message.to(contact, reach::plan_update(reachable, now)))
-        .collect();
-    outbox::queue(tx, &rows).await?;
-    Ok(rows.len())
-}
-
 /// An open incident with what paging it needs, read inside the paging transaction.
 pub(crate) struct PagingIncident {
     pub incident_id: String,
@@ -687,8 +630,11 @@ pub enum StateChange {
     /// With the incident as the change left it and its tier's SLA, both read in the change's
     /// transaction, so that the answer and the time-to-acknowledge metric need no reads of
     /// their own on the shared pool.
+    ///
+    /// `customer_update` is the customer's update the change recorded, to be fanned out to
+    /// their phones ([`Store::fan_out_customer_update`]) once it is committed.
     Applied {
-        customer_notices: usize,
+        customer_update: String,
         incident: Box<IncidentRow>,
         sla: TierSla,
     },
@@ -977,7 +923,7 @@ impl Store {
                 format!("Resolved by {name}."),
             ),
         };
-        let notices = tell_customer(
+        let customer_update = customer_updates::queue(
             &mut tx,
             incident_id,
             &customer_id,
@@ -985,15 +931,14 @@ impl Store {
             &body,
             now + Duration::hours(1),
             now,
-        )
-        .await?;
+        );
         let incident = incident_after(&mut tx, incident_id).await?;
         let tier: String = row.try_get("tier_id")?;
         let sla: Option<String> = row.try_get("sla")?;
         let sla = TierSla::from_stored(&tier, sla.as_deref().unwrap_or("{}"));
         tx.commit().await?;
         Ok(StateChange::Applied {
-            customer_notices: notices,
+            customer_update,
             incident: Box::new(incident),
             sla,
         })

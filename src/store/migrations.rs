@@ -46,6 +46,7 @@ embedded! {
     21 => "0021_report_view",
     22 => "0022_claim_by_customer",
     23 => "0023_native_types",
+    24 => "0024_customer_updates",
 }
 
 /// Where the database stands against the migrations this binary carries.

@@ -12,6 +12,7 @@ pub mod board;
 pub mod calendars;
 pub mod configuration;
 pub mod contacts;
+mod customer_updates;
 pub(crate) mod db;
 pub mod deliveries;
 #[cfg(feature = "devkit")]

@@ -6,6 +6,8 @@ use chrono::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use panic_gateway::store::devkit;
+
 use crate::on_both_backends;
 use crate::support::{
     assert_problem, eventually, p1_press, spawn_app, spawn_app_with, spawn_second_instance,
@@ -15,6 +17,7 @@ use crate::support::{
 on_both_backends!(
     an_unanswered_page_climbs_the_policy_until_it_is_exhausted,
     acknowledgement_stops_escalation_and_tells_the_customer,
+    an_update_a_stopped_gateway_left_is_told_once,
     the_ack_token_from_the_page_acknowledges_without_a_session,
     only_paged_responders_or_support_managers_may_act,
     a_step_with_no_deliverable_device_is_skipped_at_once,
@@ -159,6 +162,58 @@ async fn acknowledge(app: &TestApp, incident: &str, phone: &Phone) -> reqwest::R
     .unwrap()
 }
 
+/// The acknowledgement's transaction records the customer's update; its fan-out to their
+/// phones follows the answer. A gateway stopped in between leaves the update unsent: the
+/// escalator's round sends it, once however many rounds and gateways look.
+async fn an_update_a_stopped_gateway_left_is_told_once(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let t = team(&app).await;
+    let body = press(&app, &t.customer.contact, "left").await;
+    let incident = body["incident"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        acknowledge(&app, &incident, &t.customer.account_manager)
+            .await
+            .status(),
+        200
+    );
+    let notices = format!("deliveries WHERE incident_id = '{incident}' AND kind = 'update'");
+    eventually(
+        StdDuration::from_secs(5),
+        "the update fanned out",
+        || async { app.count(&notices).await == 1 },
+    )
+    .await;
+
+    // As a gateway stopped between the commit and the fan-out leaves it.
+    devkit::forget_customer_update_fan_outs(&app.db_url)
+        .await
+        .unwrap();
+    let second = spawn_second_instance(&app).await;
+    // Two gateways' rounds at once (and their loops meanwhile): one fans it out.
+    let rounds = [&app, &second].map(|g| g.engine.escalator.clone().expect("an escalator"));
+    let (a, b) = tokio::join!(
+        rounds[0].fan_out_pending_updates(),
+        rounds[1].fan_out_pending_updates()
+    );
+    assert!(a.unwrap() + b.unwrap() <= 1);
+    eventually(
+        StdDuration::from_secs(5),
+        "the update fanned out again",
+        || async { app.count(&notices).await == 1 },
+    )
+    .await;
+    app.run_due_work().await;
+    second.run_due_work().await;
+    assert_eq!(app.count(&notices).await, 1, "told once");
+    assert_eq!(
+        app.count("customer_updates WHERE fanned_out_at IS NULL")
+            .await,
+        0
+    );
+    second.stop().await;
+    app.stop().await;
+}
+
 async fn acknowledgement_stops_escalation_and_tells_the_customer(backend: TestBackend) {
     let app = spawn_app(backend).await;
     let t = team(&app).await;
@@ -172,12 +227,18 @@ async fn acknowledgement_stops_escalation_and_tells_the_customer(backend: TestBa
     assert_eq!(view["state"], "acknowledged");
     assert_eq!(view["acknowledged_by"]["name"], "Alice Manager");
     assert!(view["acknowledged_at"].is_string());
-    // The customer's phone gets a normal notification saying who is on it.
+    // The customer's phone gets a normal notification saying who is on it, queued right
+    // after the answer.
     let notices = format!(
         "deliveries WHERE incident_id = '{incident}' AND user_id = '{}' AND kind = 'update' AND body LIKE '%Alice Manager%'",
         t.customer.contact.user_id
     );
-    assert_eq!(app.count(&notices).await, 1);
+    eventually(
+        StdDuration::from_secs(5),
+        "the customer's update queued",
+        || async { app.count(&notices).await == 1 },
+    )
+    .await;
     assert_eq!(
         app.count(&format!(
             "deliveries WHERE incident_id = '{incident}' AND kind = 'page' AND state = 'pending'"
