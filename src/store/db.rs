@@ -343,7 +343,14 @@ impl Conn {
         }
         Ok(match self.raw() {
             Raw::Sqlite(c) => {
-                let sql = texts.join(";\n");
+                // Plain `?`s when every write's parameters allow (sqlx counts them on from one
+                // statement to the next), the renumbered `$n`s otherwise.
+                let plain: Option<Vec<Cow<str>>> =
+                    writes.iter().map(|write| positional(&write.sql)).collect();
+                let sql = match plain {
+                    Some(plain) => plain.join(";\n"),
+                    None => texts.join(";\n"),
+                };
                 let mut bound = SqliteArguments::default();
                 for arg in &args {
                     add_sqlite(&mut bound, arg)?;
@@ -387,6 +394,63 @@ impl Conn {
 /// Values in one trip of deferred writes at most: well under what one statement may take
 /// (SQLite numbers parameters up to 32,766; PostgreSQL takes 65,535).
 const DEFERRED_ARGS: usize = 30_000;
+
+/// `sql` with its parameters written `?` instead of `$1`, `$2`, …, when they appear in that
+/// order, each once, outside quoted text and comments (`sql` as it is when it has none);
+/// `None` when they do not.
+///
+/// SQLite finds a numbered parameter's name by walking the list of every name in the
+/// statement, and sqlx asks for each parameter's name as it binds it, so binding `$n`s takes
+/// time in the square of their count: a batch's pages in one `INSERT` (a thousand values)
+/// spent most of a millisecond there, holding the write turn. A `?` has no name to look up.
+fn positional(sql: &str) -> Option<Cow<'_, str>> {
+    let bytes = sql.as_bytes();
+    let mut out = String::new();
+    let (mut next, mut copied, mut i) = (1_usize, 0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"') => {
+                // To the closing quote; a doubled quote reopens at once.
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = sql[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |end| i + 2 + end + 2);
+            }
+            b'?' => return None,
+            b'$' => {
+                let digits = bytes[i + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+                if sql[i + 1..i + 1 + digits].parse::<usize>() != Ok(next) {
+                    return None;
+                }
+                out.push_str(&sql[copied..i]);
+                out.push('?');
+                next += 1;
+                i += 1 + digits;
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    if next == 1 {
+        return Some(Cow::Borrowed(sql));
+    }
+    out.push_str(&sql[copied..]);
+    Some(Cow::Owned(out))
+}
 
 /// `sql` with each parameter `$n` written `$(n + before)`.
 fn renumbered(sql: &str, before: usize) -> String {
@@ -681,7 +745,8 @@ impl<'q> Query<'q> {
                 for arg in &self.args {
                     add_sqlite(&mut args, arg)?;
                 }
-                fetch!(sqlx::query_with(&self.sql, args), c, want, Row::Sqlite)
+                let sql = positional(&self.sql).unwrap_or(Cow::Borrowed(&self.sql));
+                fetch!(sqlx::query_with(&sql, args), c, want, Row::Sqlite)
             }
             Raw::Postgres(c) => {
                 let statement = c.prepare(&self.sql).await?;
@@ -1121,6 +1186,25 @@ mod tests {
             "a = $6 AND b IN ($7, $15) AND c = '$'"
         );
         assert_eq!(renumbered("x = $1", 0), "x = $1");
+    }
+
+    #[test]
+    fn parameters_in_order_become_plain_question_marks() {
+        assert_eq!(
+            positional("INSERT INTO t VALUES ($1, $2), ($3, $4)").as_deref(),
+            Some("INSERT INTO t VALUES (?, ?), (?, ?)")
+        );
+        // Quoted text and comments are left alone, a `$` in them is no parameter.
+        assert_eq!(
+            positional("SELECT json_extract(d, '$.a$1'), \"$2\" -- $9\n/* $7 */ FROM t WHERE a = $1 AND b = 'it''s $3' AND c = $2").as_deref(),
+            Some("SELECT json_extract(d, '$.a$1'), \"$2\" -- $9\n/* $7 */ FROM t WHERE a = ? AND b = 'it''s $3' AND c = ?")
+        );
+        assert_eq!(positional("SELECT 1").as_deref(), Some("SELECT 1"));
+        // Repeated, out of order, skipped or already positional: as they are.
+        assert_eq!(positional("a = $1 OR $1 IS NULL"), None);
+        assert_eq!(positional("a = $2 AND b = $1"), None);
+        assert_eq!(positional("a = $1 AND b = $3"), None);
+        assert_eq!(positional("a = ? AND b = $1"), None);
     }
 
     #[test]
