@@ -248,13 +248,20 @@ impl Lines {
     }
 
     fn wait_for(&self, needle: &str, within: Duration) -> String {
+        self.try_wait_for(needle, within)
+            .unwrap_or_else(|| panic!("no line containing {needle:?} within {within:?}"))
+    }
+
+    /// The first line containing `needle`, or `None` if none came within `within` (or the
+    /// output ended first).
+    fn try_wait_for(&self, needle: &str, within: Duration) -> Option<String> {
         let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.0.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
+                Ok(line) if line.contains(needle) => return Some(line),
                 Ok(_) => {}
-                Err(_) => panic!("no line containing {needle:?} within {within:?}"),
+                Err(_) => return None,
             }
         }
     }
@@ -263,17 +270,34 @@ impl Lines {
 #[test]
 fn the_demo_pages_through_the_mock_providers_and_the_simulated_phone_enrolls() {
     let dir = TempDir::new();
-    let port = free_port();
-    let mut child = gateway(&dir.0)
-        .args(["demo", "--port", &port.to_string(), "--dir", "demo"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = Lines::of(&mut child);
-    lines.wait_for("[demo] ready", Duration::from_secs(60));
+    // The port was free a moment ago; another test may take it before the demo binds it, so
+    // a demo that stops before it is ready starts again on another, in a fresh directory.
+    let (mut child, lines, demo) = (1..=3)
+        .find_map(|attempt| {
+            let demo = format!("demo-{attempt}");
+            let errors = dir.0.join(format!("{demo}.stderr"));
+            let mut child = gateway(&dir.0)
+                .args(["demo", "--port", &free_port().to_string(), "--dir", &demo])
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(&errors).unwrap())
+                .spawn()
+                .unwrap();
+            let lines = Lines::of(&mut child);
+            if lines
+                .try_wait_for("[demo] ready", Duration::from_secs(60))
+                .is_some()
+            {
+                return Some((child, lines, demo));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let said = std::fs::read_to_string(&errors).unwrap_or_default();
+            eprintln!("the demo did not get ready (attempt {attempt}):\n{said}");
+            None
+        })
+        .expect("the demo gets ready within three attempts");
 
-    let env = std::fs::read_to_string(dir.0.join("demo/demo-env.sh")).unwrap();
+    let env = std::fs::read_to_string(dir.0.join(&demo).join("demo-env.sh")).unwrap();
     let var = |name: &str| {
         env.lines()
             .find_map(|l| l.strip_prefix(&format!("export {name}=")))
