@@ -61,6 +61,20 @@ async fn a_database_of_the_previous_schema_reads_back_the_same_after_migrating(
         .await
         .unwrap();
     assert_eq!(acked.status(), 200);
+    // The customer's update goes out after the answer; its delivery is part of what is read
+    // back below.
+    eventually(
+        WAIT,
+        "the customer's update is recorded as sent",
+        || async {
+            app.count(&format!(
+            "deliveries WHERE incident_id = '{incident}' AND kind = 'update' AND state = 'sent'"
+        ))
+            .await
+                >= 1
+        },
+    )
+    .await;
     let noted = app
         .with_token(
             Method::POST,
