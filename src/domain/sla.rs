@@ -290,9 +290,6 @@ impl TierSla {
         })
     }
 
-    /// Gold, 24x7: respond within 120 min (contract), acknowledge within 15 min (internal),
-    /// resolve within 8 hours.
-    /// The built-in targets of a tier by id (business hours in UTC for the lower tiers).
     /// The SLA a tier stores as JSON; the tier's defaults (Gold's for an unknown tier) when
     /// it stores none that reads.
     pub fn from_stored(tier: &str, json: &str) -> Self {
@@ -302,6 +299,7 @@ impl TierSla {
             .unwrap_or_else(Self::gold)
     }
 
+    /// The built-in targets of a tier by id (business hours in UTC for the lower tiers).
     pub fn defaults_for(tier: &str) -> Option<Self> {
         match tier {
             "gold" => Some(Self::gold()),
@@ -311,6 +309,8 @@ impl TierSla {
         }
     }
 
+    /// Gold, 24x7: respond within 120 min (contract), acknowledge within 15 min (internal),
+    /// resolve within 8 hours.
     pub fn gold() -> Self {
         Self::preset("gold", 120, 15, 8 * 60, Coverage::Always)
     }

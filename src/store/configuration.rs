@@ -10,13 +10,14 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::sla::{misfits, parse_sla};
+use super::sla::misfits;
 use super::teams::write_members;
 use super::{audit, db, millis, Backend, Store, StoreError, Tx};
 use crate::domain::configuration::{
     plan, Change, CustomerState, DocError, Document, PolicyState, ScheduleState, SecretText, State,
     TeamState, TierState, UserState, WebhookState,
 };
+use crate::domain::sla::TierSla;
 
 /// How the store handles webhook secrets without knowing the key: the caller opens stored
 /// values, seals new ones, and generates a secret for an endpoint the document gives none.
@@ -62,7 +63,7 @@ async fn load(
         let id: String = r.try_get("id")?;
         let sla: String = r.try_get("sla")?;
         state.tiers.push(TierState {
-            sla: parse_sla(&id, &sla),
+            sla: TierSla::from_stored(&id, &sla),
             id,
         });
     }

@@ -335,12 +335,6 @@ impl Conn {
                 .await?
                 .affected()]);
         }
-        let mut texts = Vec::with_capacity(writes.len());
-        let mut args = Vec::new();
-        for write in &mut writes {
-            texts.push(renumbered(&write.sql, args.len()));
-            args.append(&mut write.args);
-        }
         Ok(match self.raw() {
             Raw::Sqlite(c) => {
                 // Plain `?`s when every write's parameters allow (sqlx counts them on from one
@@ -349,8 +343,9 @@ impl Conn {
                     writes.iter().map(|write| positional(&write.sql)).collect();
                 let sql = match plain {
                     Some(plain) => plain.join(";\n"),
-                    None => texts.join(";\n"),
+                    None => numbered_texts(&writes).join(";\n"),
                 };
+                let args = take_args(&mut writes);
                 let mut bound = SqliteArguments::default();
                 for arg in &args {
                     add_sqlite(&mut bound, arg)?;
@@ -365,6 +360,8 @@ impl Conn {
                 affected
             }
             Raw::Postgres(c) => {
+                let texts = numbered_texts(&writes);
+                let args = take_args(&mut writes);
                 let clauses: Vec<String> = texts
                     .iter()
                     .enumerate()
@@ -395,18 +392,39 @@ impl Conn {
 /// (SQLite numbers parameters up to 32,766; PostgreSQL takes 65,535).
 const DEFERRED_ARGS: usize = 30_000;
 
-/// `sql` with its parameters written `?` instead of `$1`, `$2`, …, when they appear in that
-/// order, each once, outside quoted text and comments (`sql` as it is when it has none);
-/// `None` when they do not.
-///
-/// SQLite finds a numbered parameter's name by walking the list of every name in the
-/// statement, and sqlx asks for each parameter's name as it binds it, so binding `$n`s takes
-/// time in the square of their count: a batch's pages in one `INSERT` (a thousand values)
-/// spent most of a millisecond there, holding the write turn. A `?` has no name to look up.
-fn positional(sql: &str) -> Option<Cow<'_, str>> {
+/// Each write's text with its `$n`s numbered after the values of the writes before it, as
+/// one text or statement of them all takes its values.
+fn numbered_texts(writes: &[Query<'_>]) -> Vec<String> {
+    let mut before = 0;
+    writes
+        .iter()
+        .map(|write| {
+            let text = renumbered(&write.sql, before);
+            before += write.args.len();
+            text
+        })
+        .collect()
+}
+
+/// Every write's values, in order, taken out of them.
+fn take_args(writes: &mut [Query<'_>]) -> Vec<Arg> {
+    writes
+        .iter_mut()
+        .flat_map(|write| std::mem::take(&mut write.args))
+        .collect()
+}
+
+/// A parameter in a statement's text: where it stands, and its number (`$n`; `None` for `?`).
+struct Param {
+    at: std::ops::Range<usize>,
+    number: Option<usize>,
+}
+
+/// The parameters in `sql`, in order, outside quoted text and comments.
+fn params(sql: &str) -> Vec<Param> {
     let bytes = sql.as_bytes();
-    let mut out = String::new();
-    let (mut next, mut copied, mut i) = (1_usize, 0, 0);
+    let mut found = Vec::new();
+    let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             quote @ (b'\'' | b'"') => {
@@ -427,50 +445,72 @@ fn positional(sql: &str) -> Option<Cow<'_, str>> {
                     .find("*/")
                     .map_or(bytes.len(), |end| i + 2 + end + 2);
             }
-            b'?' => return None,
+            b'?' => {
+                found.push(Param {
+                    at: i..i + 1,
+                    number: None,
+                });
+                i += 1;
+            }
             b'$' => {
                 let digits = bytes[i + 1..]
                     .iter()
                     .take_while(|b| b.is_ascii_digit())
                     .count();
-                if sql[i + 1..i + 1 + digits].parse::<usize>() != Ok(next) {
-                    return None;
+                if let Ok(n) = sql[i + 1..i + 1 + digits].parse() {
+                    found.push(Param {
+                        at: i..i + 1 + digits,
+                        number: Some(n),
+                    });
                 }
-                out.push_str(&sql[copied..i]);
-                out.push('?');
-                next += 1;
                 i += 1 + digits;
-                copied = i;
             }
             _ => i += 1,
         }
     }
-    if next == 1 {
-        return Some(Cow::Borrowed(sql));
-    }
-    out.push_str(&sql[copied..]);
-    Some(Cow::Owned(out))
+    found
 }
 
-/// `sql` with each parameter `$n` written `$(n + before)`.
+/// `sql` with each `$n` of `params` written as `with` makes of `n`.
+fn rewritten(sql: &str, params: &[Param], with: impl Fn(usize) -> String) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut copied = 0;
+    for param in params {
+        if let Some(n) = param.number {
+            out.push_str(&sql[copied..param.at.start]);
+            out.push_str(&with(n));
+            copied = param.at.end;
+        }
+    }
+    out.push_str(&sql[copied..]);
+    out
+}
+
+/// `sql` with its parameters written `?` instead of `$1`, `$2`, …, when they appear in that
+/// order, each once, outside quoted text and comments (`sql` as it is when it has none);
+/// `None` when they do not.
+///
+/// SQLite finds a numbered parameter's name by walking the list of every name in the
+/// statement, and sqlx asks for each parameter's name as it binds it, so binding `$n`s takes
+/// time in the square of their count: a batch's pages in one `INSERT` (a thousand values)
+/// spent most of a millisecond there, holding the write turn. A `?` has no name to look up.
+fn positional(sql: &str) -> Option<Cow<'_, str>> {
+    let params = params(sql);
+    if (1..).zip(&params).any(|(n, param)| param.number != Some(n)) {
+        return None;
+    }
+    if params.is_empty() {
+        return Some(Cow::Borrowed(sql));
+    }
+    Some(Cow::Owned(rewritten(sql, &params, |_| "?".to_owned())))
+}
+
+/// `sql` with each parameter `$n` (outside quoted text and comments) written `$(n + before)`.
 fn renumbered(sql: &str, before: usize) -> String {
     if before == 0 {
         return sql.to_owned();
     }
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut rest = sql;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..=at]);
-        rest = &rest[at + 1..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        match rest[..digits].parse::<usize>() {
-            Ok(n) => out.push_str(&(n + before).to_string()),
-            Err(_) => out.push_str(&rest[..digits]),
-        }
-        rest = &rest[digits..];
-    }
-    out.push_str(rest);
-    out
+    rewritten(sql, &params(sql), |n| format!("${}", n + before))
 }
 
 fn add_sqlite<'q>(args: &mut SqliteArguments<'q>, arg: &'q Arg) -> Result<(), sqlx::Error> {
@@ -1186,6 +1226,11 @@ mod tests {
             "a = $6 AND b IN ($7, $15) AND c = '$'"
         );
         assert_eq!(renumbered("x = $1", 0), "x = $1");
+        // As `positional`: a `$n` in quoted text or a comment is no parameter.
+        assert_eq!(
+            renumbered("a = $1 AND b = '$2' -- $3\n AND c = $2", 5),
+            "a = $6 AND b = '$2' -- $3\n AND c = $7"
+        );
     }
 
     #[test]

@@ -265,8 +265,9 @@ pub(crate) async fn escalate_from(
         let plan = plan_step(&facts, now);
         let (paged, pages) = queue_pages(tx, ctx, &plan, now).await?;
         if let Some(deadline) = plan.deadline {
-            // Deferred: on SQLite it goes with the next statement's hand-off, or a press's
-            // other writes (see `record_press`).
+            // Deferred: it goes in one trip with the other writes deferred by then, before the
+            // next statement or the commit (a press's, with its other writes: see
+            // `record_press`).
             let position = db::query(
                 "UPDATE incidents SET escalation_pass = $2, escalation_step = $3, \
                  next_escalation_at = $4, first_page_at = COALESCE(first_page_at, $5), \

@@ -17,7 +17,6 @@ use super::escalation::{
 };
 pub use super::incident_row::IncidentRow;
 use super::incident_row::{incident_row, INCIDENT_COLUMNS};
-use super::sla::parse_sla;
 use super::timeline::{event, On};
 use super::waiting::{resume_tx, ResumedBecause};
 use super::{
@@ -880,7 +879,7 @@ async fn customer_facts(
         name: row.try_get("name")?,
         account_manager: row.try_get("account_manager_id")?,
         policy: parse_policy(own.or(tier_policy).as_deref())?,
-        sla: parse_sla(tier_id, sla.as_deref().unwrap_or("{}")),
+        sla: TierSla::from_stored(tier_id, sla.as_deref().unwrap_or("{}")),
     });
     tx.remember_customer(customer_id, tier_id, facts.clone());
     Ok(facts)

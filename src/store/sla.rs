@@ -17,10 +17,6 @@ use crate::domain::sla_report::{PauseRecord, ReportRow};
 use crate::domain::timeline::TimelineKind;
 use crate::store::Backend;
 
-pub(crate) fn parse_sla(tier: &str, json: &str) -> TierSla {
-    TierSla::from_stored(tier, json)
-}
-
 /// An incident still waiting for an acknowledgement, with what the SLA watcher needs.
 #[derive(Debug, Clone)]
 pub struct OpenIncident {
@@ -43,7 +39,7 @@ impl Store {
             .bind(tier)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(parse_sla(tier, json.as_deref().unwrap_or("{}")))
+        Ok(TierSla::from_stored(tier, json.as_deref().unwrap_or("{}")))
     }
 
     /// Sets a tier's SLA unless a policy that pages for the tier could not keep it; `false`
@@ -326,7 +322,7 @@ impl Store {
             .map(|r| {
                 let id: String = r.try_get("id")?;
                 let sla: Option<String> = r.try_get("sla")?;
-                let sla = parse_sla(&id, sla.as_deref().unwrap_or("{}"));
+                let sla = TierSla::from_stored(&id, sla.as_deref().unwrap_or("{}"));
                 Ok((id, sla))
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -404,7 +400,7 @@ pub(crate) async fn misfits(
     for t in &tiers {
         let tier: String = t.try_get("id")?;
         let sla: Option<String> = t.try_get("sla")?;
-        let sla = parse_sla(&tier, sla.as_deref().unwrap_or("{}"));
+        let sla = TierSla::from_stored(&tier, sla.as_deref().unwrap_or("{}"));
         let mut tier_has_own = false;
         let mut check = |policy_id: Option<String>,
                          label: String,
